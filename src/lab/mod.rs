@@ -1,0 +1,103 @@
+//! The lab: simulated SMTP servers on loopback, one profile per address.
+//! Used by `relayscan demo`, `relayscan lab`, the tests and the benchmarks.
+//! It binds loopback addresses only, so nothing outside this machine can
+//! reach it and nothing it does leaves the machine.
+
+pub mod profile;
+pub mod server;
+
+pub use profile::{Profile, PROFILES};
+
+use anyhow::{bail, Context};
+use std::net::{Ipv4Addr, SocketAddr};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The first lab address: profiles take 127.0.0.11, .12, … in order.
+pub const DEFAULT_BASE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+/// The lab's default port: high, so no root is needed.
+pub const DEFAULT_PORT: u16 = 2525;
+
+/// A running lab. Dropping it stops the servers.
+pub struct Lab {
+    pub servers: Vec<(SocketAddr, &'static Profile)>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Lab {
+    /// Bind every profile to consecutive loopback addresses from `base`, all on
+    /// one port. Port 0 picks a free port (retrying when another process holds
+    /// it on one of the addresses), so parallel tests never collide.
+    pub async fn start(base: Ipv4Addr, port: u16, profiles: &[&'static Profile]) -> anyhow::Result<Lab> {
+        if !base.is_loopback() {
+            bail!("the lab binds loopback addresses only, not {base}");
+        }
+        let last = u32::from(base).saturating_add(profiles.len().saturating_sub(1) as u32);
+        if !Ipv4Addr::from(last).is_loopback() {
+            bail!("{} profiles do not fit in 127.0.0.0/8 from {base}", profiles.len());
+        }
+        let attempts = if port == 0 { 20 } else { 1 };
+        let mut last_error = None;
+        for _ in 0..attempts {
+            match Self::bind_all(base, port, profiles).await {
+                Ok(listeners) => return Ok(Self::spawn(listeners)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("could not bind the lab")))
+    }
+
+    /// Start with every profile.
+    pub async fn start_all(base: Ipv4Addr, port: u16) -> anyhow::Result<Lab> {
+        let all: Vec<&'static Profile> = PROFILES.iter().collect();
+        Self::start(base, port, &all).await
+    }
+
+    async fn bind_all(
+        base: Ipv4Addr,
+        port: u16,
+        profiles: &[&'static Profile],
+    ) -> anyhow::Result<Vec<(TcpListener, &'static Profile)>> {
+        let mut listeners = Vec::with_capacity(profiles.len());
+        let mut port = port;
+        for (i, profile) in profiles.iter().enumerate() {
+            let addr = server::addr_for(base, i, port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for lab profile {}", profile.name))?;
+            if port == 0 {
+                port = listener.local_addr()?.port();
+            }
+            listeners.push((listener, *profile));
+        }
+        Ok(listeners)
+    }
+
+    fn spawn(listeners: Vec<(TcpListener, &'static Profile)>) -> Lab {
+        let (shutdown, rx) = watch::channel(false);
+        let mut servers = Vec::new();
+        for (listener, profile) in listeners {
+            if let Ok(addr) = listener.local_addr() {
+                servers.push((addr, profile));
+            }
+            tokio::spawn(server::serve(listener, profile, rx.clone()));
+        }
+        Lab { servers, shutdown }
+    }
+
+    /// The port every server listens on.
+    pub fn port(&self) -> u16 {
+        self.servers.first().map_or(0, |(a, _)| a.port())
+    }
+
+    /// The profile at an address.
+    pub fn profile_at(&self, addr: SocketAddr) -> Option<&'static Profile> {
+        self.servers.iter().find(|(a, _)| *a == addr).map(|(_, p)| *p)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}

@@ -1,0 +1,173 @@
+//! Lab profiles: simulated SMTP servers as data. Each profile is one way a
+//! real server behaves, with the verdict relayscan must reach against it.
+//! Later profiles (TLS, hostile servers) are added here as more rows.
+
+use crate::relay::Status;
+use std::time::Duration;
+
+/// How the server greets a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greeting {
+    /// `220 {host} {text}`.
+    Banner(&'static str),
+    /// The banner, after a delay (a tarpit).
+    Slow(Duration, &'static str),
+    /// A refusal at the greeting (e.g. `554 …`), then 503 to everything until QUIT.
+    Reject(u16, &'static str),
+    /// The banner, then close the connection at once.
+    CloseAfterBanner(&'static str),
+    /// Say nothing; answer the first line like a web server does.
+    Http,
+    /// A raw non-SMTP line (e.g. an SSH banner).
+    Raw(&'static str),
+}
+
+/// What the server does with a recipient in a foreign domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayPolicy {
+    /// Relays anything whose domain could exist (refuses `.invalid` as a DNS-checking MTA would).
+    Open,
+    /// Accepts every recipient, even in domains that cannot exist.
+    AcceptAll,
+    /// Refuses with this reply; `{rcpt}` is replaced by the recipient.
+    Deny(u16, &'static str),
+    /// Answers 451 greylisting to every attempt.
+    Greylist,
+    /// Refuses direct relay, but relays `user%foreign@local` addresses.
+    PercentHack,
+    /// Refuses direct relay, but relays `@local:user@foreign` source routes.
+    SourceRoute,
+}
+
+/// What the server says to MAIL FROM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailPolicy {
+    Accept,
+    /// Refuse every sender with this reply.
+    Refuse(u16, &'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// Short name; also the first label of the server's host name.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The verdict relayscan must reach.
+    pub expected: Status,
+    pub greeting: Greeting,
+    /// Answer EHLO (false: `500` to EHLO, only HELO works).
+    pub ehlo: bool,
+    /// EHLO extension lines.
+    pub extensions: &'static [&'static str],
+    pub mail: MailPolicy,
+    pub relay: RelayPolicy,
+}
+
+const POSTFIX_EXT: &[&str] = &["PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"];
+const EXIM_EXT: &[&str] = &["SIZE 52428800", "8BITMIME", "PIPELINING", "CHUNKING", "PRDR", "HELP"];
+const SENDMAIL_EXT: &[&str] = &["ENHANCEDSTATUSCODES", "PIPELINING", "8BITMIME", "SIZE", "DSN", "ETRN", "DELIVERBY", "HELP"];
+const OPENSMTPD_EXT: &[&str] = &["8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 36700160", "DSN", "HELP"];
+const IIS_EXT: &[&str] = &["TURN", "SIZE 2097152", "ETRN", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "8bitmime", "BINARYMIME", "CHUNKING", "VRFY", "OK"];
+
+const fn profile(
+    name: &'static str,
+    description: &'static str,
+    expected: Status,
+    greeting: Greeting,
+    extensions: &'static [&'static str],
+    relay: RelayPolicy,
+) -> Profile {
+    Profile {
+        name,
+        description,
+        expected,
+        greeting,
+        ehlo: true,
+        extensions,
+        mail: MailPolicy::Accept,
+        relay,
+    }
+}
+
+/// Every profile the lab plays, in address order.
+pub const PROFILES: &[Profile] = &[
+    profile("open-relay", "relays for anyone (Postfix with smtpd_relay_restrictions = permit)", Status::OpenRelay,
+        Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT, RelayPolicy::Open),
+    profile("postfix-closed", "Postfix, reject_unauth_destination", Status::Closed,
+        Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT,
+        RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied")),
+    profile("postfix-defer", "Postfix default since 3.x: defer_unauth_destination", Status::Closed,
+        Greeting::Banner("ESMTP Postfix"), POSTFIX_EXT,
+        RelayPolicy::Deny(454, "4.7.1 <{rcpt}>: Relay access denied")),
+    profile("exim-closed", "Exim 4 default ACL", Status::Closed,
+        Greeting::Banner("ESMTP Exim 4.96 Sun, 29 Nov 2026 03:00:00 +0000"), EXIM_EXT,
+        RelayPolicy::Deny(550, "relay not permitted")),
+    profile("sendmail-closed", "Sendmail without relay rights in the access db", Status::Closed,
+        Greeting::Banner("ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; Sun, 29 Nov 2026 03:00:00 GMT"), SENDMAIL_EXT,
+        RelayPolicy::Deny(550, "5.7.1 <{rcpt}>... Relaying denied")),
+    profile("opensmtpd-closed", "OpenSMTPD with no match rule for foreign domains", Status::Closed,
+        Greeting::Banner("ESMTP OpenSMTPD"), OPENSMTPD_EXT,
+        RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>")),
+    profile("iis-closed", "Microsoft IIS 6 SMTP, relay restricted to a list", Status::Closed,
+        Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"), IIS_EXT,
+        RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}")),
+    profile("auth-required", "relays only after AUTH", Status::AuthRequired,
+        Greeting::Banner("ESMTP"), &["PIPELINING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"],
+        RelayPolicy::Deny(530, "5.7.0 Authentication required")),
+    Profile {
+        mail: MailPolicy::Refuse(530, "5.7.0 Must issue a STARTTLS command first"),
+        ..profile("starttls-required", "refuses mail until STARTTLS", Status::TlsRequired,
+            Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"],
+            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+    },
+    profile("greylist", "greylists every first attempt", Status::TempFail,
+        Greeting::Banner("ESMTP"), POSTFIX_EXT, RelayPolicy::Greylist),
+    profile("tarpit", "closed, but waits before its banner", Status::Closed,
+        Greeting::Slow(Duration::from_millis(1500), "ESMTP"), POSTFIX_EXT,
+        RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied")),
+    profile("percent-hack", "refuses direct relay, relays user%foreign@local", Status::PossibleRelay,
+        Greeting::Banner("ESMTP Sendmail 8.9.3"), SENDMAIL_EXT, RelayPolicy::PercentHack),
+    profile("source-route", "refuses direct relay, relays @local:user@foreign", Status::PossibleRelay,
+        Greeting::Banner("ESMTP Sendmail 8.9.3"), SENDMAIL_EXT, RelayPolicy::SourceRoute),
+    profile("accept-all", "accepts every recipient, even in .invalid (a sink)", Status::OpenRelay,
+        Greeting::Banner("ESMTP sink"), &["PIPELINING", "8BITMIME"], RelayPolicy::AcceptAll),
+    profile("reject-greeting", "554 at the greeting", Status::Rejected,
+        Greeting::Reject(554, "5.7.1 Client host rejected: access denied"), &[], RelayPolicy::Deny(554, "5.7.1 denied")),
+    profile("not-smtp-http", "a web server: silent, then an HTTP error", Status::NotSmtp,
+        Greeting::Http, &[], RelayPolicy::Deny(554, "unused")),
+    profile("not-smtp-ssh", "an SSH server", Status::NotSmtp,
+        Greeting::Raw("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"), &[], RelayPolicy::Deny(554, "unused")),
+    profile("close-after-banner", "greets, then hangs up", Status::Inconclusive,
+        Greeting::CloseAfterBanner("ESMTP"), &[], RelayPolicy::Deny(554, "unused")),
+    Profile {
+        ehlo: false,
+        ..profile("helo-only", "an old open relay that knows only HELO", Status::OpenRelay,
+            Greeting::Banner("Sendmail 8.6.12 ready"), &[], RelayPolicy::Open)
+    },
+];
+
+/// Look a profile up by name.
+pub fn find(name: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_host_labels() {
+        for (i, p) in PROFILES.iter().enumerate() {
+            assert!(p.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", p.name);
+            assert!(PROFILES[i + 1..].iter().all(|q| q.name != p.name), "duplicate {}", p.name);
+        }
+    }
+
+    #[test]
+    fn every_verdict_that_a_server_can_cause_is_covered() {
+        for status in [Status::OpenRelay, Status::PossibleRelay, Status::Closed, Status::AuthRequired,
+            Status::TlsRequired, Status::TempFail, Status::Inconclusive, Status::Rejected, Status::NotSmtp] {
+            assert!(PROFILES.iter().any(|p| p.expected == status), "no profile for {status}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The simulated SMTP server: plays one [`Profile`] per listening address.
+//!
+//! It understands enough SMTP to be scanned (EHLO/HELO, MAIL, RCPT, RSET,
+//! NOOP, QUIT, DATA) and judges recipients the way a real MTA does: a domain
+//! is local if it is the server's own name, its address literal, its mail
+//! domain or `localhost`; anything else is relaying, which the profile's
+//! policy decides.
+
+use super::profile::{Greeting, MailPolicy, Profile, RelayPolicy};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+/// The mail domain every lab server belongs to (RFC 2606: never resolves).
+pub const LAB_DOMAIN: &str = "lab.example";
+const MAX_LINE: u64 = 4096;
+const IDLE: Duration = Duration::from_secs(30);
+/// Like Postfix's smtpd_hard_error_limit: drop the client after this many errors.
+const HARD_ERROR_LIMIT: u32 = 20;
+
+/// The host name a profile's server announces.
+pub fn host_name(profile: &Profile) -> String {
+    format!("{}.{LAB_DOMAIN}", profile.name)
+}
+
+/// Accept connections until `shutdown` changes, one task per client.
+pub async fn serve(listener: TcpListener, profile: &'static Profile, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let _ = timeout(Duration::from_secs(300), session(stream, profile)).await;
+                });
+            }
+        }
+    }
+}
+
+/// What a recipient address means to this server.
+#[derive(Debug, PartialEq, Eq)]
+enum Rcpt {
+    Syntax,
+    Local { local_part: String },
+    Foreign { domain: String },
+    SourceRoute,
+}
+
+fn parse_rcpt(arg: &str, local_names: &[String]) -> Rcpt {
+    let arg = arg.trim();
+    let path = match (arg.strip_prefix('<'), arg.ends_with('>')) {
+        (Some(inner), true) => &inner[..inner.len() - 1],
+        (None, false) => arg,
+        _ => return Rcpt::Syntax,
+    };
+    // A source route: <@hop1,@hop2:user@domain> (RFC 5321 §4.1.2, obsolete).
+    if path.starts_with('@') {
+        return match path.split_once(':') {
+            Some((_, rest)) if rest.contains('@') => Rcpt::SourceRoute,
+            _ => Rcpt::Syntax,
+        };
+    }
+    let (local_part, domain) = if let Some(quoted) = path.strip_prefix('"') {
+        match quoted.split_once('"') {
+            Some((local, rest)) => match rest.strip_prefix('@') {
+                Some(domain) => (format!("\"{local}\""), Some(domain)),
+                None if rest.is_empty() => (format!("\"{local}\""), None),
+                None => return Rcpt::Syntax,
+            },
+            None => return Rcpt::Syntax,
+        }
+    } else {
+        match path.rsplit_once('@') {
+            Some((local, domain)) => (local.to_string(), Some(domain)),
+            None => (path.to_string(), None),
+        }
+    };
+    if local_part.is_empty() {
+        return Rcpt::Syntax;
+    }
+    match domain {
+        // An unqualified address is local (Postfix appends $myorigin).
+        None => Rcpt::Local { local_part },
+        Some("") => Rcpt::Syntax,
+        Some(d) if local_names.iter().any(|n| n.eq_ignore_ascii_case(d)) => Rcpt::Local { local_part },
+        Some(d) if d.contains('@') || local_part.contains('@') && !local_part.starts_with('"') => Rcpt::Syntax,
+        Some(d) => Rcpt::Foreign { domain: d.to_ascii_lowercase() },
+    }
+}
+
+struct State {
+    mail: bool,
+    rcpts: u32,
+    errors: u32,
+    helo: bool,
+}
+
+async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Result<()> {
+    let local = stream.local_addr()?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let host = host_name(profile);
+
+    match profile.greeting {
+        Greeting::Banner(text) => write.write_all(format!("220 {host} {text}\r\n").as_bytes()).await?,
+        Greeting::Slow(delay, text) => {
+            tokio::time::sleep(delay).await;
+            write.write_all(format!("220 {host} {text}\r\n").as_bytes()).await?;
+        }
+        Greeting::CloseAfterBanner(text) => {
+            write.write_all(format!("220 {host} {text}\r\n").as_bytes()).await?;
+            return write.shutdown().await;
+        }
+        Greeting::Reject(code, text) => {
+            write.write_all(format!("{code} {text}\r\n").as_bytes()).await?;
+            // RFC 5321 §3.1: after a 554 greeting, answer 503 until QUIT.
+            while let Some(line) = read_line(&mut reader).await? {
+                if line.eq_ignore_ascii_case("QUIT") {
+                    write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                    break;
+                }
+                write.write_all(b"503 5.5.1 No service\r\n").await?;
+            }
+            return Ok(());
+        }
+        Greeting::Http => {
+            if read_line(&mut reader).await?.is_some() {
+                write
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await?;
+            }
+            return Ok(());
+        }
+        Greeting::Raw(text) => {
+            write.write_all(format!("{text}\r\n").as_bytes()).await?;
+            let _ = read_line(&mut reader).await;
+            return Ok(());
+        }
+    }
+
+    let literal = match local.ip() {
+        std::net::IpAddr::V4(v4) => format!("[{v4}]"),
+        std::net::IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+    };
+    let local_names = vec![host.clone(), LAB_DOMAIN.to_string(), literal, "localhost".to_string()];
+    let mut st = State { mail: false, rcpts: 0, errors: 0, helo: false };
+
+    while let Some(line) = read_line(&mut reader).await? {
+        let (verb, arg) = match line.split_once(' ') {
+            Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
+            None => (line.to_ascii_uppercase(), String::new()),
+        };
+        let reply: String = match verb.as_str() {
+            "EHLO" if !profile.ehlo => "500 5.5.2 Command unrecognized: \"EHLO\"".into(),
+            "EHLO" => {
+                st.helo = true;
+                let mut r = format!("250-{host}");
+                for ext in profile.extensions {
+                    r.push_str(&format!("\r\n250-{ext}"));
+                }
+                r.push_str("\r\n250 HELP");
+                r
+            }
+            "HELO" => {
+                st.helo = true;
+                format!("250 {host} Hello")
+            }
+            "MAIL" if !st.helo => "503 5.5.1 Error: send HELO/EHLO first".into(),
+            "MAIL" if st.mail => "503 5.5.1 Error: nested MAIL command".into(),
+            "MAIL" => match profile.mail {
+                MailPolicy::Refuse(code, text) => format!("{code} {text}"),
+                MailPolicy::Accept if !arg.to_ascii_uppercase().starts_with("FROM:") => {
+                    "501 5.5.4 Syntax: MAIL FROM:<address>".into()
+                }
+                MailPolicy::Accept => {
+                    st.mail = true;
+                    "250 2.1.0 Ok".into()
+                }
+            },
+            "RCPT" if !st.mail => "503 5.5.1 Error: need MAIL command".into(),
+            "RCPT" => match arg.get(..3).map(str::to_ascii_uppercase).as_deref() {
+                Some("TO:") => {
+                    let reply = judge_rcpt(profile, &arg[3..], &local_names);
+                    if reply.starts_with('2') {
+                        st.rcpts += 1;
+                    }
+                    reply
+                }
+                _ => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
+            },
+            "DATA" if st.rcpts == 0 => "503 5.5.1 Error: need RCPT command".into(),
+            "DATA" => {
+                write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                while let Some(l) = read_line(&mut reader).await? {
+                    if l == "." {
+                        break;
+                    }
+                }
+                st.mail = false;
+                st.rcpts = 0;
+                "250 2.0.0 Ok: queued as LAB0001".into()
+            }
+            "RSET" => {
+                st.mail = false;
+                st.rcpts = 0;
+                "250 2.0.0 Ok".into()
+            }
+            "NOOP" => "250 2.0.0 Ok".into(),
+            "VRFY" => "252 2.0.0 Cannot VRFY user".into(),
+            "STARTTLS" => "454 4.7.0 TLS not available".into(),
+            "AUTH" => "535 5.7.8 Error: authentication failed".into(),
+            "QUIT" => {
+                write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                return Ok(());
+            }
+            _ => "502 5.5.2 Error: command not recognized".into(),
+        };
+        if reply.starts_with('4') || reply.starts_with('5') {
+            st.errors += 1;
+        }
+        write.write_all(reply.as_bytes()).await?;
+        write.write_all(b"\r\n").await?;
+        if st.errors >= HARD_ERROR_LIMIT {
+            write.write_all(b"421 4.7.0 Error: too many errors\r\n").await?;
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String]) -> String {
+    let arg = arg.trim();
+    let rcpt = arg.trim_start_matches('<').trim_end_matches('>');
+    match parse_rcpt(arg, local_names) {
+        Rcpt::Syntax => "501 5.1.3 Bad recipient address syntax".into(),
+        Rcpt::SourceRoute if profile.relay == RelayPolicy::SourceRoute => "250 2.1.5 Ok".into(),
+        Rcpt::SourceRoute => deny(profile, rcpt),
+        Rcpt::Local { local_part } if local_part.contains('%') => {
+            if profile.relay == RelayPolicy::PercentHack {
+                "250 2.1.5 Ok".into()
+            } else {
+                format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
+            }
+        }
+        Rcpt::Local { local_part } if local_part.contains('!') || local_part.contains('@') => {
+            format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
+        }
+        Rcpt::Local { .. } => "250 2.1.5 Ok".into(),
+        Rcpt::Foreign { domain } => match profile.relay {
+            RelayPolicy::AcceptAll => "250 2.1.5 Ok".into(),
+            RelayPolicy::Open if domain.ends_with(".invalid") || domain.starts_with('[') && !domain.ends_with(']') => {
+                format!("450 4.1.2 <{rcpt}>: Recipient address rejected: Domain not found")
+            }
+            RelayPolicy::Open => "250 2.1.5 Ok".into(),
+            RelayPolicy::Greylist => "451 4.7.1 Greylisted, please try again later".into(),
+            _ => deny(profile, rcpt),
+        },
+    }
+}
+
+fn deny(profile: &Profile, rcpt: &str) -> String {
+    match profile.relay {
+        RelayPolicy::Deny(code, text) => format!("{code} {}", text.replace("{rcpt}", rcpt)),
+        RelayPolicy::Greylist => "451 4.7.1 Greylisted, please try again later".into(),
+        _ => format!("554 5.7.1 <{rcpt}>: Relay access denied"),
+    }
+}
+
+/// One command line, without CRLF; `None` at EOF or after the idle timeout.
+async fn read_line<R: tokio::io::AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let read = timeout(IDLE, (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut buf)).await;
+    match read {
+        Err(_) | Ok(Ok(0)) => Ok(None),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(_)) => {
+            while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                buf.pop();
+            }
+            Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+        }
+    }
+}
+
+/// The address a listener of this lab is bound to, for a profile index.
+pub fn addr_for(base: std::net::Ipv4Addr, index: usize, port: u16) -> SocketAddr {
+    let ip = u32::from(base).wrapping_add(index as u32);
+    SocketAddr::from((std::net::Ipv4Addr::from(ip), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        vec!["mx.lab.example".into(), "lab.example".into(), "[127.0.0.11]".into(), "localhost".into()]
+    }
+
+    #[test]
+    fn parses_the_relay_tricks_like_an_mta() {
+        let n = names();
+        assert_eq!(parse_rcpt("<v@example.net>", &n), Rcpt::Foreign { domain: "example.net".into() });
+        assert_eq!(parse_rcpt("v@example.net", &n), Rcpt::Foreign { domain: "example.net".into() });
+        assert_eq!(parse_rcpt("<v%example.net@[127.0.0.11]>", &n), Rcpt::Local { local_part: "v%example.net".into() });
+        assert_eq!(parse_rcpt("<\"v@example.net\">", &n), Rcpt::Local { local_part: "\"v@example.net\"".into() });
+        assert_eq!(parse_rcpt("<\"v@example.net\"@mx.lab.example>", &n), Rcpt::Local { local_part: "\"v@example.net\"".into() });
+        assert_eq!(parse_rcpt("<@[127.0.0.11]:v@example.net>", &n), Rcpt::SourceRoute);
+        assert_eq!(parse_rcpt("<example.net!v>", &n), Rcpt::Local { local_part: "example.net!v".into() });
+        assert_eq!(parse_rcpt("<v@example.net@>", &n), Rcpt::Syntax);
+        assert_eq!(parse_rcpt("<v@example.net@[127.0.0.11]>", &n), Rcpt::Local { local_part: "v@example.net".into() });
+        assert_eq!(parse_rcpt("<v", &n), Rcpt::Syntax);
+    }
+}

@@ -1,0 +1,9 @@
+//! relayscan: find SMTP servers that relay mail for strangers.
+//!
+//! The data flow runs one way (DESIGN §2): targets → plan → engine → probe →
+//! classify → record → output. The probe records facts; a pure classifier
+//! decides; one writer task owns the output.
+
+pub mod lab;
+pub mod relay;
+pub mod smtp;

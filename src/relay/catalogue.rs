@@ -1,0 +1,305 @@
+//! The relay test catalogue (DESIGN §4) as data.
+//!
+//! Each test is a sender path and a recipient path with placeholders. A test
+//! whose placeholders cannot all be filled for a target is skipped, and the
+//! record says which placeholder was missing.
+
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// What kind of evidence acceptance of a test is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Recipient `<{u}@{D}>`: acceptance is strong evidence of relaying.
+    Direct,
+    /// An address trick that routes through the target; to the server it may
+    /// look like a local part, so acceptance alone is weaker evidence.
+    Trick,
+    /// Not a relay test: calibrates the verdict.
+    Control,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayTest {
+    pub id: &'static str,
+    pub kind: Kind,
+    /// Sender path templates: the first whose placeholders are all known is used.
+    pub sender: &'static [&'static str],
+    pub recipient: &'static str,
+}
+
+const TRICK_SENDER: &[&str] = &["<{s}@{TD}>", "<{s}@[{IP}]>"];
+
+macro_rules! direct {
+    ($id:literal, $sender:literal) => {
+        RelayTest { id: $id, kind: Kind::Direct, sender: &[$sender], recipient: "<{u}@{D}>" }
+    };
+}
+macro_rules! trick {
+    ($id:literal, $rcpt:literal) => {
+        RelayTest { id: $id, kind: Kind::Trick, sender: TRICK_SENDER, recipient: $rcpt }
+    };
+}
+
+/// Every relay test, in the order they are run.
+pub const CATALOGUE: &[RelayTest] = &[
+    direct!("S1", "<>"),
+    direct!("S2", "<{s}@{D}>"),
+    direct!("S3", "<{s}@{H}>"),
+    direct!("S4", "<{s}@[{IP}]>"),
+    direct!("S5", "<{s}>"),
+    direct!("S6", "<{s}@localhost>"),
+    direct!("S7", "<{s}@{TD}>"),
+    direct!("S8", "<{s}@{T}>"),
+    trick!("R1", "<{u}%{D}@[{IP}]>"),
+    trick!("R2", "<{u}%{D}@{H}>"),
+    trick!("R3", "<{u}%{D}@{TD}>"),
+    trick!("R4", "<\"{u}@{D}\">"),
+    trick!("R5", "<\"{u}%{D}\">"),
+    trick!("R6", "<{u}@{D}@[{IP}]>"),
+    trick!("R7", "<\"{u}@{D}\"@[{IP}]>"),
+    trick!("R8", "<{u}@{D}@{H}>"),
+    trick!("R9", "<\"{u}@{D}\"@{H}>"),
+    trick!("R10", "<@[{IP}]:{u}@{D}>"),
+    trick!("R11", "<@{H}:{u}@{D}>"),
+    trick!("R12", "<{D}!{u}>"),
+    trick!("R13", "<{D}!{u}@[{IP}]>"),
+    trick!("R14", "<{D}!{u}@{H}>"),
+    trick!("R15", "<{u}@{D}@>"),
+    trick!("R16", "<{u}%[{D}]@>"),
+    trick!("R17", "<{u}@[{D}]@>"),
+    trick!("R18", "{u}@{D}"),
+];
+
+/// C1: a recipient in a domain that cannot exist. A server that accepts it
+/// accepts everything (a sink, a honeypot, a development server).
+pub const CONTROL_ACCEPT_ALL: RelayTest = RelayTest {
+    id: "C1",
+    kind: Kind::Control,
+    sender: &["<{s}@{D}>"],
+    recipient: "<{random}@relay-control.invalid>",
+};
+
+/// C2: the target's own postmaster (RFC 5321 §4.5.1 requires it). A server that
+/// refuses it takes no mail from this vantage point at all.
+pub const CONTROL_POSTMASTER: RelayTest = RelayTest {
+    id: "C2",
+    kind: Kind::Control,
+    sender: &["<{s}@{D}>"],
+    recipient: "<postmaster@{TD}>",
+};
+
+/// Look a test up by id (case-insensitive), controls included.
+pub fn find(id: &str) -> Option<&'static RelayTest> {
+    CATALOGUE
+        .iter()
+        .chain([&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER])
+        .find(|t| t.id.eq_ignore_ascii_case(id))
+}
+
+/// The values the placeholders stand for, for one target.
+#[derive(Debug, Clone)]
+pub struct Placeholders {
+    /// `{s}` sender local part.
+    pub sender: String,
+    /// `{u}` recipient local part.
+    pub recipient: String,
+    /// `{D}` foreign domain.
+    pub foreign_domain: String,
+    /// `{IP}` the target's address.
+    pub ip: IpAddr,
+    /// `{H}` the target's validated host name.
+    pub host: Option<String>,
+    /// `{TD}` the target's mail domain.
+    pub target_domain: Option<String>,
+    /// `{T}` our own EHLO name.
+    pub ehlo: String,
+    /// `{random}` a random token, for the C1 control.
+    pub random: String,
+}
+
+impl Placeholders {
+    fn value(&self, name: &str) -> Option<String> {
+        match name {
+            "s" => Some(self.sender.clone()),
+            "u" => Some(self.recipient.clone()),
+            "D" => Some(self.foreign_domain.clone()),
+            // The inside of an address literal (RFC 5321 §4.1.3).
+            "IP" => Some(match self.ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("IPv6:{v6}"),
+            }),
+            "H" => self.host.clone(),
+            "TD" => self.target_domain.clone(),
+            "T" => Some(self.ehlo.clone()),
+            "random" => Some(self.random.clone()),
+            _ => None,
+        }
+    }
+
+    /// Fill one template. `Err` names the first placeholder with no value.
+    pub fn render(&self, template: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                out.push_str(&rest[open..]);
+                return Ok(out);
+            };
+            let name = &after[..close];
+            match self.value(name) {
+                Some(v) => out.push_str(&v),
+                None => return Err(name.to_string()),
+            }
+            rest = &after[close + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// A test with its paths filled in for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedTest {
+    pub test: &'static RelayTest,
+    pub mail_from: String,
+    pub rcpt_to: String,
+}
+
+impl RelayTest {
+    /// Fill in the paths, or name the missing placeholder.
+    pub fn render(&'static self, p: &Placeholders) -> Result<RenderedTest, String> {
+        let mut missing = String::new();
+        let mut mail_from = None;
+        for template in self.sender {
+            match p.render(template) {
+                Ok(path) => {
+                    mail_from = Some(path);
+                    break;
+                }
+                Err(name) if missing.is_empty() => missing = name,
+                Err(_) => {}
+            }
+        }
+        let mail_from = mail_from.ok_or(missing)?;
+        let rcpt_to = p.render(self.recipient)?;
+        Ok(RenderedTest {
+            test: self,
+            mail_from,
+            rcpt_to,
+        })
+    }
+}
+
+/// Which tests to run: parsed from `--tests all|direct|tricks|ID,…`.
+pub fn select(spec: &str) -> Result<Vec<&'static RelayTest>, String> {
+    let mut chosen: Vec<&'static RelayTest> = Vec::new();
+    for word in spec.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let add: Vec<&'static RelayTest> = match word.to_ascii_lowercase().as_str() {
+            "all" => CATALOGUE.iter().collect(),
+            "direct" => CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).collect(),
+            "tricks" => CATALOGUE.iter().filter(|t| t.kind == Kind::Trick).collect(),
+            _ => match CATALOGUE.iter().find(|t| t.id.eq_ignore_ascii_case(word)) {
+                Some(t) => vec![t],
+                None => {
+                    return Err(format!(
+                        "unknown test {word:?} (use all, direct, tricks, or ids S1-S8, R1-R18)"
+                    ))
+                }
+            },
+        };
+        for t in add {
+            if !chosen.iter().any(|c| c.id == t.id) {
+                chosen.push(t);
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err("no tests selected".into());
+    }
+    // Run in catalogue order whatever order they were named in.
+    chosen.sort_by_key(|t| CATALOGUE.iter().position(|c| c.id == t.id));
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders() -> Placeholders {
+        Placeholders {
+            sender: "scan".into(),
+            recipient: "victim".into(),
+            foreign_domain: "example.net".into(),
+            ip: "192.0.2.1".parse().unwrap(),
+            host: Some("mx.example.org".into()),
+            target_domain: Some("example.org".into()),
+            ehlo: "scanner.example.com".into(),
+            random: "r4nd0m".into(),
+        }
+    }
+
+    fn rendered(id: &str, p: &Placeholders) -> (String, String) {
+        let t = find(id).unwrap().render(p).unwrap();
+        (t.mail_from, t.rcpt_to)
+    }
+
+    #[test]
+    fn catalogue_is_complete_and_unique() {
+        assert_eq!(CATALOGUE.len(), 26);
+        let mut ids: Vec<_> = CATALOGUE.iter().map(|t| t.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 26);
+        assert_eq!(CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).count(), 8);
+    }
+
+    #[test]
+    fn renders_every_form() {
+        let p = placeholders();
+        assert_eq!(rendered("S1", &p), ("<>".into(), "<victim@example.net>".into()));
+        assert_eq!(rendered("S4", &p).0, "<scan@[192.0.2.1]>");
+        assert_eq!(rendered("S7", &p).0, "<scan@example.org>");
+        assert_eq!(rendered("S8", &p).0, "<scan@scanner.example.com>");
+        assert_eq!(rendered("R1", &p), ("<scan@example.org>".into(), "<victim%example.net@[192.0.2.1]>".into()));
+        assert_eq!(rendered("R4", &p).1, "<\"victim@example.net\">");
+        assert_eq!(rendered("R10", &p).1, "<@[192.0.2.1]:victim@example.net>");
+        assert_eq!(rendered("R11", &p).1, "<@mx.example.org:victim@example.net>");
+        assert_eq!(rendered("R14", &p).1, "<example.net!victim@mx.example.org>");
+        assert_eq!(rendered("R16", &p).1, "<victim%[example.net]@>");
+        assert_eq!(rendered("R18", &p).1, "victim@example.net");
+        assert_eq!(rendered("C1", &p).1, "<r4nd0m@relay-control.invalid>");
+        assert_eq!(rendered("C2", &p).1, "<postmaster@example.org>");
+    }
+
+    #[test]
+    fn ipv6_literal() {
+        let mut p = placeholders();
+        p.ip = "2001:db8::1".parse().unwrap();
+        assert_eq!(rendered("S4", &p).0, "<scan@[IPv6:2001:db8::1]>");
+    }
+
+    #[test]
+    fn unknown_host_skips_and_trick_sender_falls_back() {
+        let mut p = placeholders();
+        p.host = None;
+        p.target_domain = None;
+        assert_eq!(find("S3").unwrap().render(&p), Err("H".into()));
+        assert_eq!(find("S7").unwrap().render(&p), Err("TD".into()));
+        assert_eq!(find("R2").unwrap().render(&p), Err("H".into()));
+        assert_eq!(rendered("R1", &p).0, "<scan@[192.0.2.1]>");
+    }
+
+    #[test]
+    fn selection() {
+        assert_eq!(select("all").unwrap().len(), 26);
+        assert_eq!(select("direct").unwrap().len(), 8);
+        assert_eq!(select("tricks").unwrap().len(), 18);
+        let ids: Vec<_> = select("r1,S2, s2").unwrap().iter().map(|t| t.id).collect();
+        assert_eq!(ids, vec!["S2", "R1"]);
+        assert!(select("S9").is_err());
+        assert!(select(" , ").is_err());
+    }
+}

@@ -1,0 +1,355 @@
+//! The classifier: a pure function from [`Facts`] to a [`Verdict`] (DESIGN §5).
+//! No I/O, no clock: unit-tested on recorded transcripts.
+
+use super::catalogue::Kind;
+use super::facts::{Connect, Facts, TestFacts};
+use super::reply_class::{classify_reply, ReplyClass};
+use crate::smtp::Reply;
+use serde::Serialize;
+use std::fmt;
+
+/// One verdict per target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    OpenRelay,
+    PossibleRelay,
+    Closed,
+    AuthRequired,
+    TlsRequired,
+    TempFail,
+    Inconclusive,
+    Rejected,
+    NotSmtp,
+    Refused,
+    Timeout,
+    Error,
+}
+
+impl Status {
+    pub const ALL: [Status; 12] = [
+        Status::OpenRelay,
+        Status::PossibleRelay,
+        Status::Closed,
+        Status::AuthRequired,
+        Status::TlsRequired,
+        Status::TempFail,
+        Status::Inconclusive,
+        Status::Rejected,
+        Status::NotSmtp,
+        Status::Refused,
+        Status::Timeout,
+        Status::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::OpenRelay => "open-relay",
+            Status::PossibleRelay => "possible-relay",
+            Status::Closed => "closed",
+            Status::AuthRequired => "auth-required",
+            Status::TlsRequired => "tls-required",
+            Status::TempFail => "temp-fail",
+            Status::Inconclusive => "inconclusive",
+            Status::Rejected => "rejected",
+            Status::NotSmtp => "not-smtp",
+            Status::Refused => "refused",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+
+    /// A relay was found: the scan exits 1.
+    pub fn is_relay(self) -> bool {
+        matches!(self, Status::OpenRelay | Status::PossibleRelay)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How sure the verdict is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confidence {
+    /// The relay test's canary message arrived (confirmation mode).
+    Delivered,
+    /// The message was accepted after the final dot (confirmation mode).
+    Data,
+    /// RCPT TO a foreign domain was accepted.
+    Rcpt,
+    /// RCPT was accepted, but so was a domain that cannot exist (C1): the
+    /// server accepts everything and may be a sink that never forwards.
+    AcceptsAll,
+    /// Closed: the refusals named relaying (or authentication / TLS).
+    Explicit,
+    /// Closed: the refusals were permanent but did not say why.
+    Implicit,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Delivered => "delivered",
+            Confidence::Data => "data",
+            Confidence::Rcpt => "rcpt",
+            Confidence::AcceptsAll => "accepts-all",
+            Confidence::Explicit => "explicit",
+            Confidence::Implicit => "implicit",
+        }
+    }
+}
+
+/// What one test showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// MAIL 2xx and RCPT 250/251.
+    Accepted,
+    /// MAIL FROM was refused.
+    MailRefused(ReplyClass),
+    /// RCPT TO was refused.
+    RcptRefused(ReplyClass),
+    /// Not run (placeholder unknown, or the probe had stopped).
+    Skipped,
+    /// The session failed during the test.
+    Aborted,
+}
+
+impl Outcome {
+    pub fn of(t: &TestFacts) -> Outcome {
+        if t.skipped.is_some() {
+            return Outcome::Skipped;
+        }
+        match (&t.mail_reply, &t.rcpt_reply) {
+            (Some(m), _) if !m.is_positive() => Outcome::MailRefused(classify_reply(m)),
+            (Some(_), Some(r)) if r.code == 250 || r.code == 251 => Outcome::Accepted,
+            (Some(_), Some(r)) => Outcome::RcptRefused(match classify_reply(r) {
+                // A 2xx other than 250/251 (e.g. 252) is not an acceptance.
+                ReplyClass::Accepted => ReplyClass::Refused,
+                class => class,
+            }),
+            _ => Outcome::Aborted,
+        }
+    }
+
+    /// The class of the refusal, if it was one.
+    pub fn refusal(self) -> Option<ReplyClass> {
+        match self {
+            Outcome::MailRefused(c) | Outcome::RcptRefused(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// `accepted`, `rcpt-refused`, `mail-refused`, `skipped`, `aborted`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::MailRefused(_) => "mail-refused",
+            Outcome::RcptRefused(_) => "rcpt-refused",
+            Outcome::Skipped => "skipped",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// The decision for one target, with the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub verdict: Status,
+    pub confidence: Option<Confidence>,
+    /// Ids of the accepted relay tests.
+    pub accepted: Vec<&'static str>,
+    /// The test whose reply decided the verdict.
+    pub deciding_test: Option<&'static str>,
+    /// The reply that decided the verdict, on one line.
+    pub reply: Option<String>,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// Caveats: controls, vantage point, tests that could not run.
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    fn new(verdict: Status, reason: impl Into<String>) -> Self {
+        Verdict {
+            verdict,
+            confidence: None,
+            accepted: Vec::new(),
+            deciding_test: None,
+            reply: None,
+            reason: reason.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn decided_by(mut self, t: &TestFacts) -> Self {
+        self.deciding_test = Some(t.id);
+        self.reply = t
+            .rcpt_reply
+            .as_ref()
+            .filter(|_| t.mail_reply.as_ref().is_some_and(Reply::is_positive))
+            .or(t.mail_reply.as_ref())
+            .map(Reply::one_line);
+        self
+    }
+
+    fn from_reply(verdict: Status, reason: impl Into<String>, reply: &Reply) -> Self {
+        let mut v = Verdict::new(verdict, reason);
+        v.reply = Some(reply.one_line());
+        v
+    }
+}
+
+/// Decide the verdict for one target from what the probe saw.
+pub fn classify(facts: &Facts) -> Verdict {
+    match &facts.connect {
+        Connect::Connected => {}
+        Connect::Refused => return Verdict::new(Status::Refused, "connection refused"),
+        Connect::Timeout => return Verdict::new(Status::Timeout, "no answer to the connection attempt"),
+        Connect::Error { message } => return Verdict::new(Status::Error, format!("connect failed: {message}")),
+    }
+    let g = &facts.greeting;
+    let Some(banner) = &g.banner else {
+        if let Some(what) = &g.not_smtp {
+            return Verdict::new(Status::NotSmtp, format!("the service does not speak SMTP ({what})"));
+        }
+        let error = facts.error.clone().unwrap_or_else(|| "no greeting".into());
+        let status = if error.contains("io-timeout") || error.contains("host-deadline") {
+            Status::Timeout
+        } else {
+            Status::Error
+        };
+        return Verdict::new(status, error);
+    };
+    if banner.code != 220 {
+        if banner.is_transient() || banner.is_permanent() {
+            return Verdict::from_reply(Status::Rejected, "the server refuses us at the greeting", banner);
+        }
+        return Verdict::from_reply(Status::NotSmtp, "unexpected greeting code", banner);
+    }
+    match &g.hello {
+        None => {
+            let error = facts.error.clone().unwrap_or_else(|| "no reply".into());
+            return Verdict::new(Status::Inconclusive, format!("session ended at EHLO: {error}"));
+        }
+        Some(hello) if !hello.is_positive() => {
+            let status = if hello.code == 421 || hello.code == 554 {
+                Status::Rejected
+            } else {
+                Status::Inconclusive
+            };
+            return Verdict::from_reply(status, "the server refused EHLO and HELO", hello);
+        }
+        Some(_) => {}
+    }
+
+    let outcomes: Vec<(&TestFacts, Outcome)> = facts.tests.iter().map(|t| (t, Outcome::of(t))).collect();
+    let accepted: Vec<&'static str> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Accepted)
+        .map(|(t, _)| t.id)
+        .collect();
+    let control = |id: &str| facts.controls.iter().find(|c| c.id == id).map(Outcome::of);
+    let accepts_all = control("C1") == Some(Outcome::Accepted);
+    let postmaster = control("C2");
+
+    let mut notes = Vec::new();
+    let aborted = outcomes.iter().filter(|(_, o)| *o == Outcome::Aborted).count();
+    if aborted > 0 {
+        notes.push(format!("{aborted} test(s) cut short by the session"));
+    }
+    if let Some(err) = &facts.error {
+        notes.push(format!("session: {err}"));
+    }
+
+    let first = |pred: &dyn Fn(&TestFacts, Outcome) -> bool| outcomes.iter().find(|(t, o)| pred(t, *o)).map(|(t, _)| *t);
+
+    if let Some(t) = first(&|t, o| o == Outcome::Accepted && t.kind == Kind::Direct)
+        .or_else(|| first(&|_, o| o == Outcome::Accepted))
+    {
+        let direct = t.kind == Kind::Direct;
+        let (status, what) = if direct {
+            (Status::OpenRelay, "accepted mail for a foreign domain")
+        } else {
+            (Status::PossibleRelay, "accepted only an address trick; confirm to be sure")
+        };
+        let mut v = Verdict::new(
+            status,
+            format!(
+                "{what}: {} MAIL FROM:{} RCPT TO:{}",
+                t.id,
+                t.mail_from.as_deref().unwrap_or(""),
+                t.rcpt_to.as_deref().unwrap_or("")
+            ),
+        )
+        .decided_by(t);
+        v.accepted = accepted;
+        v.confidence = Some(if accepts_all { Confidence::AcceptsAll } else { Confidence::Rcpt });
+        if accepts_all {
+            notes.push("C1: accepts a recipient in a domain that cannot exist (sink or honeypot?)".into());
+        }
+        if matches!(postmaster, Some(Outcome::RcptRefused(_)) | Some(Outcome::MailRefused(_))) {
+            notes.push("C2: refuses its own postmaster yet accepts relaying: check the vantage point".into());
+        }
+        v.notes = notes;
+        return v;
+    }
+
+    // Nothing accepted: why?
+    let refused = |class: ReplyClass| first(&|_, o| o.refusal() == Some(class));
+    let direct_ran: Vec<Outcome> = outcomes
+        .iter()
+        .filter(|(t, o)| t.kind == Kind::Direct && !matches!(o, Outcome::Skipped))
+        .map(|(_, o)| *o)
+        .collect();
+    let mut v = if let Some(t) = refused(ReplyClass::TlsRequired) {
+        let mut v = Verdict::new(Status::TlsRequired, "the server demands STARTTLS before mail").decided_by(t);
+        v.confidence = Some(Confidence::Explicit);
+        v
+    } else if let Some(t) = refused(ReplyClass::AuthRequired) {
+        let mut v = Verdict::new(Status::AuthRequired, "the server demands authentication before relaying").decided_by(t);
+        v.confidence = Some(Confidence::Explicit);
+        v
+    } else if let Some(t) = refused(ReplyClass::RelayDenied) {
+        let mut v = Verdict::new(Status::Closed, "relaying refused").decided_by(t);
+        v.confidence = Some(Confidence::Explicit);
+        v
+    } else if let Some(t) = refused(ReplyClass::DomainUnknown) {
+        Verdict::new(
+            Status::Inconclusive,
+            "the foreign domain was refused as unknown, which says nothing about relaying: \
+             pass --foreign-domain with a real domain you control",
+        )
+        .decided_by(t)
+    } else if direct_ran.is_empty() {
+        Verdict::new(
+            Status::Inconclusive,
+            facts.error.clone().unwrap_or_else(|| "no relay test could run".into()),
+        )
+    } else if let Some(t) = first(&|t, o| t.kind == Kind::Direct && matches!(o.refusal(), Some(ReplyClass::TempFail | ReplyClass::SessionEnd))) {
+        Verdict::new(Status::TempFail, "only temporary refusals (greylisting?): inconclusive, try again later").decided_by(t)
+    } else if direct_ran.iter().all(|o| o.refusal().is_some()) {
+        let t = first(&|t, o| t.kind == Kind::Direct && o.refusal().is_some());
+        let v = Verdict::new(Status::Closed, "every relay test was refused");
+        let mut v = match t {
+            Some(t) => v.decided_by(t),
+            None => v,
+        };
+        v.confidence = Some(Confidence::Implicit);
+        v
+    } else {
+        Verdict::new(
+            Status::Inconclusive,
+            facts.error.clone().unwrap_or_else(|| "the session ended before the tests could decide".into()),
+        )
+    };
+    if v.verdict == Status::Closed && matches!(postmaster, Some(Outcome::RcptRefused(c)) | Some(Outcome::MailRefused(c)) if c != ReplyClass::TempFail)
+    {
+        notes.push("C2: also refuses its own postmaster: this vantage point may be blocked; the verdict holds only from here".into());
+    }
+    v.notes = notes;
+    v
+}

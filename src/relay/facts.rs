@@ -1,0 +1,110 @@
+//! What the probe saw at one target: every command's reply, timings and
+//! errors. No judgement here; [`super::classify`] decides.
+
+use super::catalogue::Kind;
+use crate::smtp::{Capabilities, Reply, TranscriptEntry};
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// How the TCP connection attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Connect {
+    Connected,
+    /// RST: nothing listens there.
+    Refused,
+    /// No answer within the connect timeout.
+    Timeout,
+    /// Any other failure (unreachable, local error), with its text.
+    Error { message: String },
+}
+
+/// The greeting stage: banner, then EHLO (or HELO).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Greeting {
+    pub banner: Option<Reply>,
+    /// What came instead of a banner, when it was not SMTP (first bytes, decoded).
+    pub not_smtp: Option<String>,
+    /// `EHLO` or `HELO`: the command whose reply is in `hello`.
+    pub hello_command: Option<&'static str>,
+    pub hello: Option<Reply>,
+    pub capabilities: Capabilities,
+}
+
+/// One relay test (or control) as it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestFacts {
+    pub id: &'static str,
+    pub kind: Kind,
+    pub mail_from: Option<String>,
+    pub rcpt_to: Option<String>,
+    pub mail_reply: Option<Reply>,
+    pub rcpt_reply: Option<Reply>,
+    /// Why the test was not run (a missing placeholder, or the probe stopped).
+    pub skipped: Option<String>,
+    /// The session error that cut the test short.
+    pub error: Option<String>,
+    /// Which connection of this host's session it ran on (1-based).
+    pub connection: u32,
+}
+
+impl TestFacts {
+    pub fn skipped(id: &'static str, kind: Kind, why: impl Into<String>) -> Self {
+        TestFacts {
+            id,
+            kind,
+            mail_from: None,
+            rcpt_to: None,
+            mail_reply: None,
+            rcpt_reply: None,
+            skipped: Some(why.into()),
+            error: None,
+            connection: 0,
+        }
+    }
+}
+
+/// Everything recorded about one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    pub addr: SocketAddr,
+    /// The name the target was given by (host name target or MX), if any.
+    pub name: Option<String>,
+    /// Our side of the connection: the vantage point the verdict holds for.
+    pub source: Option<SocketAddr>,
+    pub connect: Connect,
+    pub greeting: Greeting,
+    /// `{H}` as used: the validated host name.
+    pub host: Option<String>,
+    /// `{TD}` as used.
+    pub target_domain: Option<String>,
+    pub tests: Vec<TestFacts>,
+    pub controls: Vec<TestFacts>,
+    /// Connections opened to this target (reconnects stay under the error budget).
+    pub connections: u32,
+    /// The session error that ended the probe early, if any.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+impl Facts {
+    pub fn new(addr: SocketAddr, name: Option<String>) -> Self {
+        Facts {
+            addr,
+            name,
+            source: None,
+            connect: Connect::Connected,
+            greeting: Greeting::default(),
+            host: None,
+            target_domain: None,
+            tests: Vec::new(),
+            controls: Vec::new(),
+            connections: 0,
+            error: None,
+            duration_ms: 0,
+            transcript: Vec::new(),
+        }
+    }
+}

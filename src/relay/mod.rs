@@ -1,0 +1,15 @@
+//! Relay testing: the test catalogue, the probe that runs it against one
+//! target and records facts, and the pure classifier that turns facts into a
+//! verdict.
+
+pub mod catalogue;
+pub mod classify;
+pub mod facts;
+pub mod probe;
+pub mod reply_class;
+
+pub use catalogue::{Kind, RelayTest, CATALOGUE};
+pub use classify::{classify, Confidence, Outcome, Status, Verdict};
+pub use facts::{Connect, Facts, TestFacts};
+pub use probe::{probe, ProbeConfig, Target};
+pub use reply_class::{classify_reply, ReplyClass};

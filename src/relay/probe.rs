@@ -1,0 +1,490 @@
+//! The probe: one target, one careful SMTP session (or a few, to stay under
+//! the server's error budget), every relay test of the plan. It records facts
+//! and decides nothing; [`super::classify`] does.
+//!
+//! Politeness rules (DESIGN §3): EHLO with a real name, HELO on 5xx, RSET
+//! between tests, reconnect before the server's error limit (Postfix tarpits
+//! after 10 errors, Exim drops after 3 syntax errors), QUIT at the end, and
+//! never DATA.
+
+use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
+use super::facts::{Connect, Facts, TestFacts};
+use super::reply_class::{classify_reply, ReplyClass};
+use crate::smtp::{hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry};
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+/// One thing to probe: an address, and the name it was found by (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub name: Option<String>,
+}
+
+/// Settings for every probe of a scan.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Our EHLO name (`{T}`): a real FQDN.
+    pub ehlo: String,
+    /// `{s}`: sender local part.
+    pub sender: String,
+    /// `{u}`: recipient local part.
+    pub recipient: String,
+    /// `{D}`: the foreign domain a relay would forward to.
+    pub foreign_domain: String,
+    /// `{TD}` when the user knows it.
+    pub target_domain: Option<String>,
+    pub tests: Vec<&'static RelayTest>,
+    /// Run every test even after a direct test was accepted.
+    pub all_tests: bool,
+    /// Run the C1/C2 controls.
+    pub controls: bool,
+    pub limits: Limits,
+    pub connect_timeout: Duration,
+    pub host_timeout: Duration,
+    /// Refusals on one connection before we reconnect (Postfix's soft limit is 10).
+    pub error_budget: u32,
+    /// Syntax errors on one connection before we reconnect (Exim drops at 3).
+    pub syntax_budget: u32,
+    /// Connections to one host at most.
+    pub max_connections: u32,
+    /// Keep the whole dialogue in the facts.
+    pub transcript: bool,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            ehlo: "relayscan.invalid".into(),
+            sender: "relayscan".into(),
+            recipient: "relaytest".into(),
+            foreign_domain: "example.net".into(),
+            target_domain: None,
+            tests: catalogue::CATALOGUE.iter().collect(),
+            all_tests: false,
+            controls: true,
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(5),
+            host_timeout: Duration::from_secs(60),
+            error_budget: 8,
+            syntax_budget: 2,
+            max_connections: 8,
+            transcript: false,
+        }
+    }
+}
+
+/// One open SMTP session and the errors it has collected.
+struct Session {
+    conn: Connection,
+    number: u32,
+    errors: u32,
+    syntax_errors: u32,
+}
+
+/// Probe one target and return what happened.
+pub async fn probe(target: &Target, cfg: &ProbeConfig) -> Facts {
+    let started = Instant::now();
+    let mut run = Probe {
+        cfg,
+        target,
+        started,
+        deadline: started + cfg.host_timeout,
+        facts: Facts::new(target.addr, target.name.clone()),
+        transcript: Vec::new(),
+    };
+    run.run().await;
+    let mut facts = run.facts;
+    facts.transcript = run.transcript;
+    facts.duration_ms = started.elapsed().as_millis() as u64;
+    facts
+}
+
+struct Probe<'a> {
+    cfg: &'a ProbeConfig,
+    target: &'a Target,
+    started: Instant,
+    deadline: Instant,
+    facts: Facts,
+    transcript: Vec<TranscriptEntry>,
+}
+
+impl Probe<'_> {
+    async fn run(&mut self) {
+        let mut current = self.open().await;
+        if current.is_none() {
+            return;
+        }
+        let placeholders = self.placeholders();
+
+        let mut mail_ever_accepted = false;
+        let mut stop: Option<String> = None;
+        let tests = self.cfg.tests.clone();
+        for (i, test) in tests.iter().enumerate() {
+            if stop.is_none() && Instant::now() >= self.deadline {
+                stop = Some("host deadline reached".into());
+            }
+            // Tricks only vary the recipient: when no sender was ever
+            // accepted, every MAIL FROM will be refused again.
+            if stop.is_none() && test.kind == Kind::Trick && !mail_ever_accepted && i > 0 {
+                let prev_direct = tests[..i].iter().any(|t| t.kind == Kind::Direct);
+                let prev_run = self.facts.tests.iter().any(|t| t.mail_reply.is_some());
+                if prev_direct && prev_run {
+                    stop = Some("every MAIL FROM was refused".into());
+                }
+            }
+            if let Some(why) = &stop {
+                self.facts.tests.push(TestFacts::skipped(test.id, test.kind, format!("not run: {why}")));
+                continue;
+            }
+            let rendered = match test.render(&placeholders) {
+                Ok(r) => r,
+                Err(missing) => {
+                    self.facts.tests.push(TestFacts::skipped(
+                        test.id,
+                        test.kind,
+                        format!("placeholder {{{missing}}} unknown"),
+                    ));
+                    continue;
+                }
+            };
+            let facts = match self.ensure_session(&mut current).await {
+                Ok(session) => Self::run_test(session, &rendered).await,
+                Err(why) => {
+                    stop = Some(why.clone());
+                    TestFacts::skipped(test.id, test.kind, format!("not run: {why}"))
+                }
+            };
+            let (alive, accepted) = outcome_flags(&facts);
+            mail_ever_accepted |= facts.mail_reply.as_ref().is_some_and(Reply::is_positive);
+            if !alive {
+                self.close(&mut current, false).await;
+            }
+            self.facts.tests.push(facts);
+            if accepted && test.kind == Kind::Direct && !self.cfg.all_tests {
+                stop = Some("a direct test was accepted".into());
+            }
+        }
+
+        if self.cfg.controls && Instant::now() < self.deadline {
+            let any_accepted = self.facts.tests.iter().any(|t| outcome_flags(t).1);
+            let mut controls: Vec<&'static RelayTest> = Vec::new();
+            if any_accepted {
+                controls.push(&catalogue::CONTROL_ACCEPT_ALL);
+            }
+            if placeholders.target_domain.is_some() {
+                controls.push(&catalogue::CONTROL_POSTMASTER);
+            }
+            for control in controls {
+                let Ok(rendered) = control.render(&placeholders) else {
+                    continue;
+                };
+                let Ok(session) = self.ensure_session(&mut current).await else {
+                    break;
+                };
+                let facts = Self::run_test(session, &rendered).await;
+                if !outcome_flags(&facts).0 {
+                    self.close(&mut current, false).await;
+                }
+                self.facts.controls.push(facts);
+            }
+        }
+        self.close(&mut current, true).await;
+    }
+
+    /// Connect, read the greeting, say EHLO (or HELO). The first connection's
+    /// greeting is recorded in the facts; later ones only need to succeed.
+    async fn open(&mut self) -> Option<Session> {
+        let first = self.facts.connections == 0;
+        self.facts.connections += 1;
+        let number = self.facts.connections;
+        let until = (Instant::now() + self.cfg.connect_timeout).min(self.deadline);
+        self.note(format!("connect {} (connection {number})", self.target.addr));
+        let stream = match timeout_at(until, TcpStream::connect(self.target.addr)).await {
+            Err(_) => return self.connect_failed(first, Connect::Timeout, "connect timeout"),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return self.connect_failed(first, Connect::Refused, "connection refused")
+            }
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                return self.connect_failed(first, Connect::Error { message: message.clone() }, &message);
+            }
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        if first {
+            self.facts.source = stream.local_addr().ok();
+        }
+        let mut limits = self.cfg.limits;
+        if !self.cfg.transcript {
+            limits.transcript_entries = 0;
+        }
+        let mut conn = Connection::new(Box::new(stream), limits, self.deadline);
+        conn.set_epoch(self.started);
+
+        let banner = match conn.read_reply().await {
+            Ok(reply) => reply,
+            Err(e) => {
+                if first {
+                    self.no_greeting(&mut conn, e).await;
+                } else {
+                    self.facts.error = Some(format!("greeting on connection {number}: {e}"));
+                }
+                self.keep_transcript(&mut conn);
+                return None;
+            }
+        };
+        if first {
+            self.facts.greeting.banner = Some(banner.clone());
+        }
+        if banner.code != 220 {
+            if !first {
+                self.facts.error = Some(format!("greeting on connection {number}: {banner}"));
+            }
+            let transcript = conn.quit().await;
+            self.transcript.extend(transcript);
+            return None;
+        }
+
+        let mut hello_command = "EHLO";
+        let mut hello = conn.command(&Command::Ehlo(self.cfg.ehlo.clone())).await;
+        if let Ok(reply) = &hello {
+            if reply.is_permanent() {
+                hello_command = "HELO";
+                hello = conn.command(&Command::Helo(self.cfg.ehlo.clone())).await;
+            }
+        }
+        let reply = match hello {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.facts.error = Some(format!("{hello_command}: {e}"));
+                self.keep_transcript(&mut conn);
+                return None;
+            }
+        };
+        if first {
+            self.facts.greeting.hello_command = Some(hello_command);
+            if hello_command == "EHLO" && reply.is_positive() {
+                self.facts.greeting.capabilities = Capabilities::from_reply(&reply);
+            }
+            self.facts.greeting.hello = Some(reply.clone());
+        }
+        if !reply.is_positive() {
+            self.facts.error = Some(format!("{hello_command} refused: {reply}"));
+            let transcript = conn.quit().await;
+            self.transcript.extend(transcript);
+            return None;
+        }
+        Some(Session {
+            conn,
+            number,
+            errors: 0,
+            syntax_errors: 0,
+        })
+    }
+
+    fn connect_failed(&mut self, first: bool, connect: Connect, message: &str) -> Option<Session> {
+        self.note(format!("connect failed: {message}"));
+        if first {
+            self.facts.connect = connect;
+        } else {
+            self.facts.error = Some(format!("reconnect failed: {message}"));
+        }
+        None
+    }
+
+    /// The first connection sent no SMTP greeting. Tell a silent service
+    /// (an HTTP server waits for its client) from a slow SMTP server: say
+    /// EHLO once and look at what comes back.
+    async fn no_greeting(&mut self, conn: &mut Connection, error: SessionError) {
+        match error {
+            SessionError::Protocol(e) => {
+                self.facts.greeting.not_smtp = Some(e.to_string());
+            }
+            SessionError::Timeout if Instant::now() < self.deadline => {
+                self.facts.error = Some(format!("no greeting: {error}"));
+                if conn.send(&Command::Ehlo(self.cfg.ehlo.clone())).await.is_ok() {
+                    if let Err(SessionError::Protocol(e)) = conn.read_reply().await {
+                        self.facts.greeting.not_smtp = Some(e.to_string());
+                    }
+                }
+            }
+            other => self.facts.error = Some(format!("no greeting: {other}")),
+        }
+    }
+
+    /// Reuse the open session, or open a new one when the last was closed or
+    /// has used up its error budget.
+    async fn ensure_session<'s>(&mut self, current: &'s mut Option<Session>) -> Result<&'s mut Session, String> {
+        let over_budget = current
+            .as_ref()
+            .is_some_and(|s| s.errors >= self.cfg.error_budget || s.syntax_errors >= self.cfg.syntax_budget);
+        if over_budget {
+            self.close(current, true).await;
+        }
+        if current.is_none() {
+            if self.facts.connections >= self.cfg.max_connections {
+                return Err(format!("connection limit ({}) reached", self.cfg.max_connections));
+            }
+            if Instant::now() >= self.deadline {
+                return Err("host deadline reached".into());
+            }
+            match self.open().await {
+                Some(s) => *current = Some(s),
+                None => {
+                    return Err(self
+                        .facts
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "reconnect failed".into()))
+                }
+            }
+        }
+        current.as_mut().ok_or_else(|| "no session".to_string())
+    }
+
+    /// One test: MAIL FROM, RCPT TO, RSET. Counts refusals against the budget.
+    async fn run_test(session: &mut Session, t: &RenderedTest) -> TestFacts {
+        let mut facts = TestFacts {
+            id: t.test.id,
+            kind: t.test.kind,
+            mail_from: Some(t.mail_from.clone()),
+            rcpt_to: Some(t.rcpt_to.clone()),
+            mail_reply: None,
+            rcpt_reply: None,
+            skipped: None,
+            error: None,
+            connection: session.number,
+        };
+        match session.conn.command(&Command::MailFrom(t.mail_from.clone())).await {
+            Err(e) => {
+                facts.error = Some(e.to_string());
+                return facts;
+            }
+            Ok(reply) => {
+                let positive = reply.is_positive();
+                if !positive {
+                    session.count(&reply);
+                }
+                facts.mail_reply = Some(reply);
+                if !positive {
+                    return facts;
+                }
+            }
+        }
+        match session.conn.command(&Command::RcptTo(t.rcpt_to.clone())).await {
+            Err(e) => {
+                facts.error = Some(e.to_string());
+                return facts;
+            }
+            Ok(reply) => {
+                if !reply.is_positive() {
+                    session.count(&reply);
+                }
+                facts.rcpt_reply = Some(reply);
+            }
+        }
+        if facts.rcpt_reply.as_ref().is_some_and(|r| r.code == 421) {
+            return facts;
+        }
+        match session.conn.command(&Command::Rset).await {
+            Ok(reply) if reply.is_positive() => {}
+            Ok(reply) => facts.error = Some(format!("RSET refused: {reply}")),
+            Err(e) => facts.error = Some(format!("RSET: {e}")),
+        }
+        facts
+    }
+
+    /// Close the session: QUIT when `polite` (the server is still talking to us).
+    async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
+        if let Some(mut session) = current.take() {
+            if polite {
+                let transcript = session.conn.quit().await;
+                self.transcript.extend(transcript);
+            } else {
+                self.keep_transcript(&mut session.conn);
+            }
+            self.note(format!("close connection {}", session.number));
+        }
+    }
+
+    fn keep_transcript(&mut self, conn: &mut Connection) {
+        self.transcript.extend(conn.take_transcript());
+    }
+
+    fn note(&mut self, line: String) {
+        if self.cfg.transcript {
+            self.transcript.push(TranscriptEntry {
+                ms: self.started.elapsed().as_millis() as u64,
+                dir: '*',
+                line,
+            });
+        }
+    }
+
+    /// Fill the placeholders from what the greeting told us.
+    fn placeholders(&mut self) -> Placeholders {
+        let greeting = &self.facts.greeting;
+        let host = greeting
+            .banner
+            .as_ref()
+            .and_then(|b| b.lines.first())
+            .and_then(|l| hostname::announced(l))
+            .or_else(|| {
+                greeting
+                    .hello
+                    .as_ref()
+                    .and_then(|r| r.lines.first())
+                    .and_then(|l| hostname::announced(l))
+            })
+            .or_else(|| self.target.name.as_deref().and_then(hostname::fqdn));
+        let target_domain = self
+            .cfg
+            .target_domain
+            .clone()
+            .or_else(|| host.as_deref().map(hostname::mail_domain));
+        self.facts.host = host.clone();
+        self.facts.target_domain = target_domain.clone();
+        Placeholders {
+            sender: self.cfg.sender.clone(),
+            recipient: self.cfg.recipient.clone(),
+            foreign_domain: self.cfg.foreign_domain.clone(),
+            ip: self.target.addr.ip(),
+            host,
+            target_domain,
+            ehlo: self.cfg.ehlo.clone(),
+            random: random_token(),
+        }
+    }
+}
+
+impl Session {
+    fn count(&mut self, reply: &Reply) {
+        self.errors += 1;
+        if classify_reply(reply) == ReplyClass::Syntax {
+            self.syntax_errors += 1;
+        }
+    }
+}
+
+/// (the session is still usable, the test's RCPT was accepted)
+fn outcome_flags(t: &TestFacts) -> (bool, bool) {
+    let ended = |r: &Option<Reply>| r.as_ref().is_some_and(|r| r.code == 421);
+    let alive = t.error.is_none() && !ended(&t.mail_reply) && !ended(&t.rcpt_reply);
+    let accepted = t.mail_reply.as_ref().is_some_and(Reply::is_positive)
+        && t.rcpt_reply.as_ref().is_some_and(|r| r.code == 250 || r.code == 251);
+    (alive, accepted)
+}
+
+/// A random token for the C1 control's local part: std's `RandomState` is
+/// randomly keyed per process, which is all the randomness needed here.
+fn random_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("rs{:016x}", h.finish())
+}

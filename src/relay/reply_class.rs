@@ -1,0 +1,210 @@
+//! What a refusal means, read from its code, its enhanced status code
+//! (RFC 3463) and its text. Each phrase list is matched against the text of
+//! one reply, lower-cased: never against a whole session buffer.
+
+use crate::smtp::Reply;
+use serde::Serialize;
+
+/// The meaning of one reply to MAIL or RCPT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyClass {
+    /// 2xx.
+    Accepted,
+    /// The server refuses to relay (`554 5.7.1 Relay access denied`,
+    /// `550 relay not permitted`, Postfix's default `454 4.7.1 … Relay access denied`).
+    RelayDenied,
+    /// The server wants AUTH first (`530 5.7.0 Authentication required`).
+    AuthRequired,
+    /// The server wants STARTTLS first (`530 5.7.0 Must issue a STARTTLS command first`).
+    TlsRequired,
+    /// A domain does not resolve or accepts no mail (`450 4.1.2 … Domain not found`,
+    /// null MX). Says nothing about relaying.
+    DomainUnknown,
+    /// The address was taken as local and there is no such user.
+    UserUnknown,
+    /// The address or command was not understood (500, 501, 5.1.3, 5.5.x).
+    Syntax,
+    /// Greylisting or another temporary failure: inconclusive.
+    TempFail,
+    /// 421: the server is closing the session.
+    SessionEnd,
+    /// Any other permanent refusal.
+    Refused,
+}
+
+const TLS_PHRASES: &[&str] = &[
+    "starttls",
+    "tls required",
+    "tls is required",
+    "encryption required",
+    "must use tls",
+    "requires tls",
+    "requires encryption",
+];
+
+const AUTH_PHRASES: &[&str] = &[
+    "authentication required",
+    "authentication is required",
+    "requires authentication",
+    "must authenticate",
+    "not authenticated",
+    "please authenticate",
+    "auth required",
+    "authenticate first",
+    "authentication needed",
+    "smtp auth required",
+];
+
+const RELAY_PHRASES: &[&str] = &[
+    "relay access denied",
+    "relaying denied",
+    "relay denied",
+    "relay rejected",
+    "unable to relay",
+    "relay not permitted",
+    "relaying not permitted",
+    "not permitted to relay",
+    "not allowed to relay",
+    "relaying not allowed",
+    "relaying disallowed",
+    "relaying is prohibited",
+    "relay prohibited",
+    "relaying prohibited",
+    "we do not relay",
+    "no relaying",
+    "relay not allowed",
+    "cannot relay",
+    "can't relay",
+    "isn't in my list of allowed rcpthosts",
+    "not in my list of allowed rcpthosts",
+    "delivery not authorized",
+    "non-accepted domain",
+    "not a local domain",
+    "no such domain here",
+];
+
+const DOMAIN_PHRASES: &[&str] = &[
+    "domain not found",
+    "host or domain name not found",
+    "unrouteable address",
+    "unroutable address",
+    "does not accept mail",
+    "nullmx",
+    "null mx",
+    "domain does not exist",
+    "no mx record",
+    "name service error",
+];
+
+const USER_PHRASES: &[&str] = &[
+    "user unknown",
+    "unknown user",
+    "no such user",
+    "mailbox unavailable",
+    "mailbox not found",
+    "no mailbox",
+    "invalid mailbox",
+];
+
+fn any(text: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| text.contains(p))
+}
+
+/// Classify one reply to MAIL FROM or RCPT TO.
+pub fn classify_reply(reply: &Reply) -> ReplyClass {
+    if reply.is_positive() {
+        return ReplyClass::Accepted;
+    }
+    if reply.code == 421 {
+        return ReplyClass::SessionEnd;
+    }
+    let text = reply.text().to_ascii_lowercase();
+    let status = reply.enhanced_status();
+    let subject_detail = status.map(|(_, s, d)| (s, d));
+    if any(&text, TLS_PHRASES) || subject_detail == Some((7, 11)) {
+        return ReplyClass::TlsRequired;
+    }
+    if any(&text, AUTH_PHRASES) || reply.code == 530 || subject_detail == Some((7, 57)) {
+        return ReplyClass::AuthRequired;
+    }
+    if any(&text, RELAY_PHRASES) {
+        return ReplyClass::RelayDenied;
+    }
+    if any(&text, DOMAIN_PHRASES) || matches!(subject_detail, Some((1, 2)) | Some((1, 8)) | Some((1, 10))) {
+        return ReplyClass::DomainUnknown;
+    }
+    if reply.is_transient() {
+        return ReplyClass::TempFail;
+    }
+    if any(&text, USER_PHRASES) || subject_detail == Some((1, 1)) {
+        return ReplyClass::UserUnknown;
+    }
+    if matches!(reply.code, 500 | 501 | 555)
+        || matches!(subject_detail, Some((1, 3)) | Some((1, 7)) | Some((5, _)))
+    {
+        return ReplyClass::Syntax;
+    }
+    ReplyClass::Refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(code: u16, text: &str) -> ReplyClass {
+        classify_reply(&Reply::new(code, text))
+    }
+
+    #[test]
+    fn relay_denials_in_each_mtas_words() {
+        use ReplyClass::RelayDenied;
+        // Postfix: reject_unauth_destination and the default defer_unauth_destination.
+        assert_eq!(class(554, "5.7.1 <v@example.net>: Relay access denied"), RelayDenied);
+        assert_eq!(class(454, "4.7.1 <v@example.net>: Relay access denied"), RelayDenied);
+        // Exim.
+        assert_eq!(class(550, "relay not permitted"), RelayDenied);
+        // Sendmail.
+        assert_eq!(class(550, "5.7.1 <v@example.net>... Relaying denied"), RelayDenied);
+        // IIS / Exchange.
+        assert_eq!(class(550, "5.7.1 Unable to relay for v@example.net"), RelayDenied);
+        assert_eq!(class(550, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"), RelayDenied);
+        // qmail.
+        assert_eq!(class(553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"), RelayDenied);
+    }
+
+    #[test]
+    fn auth_and_tls() {
+        assert_eq!(class(530, "5.7.0 Authentication required"), ReplyClass::AuthRequired);
+        assert_eq!(class(530, "5.7.1 Client was not authenticated"), ReplyClass::AuthRequired);
+        assert_eq!(class(530, "5.7.0 Must issue a STARTTLS command first"), ReplyClass::TlsRequired);
+    }
+
+    #[test]
+    fn greylisting_is_temporary_not_closed() {
+        assert_eq!(class(451, "4.7.1 Greylisted, please try again later"), ReplyClass::TempFail);
+        assert_eq!(class(450, "4.2.0 <v@example.net>: Recipient address rejected: Greylisted"), ReplyClass::TempFail);
+        assert_eq!(class(421, "4.3.2 Service shutting down"), ReplyClass::SessionEnd);
+    }
+
+    #[test]
+    fn unknown_domains_say_nothing_about_relay() {
+        assert_eq!(class(450, "4.1.2 <v@example.net>: Recipient address rejected: Domain not found"), ReplyClass::DomainUnknown);
+        assert_eq!(class(556, "5.1.10 <v@example.com>: Recipient address rejected: Domain example.com does not accept mail (nullMX)"), ReplyClass::DomainUnknown);
+        assert_eq!(class(450, "4.1.8 <s@example.net>: Sender address rejected: Domain not found"), ReplyClass::DomainUnknown);
+    }
+
+    #[test]
+    fn other_refusals() {
+        assert_eq!(class(550, "5.1.1 <v%example.net@mx>: Recipient address rejected: User unknown in local recipient table"), ReplyClass::UserUnknown);
+        assert_eq!(class(501, "5.1.3 Bad recipient address syntax"), ReplyClass::Syntax);
+        assert_eq!(class(550, "Invalid recipient: <v@example.net>"), ReplyClass::Refused);
+        assert_eq!(class(250, "2.1.5 Ok"), ReplyClass::Accepted);
+    }
+
+    #[test]
+    fn text_is_matched_per_reply_not_by_code_alone() {
+        // "relay" inside a host name must not count as a denial.
+        assert_eq!(class(550, "5.1.1 mailbox unavailable at relay.example.org"), ReplyClass::UserUnknown);
+    }
+}

@@ -1,0 +1,309 @@
+//! A connection to an SMTP server: owns the socket, the read buffer and the
+//! framing (lines → replies), with a timeout on every read and write and one
+//! deadline for the whole host. Modelled on mini-redis's `Connection`.
+
+use super::{Command, Reply, ReplyBuilder, ReplyError};
+use serde::Serialize;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+/// Any byte stream: plain TCP today, TLS later.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Limits that keep a hostile server from using up memory or time.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest reply line accepted, in bytes (RFC 5321 §4.5.3.1.5 says 512).
+    pub max_line: usize,
+    /// Largest multiline reply, in bytes.
+    pub max_reply: usize,
+    /// Most lines in one reply.
+    pub max_reply_lines: usize,
+    /// Wait for each reply (and each write) at most this long.
+    pub read_timeout: Duration,
+    /// Transcript entries kept (0 = no transcript).
+    pub transcript_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 4096,
+            max_reply: 64 * 1024,
+            max_reply_lines: 512,
+            read_timeout: Duration::from_secs(10),
+            transcript_entries: 0,
+        }
+    }
+}
+
+/// How a session step failed. The names follow zgrab2's status vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("io-timeout: no reply within the read timeout")]
+    Timeout,
+    #[error("host-deadline: the per-host deadline expired")]
+    Deadline,
+    #[error("connection-closed: the server closed the connection")]
+    Closed,
+    #[error("io-error: {0}")]
+    Io(String),
+    #[error("protocol-error: {0}")]
+    Protocol(#[from] ReplyError),
+}
+
+impl SessionError {
+    /// The short status word, e.g. `io-timeout`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            SessionError::Timeout => "io-timeout",
+            SessionError::Deadline => "host-deadline",
+            SessionError::Closed => "connection-closed",
+            SessionError::Io(_) => "io-error",
+            SessionError::Protocol(_) => "protocol-error",
+        }
+    }
+}
+
+/// One line of the dialogue, for `--transcript`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TranscriptEntry {
+    /// Milliseconds since the probe of this host started.
+    pub ms: u64,
+    /// `C` for what we sent, `S` for what the server sent, `*` for events
+    /// (connect, close) noted by the probe.
+    pub dir: char,
+    pub line: String,
+}
+
+pub struct Connection {
+    stream: Box<dyn Stream>,
+    buf: Vec<u8>,
+    /// Start of unread data in `buf`.
+    pos: usize,
+    limits: Limits,
+    deadline: Instant,
+    opened: Instant,
+    transcript: Vec<TranscriptEntry>,
+    /// Set when the transcript cap was reached.
+    pub transcript_truncated: bool,
+}
+
+impl Connection {
+    pub fn new(stream: Box<dyn Stream>, limits: Limits, deadline: Instant) -> Self {
+        Connection {
+            stream,
+            buf: Vec::with_capacity(1024),
+            pos: 0,
+            limits,
+            deadline,
+            opened: Instant::now(),
+            transcript: Vec::new(),
+            transcript_truncated: false,
+        }
+    }
+
+    /// The earlier of "now + read timeout" and the host deadline, and which one it is.
+    fn step_deadline(&self) -> (Instant, SessionError) {
+        let step = Instant::now() + self.limits.read_timeout;
+        if step < self.deadline {
+            (step, SessionError::Timeout)
+        } else {
+            (self.deadline, SessionError::Deadline)
+        }
+    }
+
+    fn record(&mut self, dir: char, line: &str) {
+        if self.limits.transcript_entries == 0 {
+            return;
+        }
+        if self.transcript.len() >= self.limits.transcript_entries {
+            self.transcript_truncated = true;
+            return;
+        }
+        let line: String = line.chars().take(self.limits.max_line).collect();
+        self.transcript.push(TranscriptEntry {
+            ms: self.opened.elapsed().as_millis() as u64,
+            dir,
+            line,
+        });
+    }
+
+    /// Measure transcript times from `epoch` (the start of the host's probe)
+    /// instead of from this connection's opening.
+    pub fn set_epoch(&mut self, epoch: Instant) {
+        self.opened = epoch;
+    }
+
+    /// Take the transcript recorded so far.
+    pub fn take_transcript(&mut self) -> Vec<TranscriptEntry> {
+        std::mem::take(&mut self.transcript)
+    }
+
+    /// Discard anything the server sent that we have not read yet. Used before
+    /// a TLS handshake (STARTTLS response injection) and to detect servers
+    /// that talk before they are asked.
+    pub fn discard_buffered(&mut self) -> usize {
+        let n = self.buf.len() - self.pos;
+        self.buf.clear();
+        self.pos = 0;
+        n
+    }
+
+    /// Read one line (without CRLF; a bare LF is accepted too).
+    async fn read_line(&mut self) -> Result<String, SessionError> {
+        loop {
+            if let Some(i) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
+                let end = self.pos + i;
+                let mut line = &self.buf[self.pos..end];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                if line.len() > self.limits.max_line {
+                    return Err(ReplyError::LineTooLong(self.limits.max_line).into());
+                }
+                let text = super::reply::decode(line);
+                self.pos = end + 1;
+                if self.pos == self.buf.len() {
+                    self.buf.clear();
+                    self.pos = 0;
+                }
+                return Ok(text);
+            }
+            if self.buf.len() - self.pos > self.limits.max_line {
+                return Err(ReplyError::LineTooLong(self.limits.max_line).into());
+            }
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let (until, err) = self.step_deadline();
+            let mut chunk = [0u8; 4096];
+            let n = match timeout_at(until, self.stream.read(&mut chunk)).await {
+                Err(_) => return Err(err),
+                Ok(Err(e)) => return Err(SessionError::Io(e.kind().to_string())),
+                Ok(Ok(0)) => return Err(SessionError::Closed),
+                Ok(Ok(n)) => n,
+            };
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Read one complete (possibly multiline) reply.
+    pub async fn read_reply(&mut self) -> Result<Reply, SessionError> {
+        let mut builder = ReplyBuilder::new(self.limits.max_reply, self.limits.max_reply_lines);
+        loop {
+            let line = self.read_line().await?;
+            self.record('S', &line);
+            if let Some(reply) = builder.push(&line)? {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// Send one command.
+    pub async fn send(&mut self, command: &Command) -> Result<(), SessionError> {
+        let wire = command.to_wire();
+        self.record('C', &command.to_string());
+        let (until, err) = self.step_deadline();
+        match timeout_at(until, async {
+            self.stream.write_all(&wire).await?;
+            self.stream.flush().await
+        })
+        .await
+        {
+            Err(_) => Err(err),
+            Ok(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Send a command and read its reply.
+    pub async fn command(&mut self, command: &Command) -> Result<Reply, SessionError> {
+        self.send(command).await?;
+        self.read_reply().await
+    }
+
+    /// Say QUIT and close, politely but without waiting long: the verdict is
+    /// already known, so a server that does not answer QUIT costs at most one
+    /// short wait.
+    pub async fn quit(mut self) -> Vec<TranscriptEntry> {
+        self.limits.read_timeout = self.limits.read_timeout.min(Duration::from_secs(2));
+        if self.send(&Command::Quit).await.is_ok() {
+            let _ = self.read_reply().await;
+        }
+        let _ = timeout_at(self.step_deadline().0, self.stream.shutdown()).await;
+        self.take_transcript()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::duplex;
+
+    fn conn(server_bytes: &'static [u8], limits: Limits) -> Connection {
+        let (client, mut server) = duplex(1 << 20);
+        tokio::spawn(async move {
+            server.write_all(server_bytes).await.unwrap();
+            // Keep the server side open until the test ends.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        Connection::new(Box::new(client), limits, Instant::now() + Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn reads_multiline_and_bare_lf() {
+        let mut c = conn(b"220 hi\r\n250-a\n250 b\r\n", Limits::default());
+        assert_eq!(c.read_reply().await.unwrap(), Reply::new(220, "hi"));
+        let r = c.read_reply().await.unwrap();
+        assert_eq!(r.lines, vec!["a", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endless_line_is_a_protocol_error_not_a_hang() {
+        static BIG: [u8; 100_000] = [b'A'; 100_000];
+        let mut c = conn(&BIG, Limits::default());
+        assert_eq!(
+            c.read_reply().await,
+            Err(SessionError::Protocol(ReplyError::LineTooLong(4096)))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_times_out() {
+        let limits = Limits {
+            read_timeout: Duration::from_secs(5),
+            ..Limits::default()
+        };
+        let mut c = conn(b"", limits);
+        assert_eq!(c.read_reply().await, Err(SessionError::Timeout));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn host_deadline_wins_over_read_timeout() {
+        let (client, _server) = duplex(64);
+        let mut c = Connection::new(
+            Box::new(client),
+            Limits::default(),
+            Instant::now() + Duration::from_secs(1),
+        );
+        assert_eq!(c.read_reply().await, Err(SessionError::Deadline));
+    }
+
+    #[tokio::test]
+    async fn transcript_is_capped() {
+        let limits = Limits {
+            transcript_entries: 2,
+            ..Limits::default()
+        };
+        let mut c = conn(b"250 a\r\n250 b\r\n250 c\r\n", limits);
+        for _ in 0..3 {
+            c.read_reply().await.unwrap();
+        }
+        assert_eq!(c.take_transcript().len(), 2);
+        assert!(c.transcript_truncated);
+    }
+}

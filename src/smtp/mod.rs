@@ -1,0 +1,12 @@
+//! The SMTP client side: replies, commands, EHLO capabilities, the connection.
+
+pub mod command;
+pub mod connection;
+pub mod ehlo;
+pub mod hostname;
+pub mod reply;
+
+pub use command::Command;
+pub use connection::{Connection, Limits, SessionError, Stream, TranscriptEntry};
+pub use ehlo::Capabilities;
+pub use reply::{Reply, ReplyBuilder, ReplyError};
