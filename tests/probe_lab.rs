@@ -82,3 +82,14 @@ async fn accept_all_sink_lowers_confidence() {
     assert_eq!(v.verdict, Status::OpenRelay);
     assert_eq!(v.confidence, Some(relayscan::relay::Confidence::AcceptsAll));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn timing() {
+    let lab = Lab::start_all(DEFAULT_BASE, 0).await.expect("lab starts");
+    let cfg = config();
+    for (addr, profile) in lab.servers.clone() {
+        let facts = probe(&Target { addr, name: None }, &cfg).await;
+        eprintln!("{:20} {:6}ms conns={}", profile.name, facts.duration_ms, facts.connections);
+    }
+}

@@ -123,7 +123,7 @@ pub const PROFILES: &[Profile] = &[
     profile("greylist", "greylists every first attempt", Status::TempFail,
         Greeting::Banner("ESMTP"), POSTFIX_EXT, RelayPolicy::Greylist),
     profile("tarpit", "closed, but waits before its banner", Status::Closed,
-        Greeting::Slow(Duration::from_millis(1500), "ESMTP"), POSTFIX_EXT,
+        Greeting::Slow(Duration::from_millis(1000), "ESMTP"), POSTFIX_EXT,
         RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied")),
     profile("percent-hack", "refuses direct relay, relays user%foreign@local", Status::PossibleRelay,
         Greeting::Banner("ESMTP Sendmail 8.9.3"), SENDMAIL_EXT, RelayPolicy::PercentHack),

@@ -105,6 +105,7 @@ struct State {
 
 async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Result<()> {
     let local = stream.local_addr()?;
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let host = host_name(profile);
@@ -226,8 +227,7 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
         if reply.starts_with('4') || reply.starts_with('5') {
             st.errors += 1;
         }
-        write.write_all(reply.as_bytes()).await?;
-        write.write_all(b"\r\n").await?;
+        write.write_all(format!("{reply}\r\n").as_bytes()).await?;
         if st.errors >= HARD_ERROR_LIMIT {
             write.write_all(b"421 4.7.0 Error: too many errors\r\n").await?;
             return Ok(());

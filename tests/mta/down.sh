@@ -23,7 +23,14 @@ if [ ! -e "$STATE/$MARKER" ]; then
   exit 2
 fi
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# Alive and not a zombie (a daemon's orphans may never be reaped here).
+alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
 
 # The program a pid file may point at (guards against a recycled pid).
 expected_comm() { # name

@@ -125,11 +125,13 @@ done
 chmod 644 "$STATE/ns/resolv.conf" "$STATE/ns/hosts"
 
 # in_ns [extra "src:dst" bind mounts...] -- command...
+# It execs: call it in a subshell, `(in_ns ...)` or `in_ns ... &`, so that the
+# daemon replaces the subshell and $! is the daemon's pid.
 in_ns() {
   local binds=()
   while [ "$1" != "--" ]; do binds+=("$1"); shift; done
   shift
-  unshare -m --propagation private -- /bin/sh -c '
+  exec unshare -m --propagation private -- /bin/sh -c '
     set -e
     mount --bind "$0" /etc/resolv.conf
     mount --bind "$1" /etc/hosts
@@ -165,11 +167,11 @@ start_postfix() { # name addr policy
   chown postfix "$d/data"
   case "$policy" in
     auth)
-      mkdir -p "$d/sasl"
-      render "$CONF/sasl-smtpd.conf" "$d/sasl/smtpd.conf" "$name" "$addr" "$d"
-      printf '%s' relaypass | saslpasswd2 -p -c -f "$d/sasl/sasldb2" -u "$name.test" relayuser
-      chown root:postfix "$d/sasl/sasldb2"
-      chmod 640 "$d/sasl/sasldb2"
+      mkdir -p "$d/etc/sasl"
+      render "$CONF/sasl-smtpd.conf" "$d/etc/sasl/smtpd.conf" "$name" "$addr" "$d"
+      printf '%s' relaypass | saslpasswd2 -p -c -f "$d/etc/sasl/sasldb2" -u "$name.test" relayuser
+      chown root:postfix "$d/etc/sasl/sasldb2"
+      chmod 640 "$d/etc/sasl/sasldb2"
       ;;
     tls)
       mkdir -p "$d/tls"
@@ -185,7 +187,7 @@ start_postfix() { # name addr policy
     cat "$d/log/check.log" >&2
     die "$name: 'postfix -c $d/etc check' failed (see $d/log/check.log, $d/log/maillog)"
   fi
-  if ! in_ns -- postfix -c "$d/etc" start >"$d/log/start.log" 2>&1 </dev/null; then
+  if ! (in_ns -- postfix -c "$d/etc" start) >"$d/log/start.log" 2>&1 </dev/null; then
     script -qec "postfix -c '$d/etc' start" /dev/null </dev/null >>"$d/log/start.log" 2>&1 || true
     cat "$d/log/start.log" >&2
     die "$name: postfix start failed (see $d/log/start.log, $d/log/maillog)"
@@ -195,7 +197,9 @@ start_postfix() { # name addr policy
     [ -s "$d/spool/pid/master.pid" ] && break
     sleep 0.1
   done
-  tr -dc 0-9 <"$d/spool/pid/master.pid" >"$STATE/pids/$name.pid" 2>/dev/null || true
+  local pid
+  pid="$(tr -dc 0-9 <"$d/spool/pid/master.pid" 2>/dev/null || true)"
+  echo "$pid" >"$STATE/pids/$name.pid"
   echo "postfix $d/etc" >"$STATE/pids/$name.kind"
 }
 
@@ -257,11 +261,23 @@ software_name() {
   case "$1" in postfix) echo Postfix ;; exim) echo Exim ;; opensmtpd) echo OpenSMTPD ;; esac
 }
 
+# Start the instances in parallel (each start is a few postconf/postfix-script
+# runs, mostly waiting); a failing start names itself and fails up.sh.
+starters=()
 for line in "${INSTANCES[@]}"; do
   read -r name addr sw policy _ <<<"$line"
   selected "$name" || continue
-  "start_$sw" "$name" "$addr" "$policy"
+  ("start_$sw" "$name" "$addr" "$policy") &
+  starters+=("$! $name")
 done
+for s in "${starters[@]}"; do
+  read -r pid name <<<"$s"
+  wait "$pid" || die_later="${die_later:-} $name"
+done
+if [ -n "${die_later:-}" ]; then
+  log "could not start:${die_later}"
+  false # -> on_error
+fi
 
 # --- wait for every banner -----------------------------------------------------------
 banner() { # addr port -> first line of the greeting, or nothing

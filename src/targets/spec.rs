@@ -1,0 +1,240 @@
+//! One target as the user writes it: an address, a CIDR block, a range, a
+//! `host:port`, or a host name.
+
+use ipnet::IpNet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// A parsed target specification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    /// An inclusive address range (a single address, a CIDR block or `a-b`).
+    Range { start: IpAddr, end: IpAddr, port: Option<u16> },
+    /// A host name, resolved when it is probed.
+    Name { host: String, port: Option<u16> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid target {input:?}: {why}")]
+pub struct SpecError {
+    pub input: String,
+    pub why: String,
+}
+
+fn err(input: &str, why: impl Into<String>) -> SpecError {
+    SpecError {
+        input: input.chars().take(100).collect(),
+        why: why.into(),
+    }
+}
+
+impl Spec {
+    /// How many addresses it stands for (a name counts as one).
+    pub fn len(&self) -> u128 {
+        match self {
+            Spec::Range { start, end, .. } => ip_to_u128(*end) - ip_to_u128(*start) + 1,
+            Spec::Name { .. } => 1,
+        }
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Spec::Range { port, .. } | Spec::Name { port, .. } => *port,
+        }
+    }
+}
+
+pub(crate) fn ip_to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn parse_port(input: &str, s: &str) -> Result<u16, SpecError> {
+    match s.parse::<u16>() {
+        Ok(0) | Err(_) => Err(err(input, format!("port {s:?} is not a number from 1 to 65535"))),
+        Ok(p) => Ok(p),
+    }
+}
+
+/// A host name per RFC 1123: labels of letters, digits and hyphens.
+fn valid_host_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        // All-numeric dotted strings are malformed addresses, not names.
+        && !s.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn range(input: &str, start: IpAddr, end: IpAddr, port: Option<u16>) -> Result<Spec, SpecError> {
+    if start.is_ipv4() != end.is_ipv4() {
+        return Err(err(input, "a range cannot mix IPv4 and IPv6"));
+    }
+    if ip_to_u128(start) > ip_to_u128(end) {
+        return Err(err(input, format!("range is reversed ({start} is after {end})")));
+    }
+    Ok(Spec::Range { start, end, port })
+}
+
+impl FromStr for Spec {
+    type Err = SpecError;
+
+    fn from_str(raw: &str) -> Result<Spec, SpecError> {
+        let input = raw.trim();
+        if input.is_empty() {
+            return Err(err(raw, "empty target"));
+        }
+        // [v6] or [v6]:port
+        if let Some(rest) = input.strip_prefix('[') {
+            let (addr, after) = rest.split_once(']').ok_or_else(|| err(input, "missing ']'"))?;
+            let ip: Ipv6Addr = addr.parse().map_err(|_| err(input, "not an IPv6 address inside [ ]"))?;
+            let port = match after {
+                "" => None,
+                p => Some(parse_port(input, p.strip_prefix(':').ok_or_else(|| err(input, "expected :port after ]"))?)?),
+            };
+            return range(input, IpAddr::V6(ip), IpAddr::V6(ip), port);
+        }
+        if let Ok(ip) = input.parse::<IpAddr>() {
+            return range(input, ip, ip, None);
+        }
+        if input.contains('/') {
+            let net: IpNet = input
+                .parse()
+                .map_err(|_| err(input, "not a CIDR block (like 192.0.2.0/24 or 2001:db8::/64)"))?;
+            return range(input, net.network(), net.broadcast(), None);
+        }
+        if let Some((a, b)) = input.split_once('-') {
+            if let Ok(start) = a.trim().parse::<IpAddr>() {
+                let b = b.trim();
+                let end = match (start, b.parse::<IpAddr>(), b.parse::<u8>()) {
+                    (_, Ok(end), _) => end,
+                    // 192.0.2.10-20: the last octet.
+                    (IpAddr::V4(v4), Err(_), Ok(last)) => {
+                        let o = v4.octets();
+                        IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], last))
+                    }
+                    _ => return Err(err(input, "the end of a range must be an address or a last octet (0-255)")),
+                };
+                return range(input, start, end, None);
+            }
+        }
+        // host:port or a.b.c.d:port (one colon only: more would be IPv6).
+        if let Some((host, port)) = input.rsplit_once(':') {
+            if host.contains(':') {
+                return Err(err(input, "not an IPv6 address (write [addr]:port to give a port)"));
+            }
+            let port = parse_port(input, port)?;
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return range(input, ip, ip, Some(port));
+            }
+            if valid_host_name(host) {
+                return Ok(Spec::Name { host: host.to_ascii_lowercase(), port: Some(port) });
+            }
+            return Err(err(input, "not an address or host name before the port"));
+        }
+        if valid_host_name(input) {
+            return Ok(Spec::Name { host: input.to_ascii_lowercase(), port: None });
+        }
+        Err(err(input, "not an address, CIDR block, range or host name"))
+    }
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (base, port) = match self {
+            Spec::Range { start, end, port } if start == end => (start.to_string(), port),
+            Spec::Range { start, end, port } => (format!("{start}-{end}"), port),
+            Spec::Name { host, port } => (host.clone(), port),
+        };
+        match port {
+            Some(p) if base.contains(':') => write!(f, "[{base}]:{p}"),
+            Some(p) => write!(f, "{base}:{p}"),
+            None => f.write_str(&base),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Spec {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_form() {
+        assert_eq!(p("192.0.2.1"), Spec::Range { start: ip("192.0.2.1"), end: ip("192.0.2.1"), port: None });
+        assert_eq!(p("192.0.2.0/24").len(), 256);
+        assert_eq!(p("192.0.2.1/24"), Spec::Range { start: ip("192.0.2.0"), end: ip("192.0.2.255"), port: None });
+        assert_eq!(p("192.0.2.10-192.0.2.20").len(), 11);
+        assert_eq!(p("192.0.2.10-20"), p("192.0.2.10-192.0.2.20"));
+        assert_eq!(p("192.0.2.1:2525").port(), Some(2525));
+        assert_eq!(p("[2001:db8::1]:25"), Spec::Range { start: ip("2001:db8::1"), end: ip("2001:db8::1"), port: Some(25) });
+        assert_eq!(p("2001:db8::/120").len(), 256);
+        assert_eq!(p("2001:db8::1"), p("[2001:db8::1]"));
+        assert_eq!(p("Mail.Example.org"), Spec::Name { host: "mail.example.org".into(), port: None });
+        assert_eq!(p("mail.example.org:587"), Spec::Name { host: "mail.example.org".into(), port: Some(587) });
+        assert_eq!(p("  localhost "), Spec::Name { host: "localhost".into(), port: None });
+    }
+
+    #[test]
+    fn clear_errors() {
+        for (bad, why) in [
+            ("", "empty"),
+            ("192.0.2.20-10", "reversed"),
+            ("192.0.2.0/33", "CIDR"),
+            ("192.0.2.1:0", "port"),
+            ("192.0.2.1:70000", "port"),
+            ("192.0.2.1-2001:db8::1", "mix"),
+            ("2001:db8::1:25:x", "IPv6"),
+            ("300.1.2.3", "not an address"),
+            ("bad_host!", "not an address"),
+            ("[2001:db8::1", "]"),
+            ("192.0.2.1-300", "last octet"),
+        ] {
+            let e = bad.parse::<Spec>().unwrap_err();
+            assert!(e.to_string().contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["192.0.2.1", "192.0.2.1:25", "[2001:db8::1]:25", "mail.example.org:587", "192.0.2.0-192.0.2.255"] {
+            assert_eq!(p(s).to_string(), s);
+            assert_eq!(p(&p(s).to_string()), p(s));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,60}") {
+            let _ = s.parse::<Spec>();
+        }
+
+        #[test]
+        fn any_v4_range_parses_with_right_len(a: u32, b: u32) {
+            let (lo, hi) = (a.min(b), a.max(b));
+            let s = format!("{}-{}", Ipv4Addr::from(lo), Ipv4Addr::from(hi));
+            proptest::prop_assert_eq!(p(&s).len(), u128::from(hi - lo) + 1);
+        }
+
+        #[test]
+        fn any_cidr_parses(a: u32, len in 0u8..=32) {
+            let s = format!("{}/{len}", Ipv4Addr::from(a));
+            proptest::prop_assert_eq!(p(&s).len(), 1u128 << (32 - len));
+        }
+    }
+}
