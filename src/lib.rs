@@ -4,7 +4,12 @@
 //! classify → record → output. The probe records facts; a pure classifier
 //! decides; one writer task owns the output.
 
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
 pub mod lab;
+pub mod output;
 pub mod relay;
 pub mod smtp;
 pub mod targets;

@@ -29,7 +29,10 @@ async fn every_profile_gets_its_expected_verdict() {
     for h in handles {
         let (profile, verdict, facts) = h.await.unwrap();
         if verdict.verdict != profile.expected {
-            wrong.push(format!("{}: expected {}, got {} ({}) {:#?}", profile.name, profile.expected, verdict.verdict, verdict.reason, facts.tests));
+            wrong.push(format!(
+                "{}: expected {}, got {} ({}) {:#?}",
+                profile.name, profile.expected, verdict.verdict, verdict.reason, facts.tests
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -47,7 +50,11 @@ async fn open_relay_stops_at_first_direct_acceptance_and_runs_controls() {
     assert_eq!(v.deciding_test, Some("S1"));
     assert_eq!(v.reply.as_deref(), Some("250 2.1.5 Ok"));
     // The rest were not run, and say why.
-    assert!(facts.tests[1].skipped.as_deref().unwrap().contains("direct test was accepted"));
+    assert!(facts.tests[1]
+        .skipped
+        .as_deref()
+        .unwrap()
+        .contains("direct test was accepted"));
     // C1 refused (.invalid does not resolve) and C2 accepted: plain rcpt confidence.
     let ids: Vec<_> = facts.controls.iter().map(|c| c.id).collect();
     assert_eq!(ids, vec!["C1", "C2"]);
@@ -64,7 +71,11 @@ async fn closed_postfix_full_suite_stays_under_the_error_budget() {
     assert_eq!(v.verdict, Status::Closed);
     assert!(v.accepted.is_empty());
     let ran = facts.tests.iter().filter(|t| t.skipped.is_none()).count();
-    assert_eq!(ran, 26, "every test runs against a closed server: {:#?}", facts.tests);
+    assert_eq!(
+        ran, 26,
+        "every test runs against a closed server: {:#?}",
+        facts.tests
+    );
     // No connection collected more than 8 refusals.
     for n in 1..=facts.connections {
         let refusals = facts.tests.iter().filter(|t| t.connection == n).count();
@@ -90,6 +101,9 @@ async fn timing() {
     let cfg = config();
     for (addr, profile) in lab.servers.clone() {
         let facts = probe(&Target { addr, name: None }, &cfg).await;
-        eprintln!("{:20} {:6}ms conns={}", profile.name, facts.duration_ms, facts.connections);
+        eprintln!(
+            "{:20} {:6}ms conns={}",
+            profile.name, facts.duration_ms, facts.connections
+        );
     }
 }

@@ -28,13 +28,20 @@ impl Lab {
     /// Bind every profile to consecutive loopback addresses from `base`, all on
     /// one port. Port 0 picks a free port (retrying when another process holds
     /// it on one of the addresses), so parallel tests never collide.
-    pub async fn start(base: Ipv4Addr, port: u16, profiles: &[&'static Profile]) -> anyhow::Result<Lab> {
+    pub async fn start(
+        base: Ipv4Addr,
+        port: u16,
+        profiles: &[&'static Profile],
+    ) -> anyhow::Result<Lab> {
         if !base.is_loopback() {
             bail!("the lab binds loopback addresses only, not {base}");
         }
         let last = u32::from(base).saturating_add(profiles.len().saturating_sub(1) as u32);
         if !Ipv4Addr::from(last).is_loopback() {
-            bail!("{} profiles do not fit in 127.0.0.0/8 from {base}", profiles.len());
+            bail!(
+                "{} profiles do not fit in 127.0.0.0/8 from {base}",
+                profiles.len()
+            );
         }
         let attempts = if port == 0 { 20 } else { 1 };
         let mut last_error = None;
@@ -62,9 +69,9 @@ impl Lab {
         let mut port = port;
         for (i, profile) in profiles.iter().enumerate() {
             let addr = server::addr_for(base, i, port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} for lab profile {}", profile.name))?;
+            let listener = TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for lab profile {}", profile.name)
+            })?;
             if port == 0 {
                 port = listener.local_addr()?.port();
             }
@@ -92,7 +99,10 @@ impl Lab {
 
     /// The profile at an address.
     pub fn profile_at(&self, addr: SocketAddr) -> Option<&'static Profile> {
-        self.servers.iter().find(|(a, _)| *a == addr).map(|(_, p)| *p)
+        self.servers
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, p)| *p)
     }
 }
 

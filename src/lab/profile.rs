@@ -63,11 +63,55 @@ pub struct Profile {
     pub relay: RelayPolicy,
 }
 
-const POSTFIX_EXT: &[&str] = &["PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"];
-const EXIM_EXT: &[&str] = &["SIZE 52428800", "8BITMIME", "PIPELINING", "CHUNKING", "PRDR", "HELP"];
-const SENDMAIL_EXT: &[&str] = &["ENHANCEDSTATUSCODES", "PIPELINING", "8BITMIME", "SIZE", "DSN", "ETRN", "DELIVERBY", "HELP"];
-const OPENSMTPD_EXT: &[&str] = &["8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 36700160", "DSN", "HELP"];
-const IIS_EXT: &[&str] = &["TURN", "SIZE 2097152", "ETRN", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "8bitmime", "BINARYMIME", "CHUNKING", "VRFY", "OK"];
+const POSTFIX_EXT: &[&str] = &[
+    "PIPELINING",
+    "SIZE 10240000",
+    "VRFY",
+    "ETRN",
+    "ENHANCEDSTATUSCODES",
+    "8BITMIME",
+    "DSN",
+    "SMTPUTF8",
+    "CHUNKING",
+];
+const EXIM_EXT: &[&str] = &[
+    "SIZE 52428800",
+    "8BITMIME",
+    "PIPELINING",
+    "CHUNKING",
+    "PRDR",
+    "HELP",
+];
+const SENDMAIL_EXT: &[&str] = &[
+    "ENHANCEDSTATUSCODES",
+    "PIPELINING",
+    "8BITMIME",
+    "SIZE",
+    "DSN",
+    "ETRN",
+    "DELIVERBY",
+    "HELP",
+];
+const OPENSMTPD_EXT: &[&str] = &[
+    "8BITMIME",
+    "ENHANCEDSTATUSCODES",
+    "SIZE 36700160",
+    "DSN",
+    "HELP",
+];
+const IIS_EXT: &[&str] = &[
+    "TURN",
+    "SIZE 2097152",
+    "ETRN",
+    "PIPELINING",
+    "DSN",
+    "ENHANCEDSTATUSCODES",
+    "8bitmime",
+    "BINARYMIME",
+    "CHUNKING",
+    "VRFY",
+    "OK",
+];
 
 const fn profile(
     name: &'static str,
@@ -158,16 +202,38 @@ mod tests {
     #[test]
     fn names_are_unique_host_labels() {
         for (i, p) in PROFILES.iter().enumerate() {
-            assert!(p.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", p.name);
-            assert!(PROFILES[i + 1..].iter().all(|q| q.name != p.name), "duplicate {}", p.name);
+            assert!(
+                p.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                p.name
+            );
+            assert!(
+                PROFILES[i + 1..].iter().all(|q| q.name != p.name),
+                "duplicate {}",
+                p.name
+            );
         }
     }
 
     #[test]
     fn every_verdict_that_a_server_can_cause_is_covered() {
-        for status in [Status::OpenRelay, Status::PossibleRelay, Status::Closed, Status::AuthRequired,
-            Status::TlsRequired, Status::TempFail, Status::Inconclusive, Status::Rejected, Status::NotSmtp] {
-            assert!(PROFILES.iter().any(|p| p.expected == status), "no profile for {status}");
+        for status in [
+            Status::OpenRelay,
+            Status::PossibleRelay,
+            Status::Closed,
+            Status::AuthRequired,
+            Status::TlsRequired,
+            Status::TempFail,
+            Status::Inconclusive,
+            Status::Rejected,
+            Status::NotSmtp,
+        ] {
+            assert!(
+                PROFILES.iter().any(|p| p.expected == status),
+                "no profile for {status}"
+            );
         }
     }
 }

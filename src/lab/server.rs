@@ -27,7 +27,11 @@ pub fn host_name(profile: &Profile) -> String {
 }
 
 /// Accept connections until `shutdown` changes, one task per client.
-pub async fn serve(listener: TcpListener, profile: &'static Profile, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    profile: &'static Profile,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -90,9 +94,15 @@ fn parse_rcpt(arg: &str, local_names: &[String]) -> Rcpt {
         // An unqualified address is local (Postfix appends $myorigin).
         None => Rcpt::Local { local_part },
         Some("") => Rcpt::Syntax,
-        Some(d) if local_names.iter().any(|n| n.eq_ignore_ascii_case(d)) => Rcpt::Local { local_part },
-        Some(d) if d.contains('@') || local_part.contains('@') && !local_part.starts_with('"') => Rcpt::Syntax,
-        Some(d) => Rcpt::Foreign { domain: d.to_ascii_lowercase() },
+        Some(d) if local_names.iter().any(|n| n.eq_ignore_ascii_case(d)) => {
+            Rcpt::Local { local_part }
+        }
+        Some(d) if d.contains('@') || local_part.contains('@') && !local_part.starts_with('"') => {
+            Rcpt::Syntax
+        }
+        Some(d) => Rcpt::Foreign {
+            domain: d.to_ascii_lowercase(),
+        },
     }
 }
 
@@ -111,17 +121,27 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
     let host = host_name(profile);
 
     match profile.greeting {
-        Greeting::Banner(text) => write.write_all(format!("220 {host} {text}\r\n").as_bytes()).await?,
+        Greeting::Banner(text) => {
+            write
+                .write_all(format!("220 {host} {text}\r\n").as_bytes())
+                .await?
+        }
         Greeting::Slow(delay, text) => {
             tokio::time::sleep(delay).await;
-            write.write_all(format!("220 {host} {text}\r\n").as_bytes()).await?;
+            write
+                .write_all(format!("220 {host} {text}\r\n").as_bytes())
+                .await?;
         }
         Greeting::CloseAfterBanner(text) => {
-            write.write_all(format!("220 {host} {text}\r\n").as_bytes()).await?;
+            write
+                .write_all(format!("220 {host} {text}\r\n").as_bytes())
+                .await?;
             return write.shutdown().await;
         }
         Greeting::Reject(code, text) => {
-            write.write_all(format!("{code} {text}\r\n").as_bytes()).await?;
+            write
+                .write_all(format!("{code} {text}\r\n").as_bytes())
+                .await?;
             // RFC 5321 §3.1: after a 554 greeting, answer 503 until QUIT.
             while let Some(line) = read_line(&mut reader).await? {
                 if line.eq_ignore_ascii_case("QUIT") {
@@ -151,8 +171,18 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
         std::net::IpAddr::V4(v4) => format!("[{v4}]"),
         std::net::IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
     };
-    let local_names = vec![host.clone(), LAB_DOMAIN.to_string(), literal, "localhost".to_string()];
-    let mut st = State { mail: false, rcpts: 0, errors: 0, helo: false };
+    let local_names = vec![
+        host.clone(),
+        LAB_DOMAIN.to_string(),
+        literal,
+        "localhost".to_string(),
+    ];
+    let mut st = State {
+        mail: false,
+        rcpts: 0,
+        errors: 0,
+        helo: false,
+    };
 
     while let Some(line) = read_line(&mut reader).await? {
         let (verb, arg) = match line.split_once(' ') {
@@ -199,7 +229,9 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             },
             "DATA" if st.rcpts == 0 => "503 5.5.1 Error: need RCPT command".into(),
             "DATA" => {
-                write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                write
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
                 while let Some(l) = read_line(&mut reader).await? {
                     if l == "." {
                         break;
@@ -229,7 +261,9 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
         }
         write.write_all(format!("{reply}\r\n").as_bytes()).await?;
         if st.errors >= HARD_ERROR_LIMIT {
-            write.write_all(b"421 4.7.0 Error: too many errors\r\n").await?;
+            write
+                .write_all(b"421 4.7.0 Error: too many errors\r\n")
+                .await?;
             return Ok(());
         }
     }
@@ -256,7 +290,10 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String]) -> String {
         Rcpt::Local { .. } => "250 2.1.5 Ok".into(),
         Rcpt::Foreign { domain } => match profile.relay {
             RelayPolicy::AcceptAll => "250 2.1.5 Ok".into(),
-            RelayPolicy::Open if domain.ends_with(".invalid") || domain.starts_with('[') && !domain.ends_with(']') => {
+            RelayPolicy::Open
+                if domain.ends_with(".invalid")
+                    || domain.starts_with('[') && !domain.ends_with(']') =>
+            {
                 format!("450 4.1.2 <{rcpt}>: Recipient address rejected: Domain not found")
             }
             RelayPolicy::Open => "250 2.1.5 Ok".into(),
@@ -275,9 +312,15 @@ fn deny(profile: &Profile, rcpt: &str) -> String {
 }
 
 /// One command line, without CRLF; `None` at EOF or after the idle timeout.
-async fn read_line<R: tokio::io::AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::io::Result<Option<String>> {
+async fn read_line<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+) -> std::io::Result<Option<String>> {
     let mut buf = Vec::new();
-    let read = timeout(IDLE, (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut buf)).await;
+    let read = timeout(
+        IDLE,
+        (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut buf),
+    )
+    .await;
     match read {
         Err(_) | Ok(Ok(0)) => Ok(None),
         Ok(Err(e)) => Err(e),
@@ -301,21 +344,64 @@ mod tests {
     use super::*;
 
     fn names() -> Vec<String> {
-        vec!["mx.lab.example".into(), "lab.example".into(), "[127.0.0.11]".into(), "localhost".into()]
+        vec![
+            "mx.lab.example".into(),
+            "lab.example".into(),
+            "[127.0.0.11]".into(),
+            "localhost".into(),
+        ]
     }
 
     #[test]
     fn parses_the_relay_tricks_like_an_mta() {
         let n = names();
-        assert_eq!(parse_rcpt("<v@example.net>", &n), Rcpt::Foreign { domain: "example.net".into() });
-        assert_eq!(parse_rcpt("v@example.net", &n), Rcpt::Foreign { domain: "example.net".into() });
-        assert_eq!(parse_rcpt("<v%example.net@[127.0.0.11]>", &n), Rcpt::Local { local_part: "v%example.net".into() });
-        assert_eq!(parse_rcpt("<\"v@example.net\">", &n), Rcpt::Local { local_part: "\"v@example.net\"".into() });
-        assert_eq!(parse_rcpt("<\"v@example.net\"@mx.lab.example>", &n), Rcpt::Local { local_part: "\"v@example.net\"".into() });
-        assert_eq!(parse_rcpt("<@[127.0.0.11]:v@example.net>", &n), Rcpt::SourceRoute);
-        assert_eq!(parse_rcpt("<example.net!v>", &n), Rcpt::Local { local_part: "example.net!v".into() });
+        assert_eq!(
+            parse_rcpt("<v@example.net>", &n),
+            Rcpt::Foreign {
+                domain: "example.net".into()
+            }
+        );
+        assert_eq!(
+            parse_rcpt("v@example.net", &n),
+            Rcpt::Foreign {
+                domain: "example.net".into()
+            }
+        );
+        assert_eq!(
+            parse_rcpt("<v%example.net@[127.0.0.11]>", &n),
+            Rcpt::Local {
+                local_part: "v%example.net".into()
+            }
+        );
+        assert_eq!(
+            parse_rcpt("<\"v@example.net\">", &n),
+            Rcpt::Local {
+                local_part: "\"v@example.net\"".into()
+            }
+        );
+        assert_eq!(
+            parse_rcpt("<\"v@example.net\"@mx.lab.example>", &n),
+            Rcpt::Local {
+                local_part: "\"v@example.net\"".into()
+            }
+        );
+        assert_eq!(
+            parse_rcpt("<@[127.0.0.11]:v@example.net>", &n),
+            Rcpt::SourceRoute
+        );
+        assert_eq!(
+            parse_rcpt("<example.net!v>", &n),
+            Rcpt::Local {
+                local_part: "example.net!v".into()
+            }
+        );
         assert_eq!(parse_rcpt("<v@example.net@>", &n), Rcpt::Syntax);
-        assert_eq!(parse_rcpt("<v@example.net@[127.0.0.11]>", &n), Rcpt::Local { local_part: "v@example.net".into() });
+        assert_eq!(
+            parse_rcpt("<v@example.net@[127.0.0.11]>", &n),
+            Rcpt::Local {
+                local_part: "v@example.net".into()
+            }
+        );
         assert_eq!(parse_rcpt("<v", &n), Rcpt::Syntax);
     }
 }

@@ -33,12 +33,22 @@ const TRICK_SENDER: &[&str] = &["<{s}@{TD}>", "<{s}@[{IP}]>"];
 
 macro_rules! direct {
     ($id:literal, $sender:literal) => {
-        RelayTest { id: $id, kind: Kind::Direct, sender: &[$sender], recipient: "<{u}@{D}>" }
+        RelayTest {
+            id: $id,
+            kind: Kind::Direct,
+            sender: &[$sender],
+            recipient: "<{u}@{D}>",
+        }
     };
 }
 macro_rules! trick {
     ($id:literal, $rcpt:literal) => {
-        RelayTest { id: $id, kind: Kind::Trick, sender: TRICK_SENDER, recipient: $rcpt }
+        RelayTest {
+            id: $id,
+            kind: Kind::Trick,
+            sender: TRICK_SENDER,
+            recipient: $rcpt,
+        }
     };
 }
 
@@ -200,7 +210,10 @@ pub fn select(spec: &str) -> Result<Vec<&'static RelayTest>, String> {
     for word in spec.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         let add: Vec<&'static RelayTest> = match word.to_ascii_lowercase().as_str() {
             "all" => CATALOGUE.iter().collect(),
-            "direct" => CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).collect(),
+            "direct" => CATALOGUE
+                .iter()
+                .filter(|t| t.kind == Kind::Direct)
+                .collect(),
             "tricks" => CATALOGUE.iter().filter(|t| t.kind == Kind::Trick).collect(),
             _ => match CATALOGUE.iter().find(|t| t.id.eq_ignore_ascii_case(word)) {
                 Some(t) => vec![t],
@@ -253,20 +266,35 @@ mod tests {
         let mut ids: Vec<_> = CATALOGUE.iter().map(|t| t.id).collect();
         ids.dedup();
         assert_eq!(ids.len(), 26);
-        assert_eq!(CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).count(), 8);
+        assert_eq!(
+            CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).count(),
+            8
+        );
     }
 
     #[test]
     fn renders_every_form() {
         let p = placeholders();
-        assert_eq!(rendered("S1", &p), ("<>".into(), "<victim@example.net>".into()));
+        assert_eq!(
+            rendered("S1", &p),
+            ("<>".into(), "<victim@example.net>".into())
+        );
         assert_eq!(rendered("S4", &p).0, "<scan@[192.0.2.1]>");
         assert_eq!(rendered("S7", &p).0, "<scan@example.org>");
         assert_eq!(rendered("S8", &p).0, "<scan@scanner.example.com>");
-        assert_eq!(rendered("R1", &p), ("<scan@example.org>".into(), "<victim%example.net@[192.0.2.1]>".into()));
+        assert_eq!(
+            rendered("R1", &p),
+            (
+                "<scan@example.org>".into(),
+                "<victim%example.net@[192.0.2.1]>".into()
+            )
+        );
         assert_eq!(rendered("R4", &p).1, "<\"victim@example.net\">");
         assert_eq!(rendered("R10", &p).1, "<@[192.0.2.1]:victim@example.net>");
-        assert_eq!(rendered("R11", &p).1, "<@mx.example.org:victim@example.net>");
+        assert_eq!(
+            rendered("R11", &p).1,
+            "<@mx.example.org:victim@example.net>"
+        );
         assert_eq!(rendered("R14", &p).1, "<example.net!victim@mx.example.org>");
         assert_eq!(rendered("R16", &p).1, "<victim%[example.net]@>");
         assert_eq!(rendered("R18", &p).1, "victim@example.net");

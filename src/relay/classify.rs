@@ -208,13 +208,19 @@ pub fn classify(facts: &Facts) -> Verdict {
     match &facts.connect {
         Connect::Connected => {}
         Connect::Refused => return Verdict::new(Status::Refused, "connection refused"),
-        Connect::Timeout => return Verdict::new(Status::Timeout, "no answer to the connection attempt"),
-        Connect::Error { message } => return Verdict::new(Status::Error, format!("connect failed: {message}")),
+        Connect::Timeout => {
+            return Verdict::new(Status::Timeout, "no answer to the connection attempt")
+        }
+        Connect::Error { message } => {
+            return Verdict::new(Status::Error, format!("connect failed: {message}"))
+        }
     }
     let g = &facts.greeting;
     let Some(banner) = &g.banner else {
         if let Some(what) = &g.not_smtp {
-            return Verdict::new(Status::NotSmtp, format!("the service does not speak SMTP ({what})"));
+            let mut v = Verdict::new(Status::NotSmtp, "the service does not speak SMTP");
+            v.reply = Some(what.clone());
+            return v;
         }
         let error = facts.error.clone().unwrap_or_else(|| "no greeting".into());
         let status = if error.contains("io-timeout") || error.contains("host-deadline") {
@@ -226,14 +232,21 @@ pub fn classify(facts: &Facts) -> Verdict {
     };
     if banner.code != 220 {
         if banner.is_transient() || banner.is_permanent() {
-            return Verdict::from_reply(Status::Rejected, "the server refuses us at the greeting", banner);
+            return Verdict::from_reply(
+                Status::Rejected,
+                "the server refuses us at the greeting",
+                banner,
+            );
         }
         return Verdict::from_reply(Status::NotSmtp, "unexpected greeting code", banner);
     }
     match &g.hello {
         None => {
             let error = facts.error.clone().unwrap_or_else(|| "no reply".into());
-            return Verdict::new(Status::Inconclusive, format!("session ended at EHLO: {error}"));
+            return Verdict::new(
+                Status::Inconclusive,
+                format!("session ended at EHLO: {error}"),
+            );
         }
         Some(hello) if !hello.is_positive() => {
             let status = if hello.code == 421 || hello.code == 554 {
@@ -246,7 +259,8 @@ pub fn classify(facts: &Facts) -> Verdict {
         Some(_) => {}
     }
 
-    let outcomes: Vec<(&TestFacts, Outcome)> = facts.tests.iter().map(|t| (t, Outcome::of(t))).collect();
+    let outcomes: Vec<(&TestFacts, Outcome)> =
+        facts.tests.iter().map(|t| (t, Outcome::of(t))).collect();
     let accepted: Vec<&'static str> = outcomes
         .iter()
         .filter(|(_, o)| *o == Outcome::Accepted)
@@ -257,7 +271,10 @@ pub fn classify(facts: &Facts) -> Verdict {
     let postmaster = control("C2");
 
     let mut notes = Vec::new();
-    let aborted = outcomes.iter().filter(|(_, o)| *o == Outcome::Aborted).count();
+    let aborted = outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Aborted)
+        .count();
     if aborted > 0 {
         notes.push(format!("{aborted} test(s) cut short by the session"));
     }
@@ -265,7 +282,9 @@ pub fn classify(facts: &Facts) -> Verdict {
         notes.push(format!("session: {err}"));
     }
 
-    let first = |pred: &dyn Fn(&TestFacts, Outcome) -> bool| outcomes.iter().find(|(t, o)| pred(t, *o)).map(|(t, _)| *t);
+    let first = |pred: &dyn Fn(&TestFacts, Outcome) -> bool| {
+        outcomes.iter().find(|(t, o)| pred(t, *o)).map(|(t, _)| *t)
+    };
 
     if let Some(t) = first(&|t, o| o == Outcome::Accepted && t.kind == Kind::Direct)
         .or_else(|| first(&|_, o| o == Outcome::Accepted))
@@ -274,7 +293,10 @@ pub fn classify(facts: &Facts) -> Verdict {
         let (status, what) = if direct {
             (Status::OpenRelay, "accepted mail for a foreign domain")
         } else {
-            (Status::PossibleRelay, "accepted only an address trick; confirm to be sure")
+            (
+                Status::PossibleRelay,
+                "accepted only an address trick; confirm to be sure",
+            )
         };
         let mut v = Verdict::new(
             status,
@@ -287,12 +309,24 @@ pub fn classify(facts: &Facts) -> Verdict {
         )
         .decided_by(t);
         v.accepted = accepted;
-        v.confidence = Some(if accepts_all { Confidence::AcceptsAll } else { Confidence::Rcpt });
+        v.confidence = Some(if accepts_all {
+            Confidence::AcceptsAll
+        } else {
+            Confidence::Rcpt
+        });
         if accepts_all {
-            notes.push("C1: accepts a recipient in a domain that cannot exist (sink or honeypot?)".into());
+            notes.push(
+                "C1: accepts a recipient in a domain that cannot exist (sink or honeypot?)".into(),
+            );
         }
-        if matches!(postmaster, Some(Outcome::RcptRefused(_)) | Some(Outcome::MailRefused(_))) {
-            notes.push("C2: refuses its own postmaster yet accepts relaying: check the vantage point".into());
+        if matches!(
+            postmaster,
+            Some(Outcome::RcptRefused(_)) | Some(Outcome::MailRefused(_))
+        ) {
+            notes.push(
+                "C2: refuses its own postmaster yet accepts relaying: check the vantage point"
+                    .into(),
+            );
         }
         v.notes = notes;
         return v;
@@ -306,11 +340,19 @@ pub fn classify(facts: &Facts) -> Verdict {
         .map(|(_, o)| *o)
         .collect();
     let mut v = if let Some(t) = refused(ReplyClass::TlsRequired) {
-        let mut v = Verdict::new(Status::TlsRequired, "the server demands STARTTLS before mail").decided_by(t);
+        let mut v = Verdict::new(
+            Status::TlsRequired,
+            "the server demands STARTTLS before mail",
+        )
+        .decided_by(t);
         v.confidence = Some(Confidence::Explicit);
         v
     } else if let Some(t) = refused(ReplyClass::AuthRequired) {
-        let mut v = Verdict::new(Status::AuthRequired, "the server demands authentication before relaying").decided_by(t);
+        let mut v = Verdict::new(
+            Status::AuthRequired,
+            "the server demands authentication before relaying",
+        )
+        .decided_by(t);
         v.confidence = Some(Confidence::Explicit);
         v
     } else if let Some(t) = refused(ReplyClass::RelayDenied) {
@@ -327,10 +369,23 @@ pub fn classify(facts: &Facts) -> Verdict {
     } else if direct_ran.is_empty() {
         Verdict::new(
             Status::Inconclusive,
-            facts.error.clone().unwrap_or_else(|| "no relay test could run".into()),
+            facts
+                .error
+                .clone()
+                .unwrap_or_else(|| "no relay test could run".into()),
         )
-    } else if let Some(t) = first(&|t, o| t.kind == Kind::Direct && matches!(o.refusal(), Some(ReplyClass::TempFail | ReplyClass::SessionEnd))) {
-        Verdict::new(Status::TempFail, "only temporary refusals (greylisting?): inconclusive, try again later").decided_by(t)
+    } else if let Some(t) = first(&|t, o| {
+        t.kind == Kind::Direct
+            && matches!(
+                o.refusal(),
+                Some(ReplyClass::TempFail | ReplyClass::SessionEnd)
+            )
+    }) {
+        Verdict::new(
+            Status::TempFail,
+            "only temporary refusals (greylisting?): inconclusive, try again later",
+        )
+        .decided_by(t)
     } else if direct_ran.iter().all(|o| o.refusal().is_some()) {
         let t = first(&|t, o| t.kind == Kind::Direct && o.refusal().is_some());
         let v = Verdict::new(Status::Closed, "every relay test was refused");
@@ -343,10 +398,14 @@ pub fn classify(facts: &Facts) -> Verdict {
     } else {
         Verdict::new(
             Status::Inconclusive,
-            facts.error.clone().unwrap_or_else(|| "the session ended before the tests could decide".into()),
+            facts
+                .error
+                .clone()
+                .unwrap_or_else(|| "the session ended before the tests could decide".into()),
         )
     };
-    if v.verdict == Status::Closed && matches!(postmaster, Some(Outcome::RcptRefused(c)) | Some(Outcome::MailRefused(c)) if c != ReplyClass::TempFail)
+    if v.verdict == Status::Closed
+        && matches!(postmaster, Some(Outcome::RcptRefused(c)) | Some(Outcome::MailRefused(c)) if c != ReplyClass::TempFail)
     {
         notes.push("C2: also refuses its own postmaster: this vantage point may be blocked; the verdict holds only from here".into());
     }

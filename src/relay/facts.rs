@@ -16,7 +16,9 @@ pub enum Connect {
     /// No answer within the connect timeout.
     Timeout,
     /// Any other failure (unreachable, local error), with its text.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// The greeting stage: banner, then EHLO (or HELO).

@@ -10,7 +10,9 @@
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
-use crate::smtp::{hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry};
+use crate::smtp::{
+    hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
+};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -137,7 +139,11 @@ impl Probe<'_> {
                 }
             }
             if let Some(why) = &stop {
-                self.facts.tests.push(TestFacts::skipped(test.id, test.kind, format!("not run: {why}")));
+                self.facts.tests.push(TestFacts::skipped(
+                    test.id,
+                    test.kind,
+                    format!("not run: {why}"),
+                ));
                 continue;
             }
             let rendered = match test.render(&placeholders) {
@@ -202,7 +208,10 @@ impl Probe<'_> {
         self.facts.connections += 1;
         let number = self.facts.connections;
         let until = (Instant::now() + self.cfg.connect_timeout).min(self.deadline);
-        self.note(format!("connect {} (connection {number})", self.target.addr));
+        self.note(format!(
+            "connect {} (connection {number})",
+            self.target.addr
+        ));
         let stream = match timeout_at(until, TcpStream::connect(self.target.addr)).await {
             Err(_) => return self.connect_failed(first, Connect::Timeout, "connect timeout"),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -210,7 +219,13 @@ impl Probe<'_> {
             }
             Ok(Err(e)) => {
                 let message = e.to_string();
-                return self.connect_failed(first, Connect::Error { message: message.clone() }, &message);
+                return self.connect_failed(
+                    first,
+                    Connect::Error {
+                        message: message.clone(),
+                    },
+                    &message,
+                );
             }
             Ok(Ok(s)) => s,
         };
@@ -302,13 +317,17 @@ impl Probe<'_> {
     async fn no_greeting(&mut self, conn: &mut Connection, error: SessionError) {
         match error {
             SessionError::Protocol(e) => {
-                self.facts.greeting.not_smtp = Some(e.to_string());
+                self.facts.greeting.not_smtp = Some(not_smtp_sample(e));
             }
             SessionError::Timeout if Instant::now() < self.deadline => {
                 self.facts.error = Some(format!("no greeting: {error}"));
-                if conn.send(&Command::Ehlo(self.cfg.ehlo.clone())).await.is_ok() {
+                if conn
+                    .send(&Command::Ehlo(self.cfg.ehlo.clone()))
+                    .await
+                    .is_ok()
+                {
                     if let Err(SessionError::Protocol(e)) = conn.read_reply().await {
-                        self.facts.greeting.not_smtp = Some(e.to_string());
+                        self.facts.greeting.not_smtp = Some(not_smtp_sample(e));
                     }
                 }
             }
@@ -318,16 +337,22 @@ impl Probe<'_> {
 
     /// Reuse the open session, or open a new one when the last was closed or
     /// has used up its error budget.
-    async fn ensure_session<'s>(&mut self, current: &'s mut Option<Session>) -> Result<&'s mut Session, String> {
-        let over_budget = current
-            .as_ref()
-            .is_some_and(|s| s.errors >= self.cfg.error_budget || s.syntax_errors >= self.cfg.syntax_budget);
+    async fn ensure_session<'s>(
+        &mut self,
+        current: &'s mut Option<Session>,
+    ) -> Result<&'s mut Session, String> {
+        let over_budget = current.as_ref().is_some_and(|s| {
+            s.errors >= self.cfg.error_budget || s.syntax_errors >= self.cfg.syntax_budget
+        });
         if over_budget {
             self.close(current, true).await;
         }
         if current.is_none() {
             if self.facts.connections >= self.cfg.max_connections {
-                return Err(format!("connection limit ({}) reached", self.cfg.max_connections));
+                return Err(format!(
+                    "connection limit ({}) reached",
+                    self.cfg.max_connections
+                ));
             }
             if Instant::now() >= self.deadline {
                 return Err("host deadline reached".into());
@@ -359,7 +384,11 @@ impl Probe<'_> {
             error: None,
             connection: session.number,
         };
-        match session.conn.command(&Command::MailFrom(t.mail_from.clone())).await {
+        match session
+            .conn
+            .command(&Command::MailFrom(t.mail_from.clone()))
+            .await
+        {
             Err(e) => {
                 facts.error = Some(e.to_string());
                 return facts;
@@ -375,7 +404,11 @@ impl Probe<'_> {
                 }
             }
         }
-        match session.conn.command(&Command::RcptTo(t.rcpt_to.clone())).await {
+        match session
+            .conn
+            .command(&Command::RcptTo(t.rcpt_to.clone()))
+            .await
+        {
             Err(e) => {
                 facts.error = Some(e.to_string());
                 return facts;
@@ -470,12 +503,22 @@ impl Session {
     }
 }
 
+/// What a non-SMTP service sent: its first line when we have it.
+fn not_smtp_sample(e: crate::smtp::ReplyError) -> String {
+    match e {
+        crate::smtp::ReplyError::BadCode(line) => line,
+        other => other.to_string(),
+    }
+}
+
 /// (the session is still usable, the test's RCPT was accepted)
 fn outcome_flags(t: &TestFacts) -> (bool, bool) {
     let ended = |r: &Option<Reply>| r.as_ref().is_some_and(|r| r.code == 421);
     let alive = t.error.is_none() && !ended(&t.mail_reply) && !ended(&t.rcpt_reply);
     let accepted = t.mail_reply.as_ref().is_some_and(Reply::is_positive)
-        && t.rcpt_reply.as_ref().is_some_and(|r| r.code == 250 || r.code == 251);
+        && t.rcpt_reply
+            .as_ref()
+            .is_some_and(|r| r.code == 250 || r.code == 251);
     (alive, accepted)
 }
 

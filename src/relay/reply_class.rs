@@ -131,7 +131,9 @@ pub fn classify_reply(reply: &Reply) -> ReplyClass {
     if any(&text, RELAY_PHRASES) {
         return ReplyClass::RelayDenied;
     }
-    if any(&text, DOMAIN_PHRASES) || matches!(subject_detail, Some((1, 2)) | Some((1, 8)) | Some((1, 10))) {
+    if any(&text, DOMAIN_PHRASES)
+        || matches!(subject_detail, Some((1, 2)) | Some((1, 8)) | Some((1, 10)))
+    {
         return ReplyClass::DomainUnknown;
     }
     if reply.is_transient() {
@@ -160,51 +162,117 @@ mod tests {
     fn relay_denials_in_each_mtas_words() {
         use ReplyClass::RelayDenied;
         // Postfix: reject_unauth_destination and the default defer_unauth_destination.
-        assert_eq!(class(554, "5.7.1 <v@example.net>: Relay access denied"), RelayDenied);
-        assert_eq!(class(454, "4.7.1 <v@example.net>: Relay access denied"), RelayDenied);
+        assert_eq!(
+            class(554, "5.7.1 <v@example.net>: Relay access denied"),
+            RelayDenied
+        );
+        assert_eq!(
+            class(454, "4.7.1 <v@example.net>: Relay access denied"),
+            RelayDenied
+        );
         // Exim.
         assert_eq!(class(550, "relay not permitted"), RelayDenied);
         // Sendmail.
-        assert_eq!(class(550, "5.7.1 <v@example.net>... Relaying denied"), RelayDenied);
+        assert_eq!(
+            class(550, "5.7.1 <v@example.net>... Relaying denied"),
+            RelayDenied
+        );
         // IIS / Exchange.
-        assert_eq!(class(550, "5.7.1 Unable to relay for v@example.net"), RelayDenied);
-        assert_eq!(class(550, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"), RelayDenied);
+        assert_eq!(
+            class(550, "5.7.1 Unable to relay for v@example.net"),
+            RelayDenied
+        );
+        assert_eq!(
+            class(
+                550,
+                "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"
+            ),
+            RelayDenied
+        );
         // qmail.
-        assert_eq!(class(553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"), RelayDenied);
+        assert_eq!(
+            class(
+                553,
+                "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"
+            ),
+            RelayDenied
+        );
     }
 
     #[test]
     fn auth_and_tls() {
-        assert_eq!(class(530, "5.7.0 Authentication required"), ReplyClass::AuthRequired);
-        assert_eq!(class(530, "5.7.1 Client was not authenticated"), ReplyClass::AuthRequired);
-        assert_eq!(class(530, "5.7.0 Must issue a STARTTLS command first"), ReplyClass::TlsRequired);
+        assert_eq!(
+            class(530, "5.7.0 Authentication required"),
+            ReplyClass::AuthRequired
+        );
+        assert_eq!(
+            class(530, "5.7.1 Client was not authenticated"),
+            ReplyClass::AuthRequired
+        );
+        assert_eq!(
+            class(530, "5.7.0 Must issue a STARTTLS command first"),
+            ReplyClass::TlsRequired
+        );
     }
 
     #[test]
     fn greylisting_is_temporary_not_closed() {
-        assert_eq!(class(451, "4.7.1 Greylisted, please try again later"), ReplyClass::TempFail);
-        assert_eq!(class(450, "4.2.0 <v@example.net>: Recipient address rejected: Greylisted"), ReplyClass::TempFail);
-        assert_eq!(class(421, "4.3.2 Service shutting down"), ReplyClass::SessionEnd);
+        assert_eq!(
+            class(451, "4.7.1 Greylisted, please try again later"),
+            ReplyClass::TempFail
+        );
+        assert_eq!(
+            class(
+                450,
+                "4.2.0 <v@example.net>: Recipient address rejected: Greylisted"
+            ),
+            ReplyClass::TempFail
+        );
+        assert_eq!(
+            class(421, "4.3.2 Service shutting down"),
+            ReplyClass::SessionEnd
+        );
     }
 
     #[test]
     fn unknown_domains_say_nothing_about_relay() {
-        assert_eq!(class(450, "4.1.2 <v@example.net>: Recipient address rejected: Domain not found"), ReplyClass::DomainUnknown);
+        assert_eq!(
+            class(
+                450,
+                "4.1.2 <v@example.net>: Recipient address rejected: Domain not found"
+            ),
+            ReplyClass::DomainUnknown
+        );
         assert_eq!(class(556, "5.1.10 <v@example.com>: Recipient address rejected: Domain example.com does not accept mail (nullMX)"), ReplyClass::DomainUnknown);
-        assert_eq!(class(450, "4.1.8 <s@example.net>: Sender address rejected: Domain not found"), ReplyClass::DomainUnknown);
+        assert_eq!(
+            class(
+                450,
+                "4.1.8 <s@example.net>: Sender address rejected: Domain not found"
+            ),
+            ReplyClass::DomainUnknown
+        );
     }
 
     #[test]
     fn other_refusals() {
         assert_eq!(class(550, "5.1.1 <v%example.net@mx>: Recipient address rejected: User unknown in local recipient table"), ReplyClass::UserUnknown);
-        assert_eq!(class(501, "5.1.3 Bad recipient address syntax"), ReplyClass::Syntax);
-        assert_eq!(class(550, "Invalid recipient: <v@example.net>"), ReplyClass::Refused);
+        assert_eq!(
+            class(501, "5.1.3 Bad recipient address syntax"),
+            ReplyClass::Syntax
+        );
+        assert_eq!(
+            class(550, "Invalid recipient: <v@example.net>"),
+            ReplyClass::Refused
+        );
         assert_eq!(class(250, "2.1.5 Ok"), ReplyClass::Accepted);
     }
 
     #[test]
     fn text_is_matched_per_reply_not_by_code_alone() {
         // "relay" inside a host name must not count as a denial.
-        assert_eq!(class(550, "5.1.1 mailbox unavailable at relay.example.org"), ReplyClass::UserUnknown);
+        assert_eq!(
+            class(550, "5.1.1 mailbox unavailable at relay.example.org"),
+            ReplyClass::UserUnknown
+        );
     }
 }

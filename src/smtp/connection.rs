@@ -251,7 +251,11 @@ mod tests {
             // Keep the server side open until the test ends.
             tokio::time::sleep(Duration::from_secs(3600)).await;
         });
-        Connection::new(Box::new(client), limits, Instant::now() + Duration::from_secs(60))
+        Connection::new(
+            Box::new(client),
+            limits,
+            Instant::now() + Duration::from_secs(60),
+        )
     }
 
     #[tokio::test]

@@ -36,7 +36,10 @@ impl Capabilities {
                 Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
                 None => (first.to_ascii_uppercase(), None),
             };
-            if !keyword.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            if !keyword
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
                 continue;
             }
             match keyword.as_str() {
@@ -101,7 +104,10 @@ mod tests {
 
     #[test]
     fn iis_style_auth() {
-        let caps = Capabilities::from_reply(&reply(&["mail Hello [192.0.2.1]", "AUTH GSSAPI NTLM LOGIN"]));
+        let caps = Capabilities::from_reply(&reply(&[
+            "mail Hello [192.0.2.1]",
+            "AUTH GSSAPI NTLM LOGIN",
+        ]));
         assert_eq!(caps.auth, vec!["GSSAPI", "NTLM", "LOGIN"]);
         assert!(!caps.starttls);
     }
@@ -111,7 +117,10 @@ mod tests {
         let lines: Vec<String> = (0..10_000).map(|i| format!("X-EXT{i}")).collect();
         let mut all = vec!["host".to_string()];
         all.extend(lines);
-        let r = Reply { code: 250, lines: all };
+        let r = Reply {
+            code: 250,
+            lines: all,
+        };
         assert_eq!(Capabilities::from_reply(&r).keywords.len(), MAX_EXTENSIONS);
     }
 

@@ -20,7 +20,9 @@ pub fn fqdn(word: &str) -> Option<String> {
     for label in &labels {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -54,13 +56,28 @@ mod tests {
 
     #[test]
     fn takes_real_names() {
-        assert_eq!(announced("mx.example.org ESMTP Postfix (Debian/GNU)").as_deref(), Some("mx.example.org"));
-        assert_eq!(announced("MAIL.Example.COM. Microsoft ESMTP MAIL Service").as_deref(), Some("mail.example.com"));
+        assert_eq!(
+            announced("mx.example.org ESMTP Postfix (Debian/GNU)").as_deref(),
+            Some("mx.example.org")
+        );
+        assert_eq!(
+            announced("MAIL.Example.COM. Microsoft ESMTP MAIL Service").as_deref(),
+            Some("mail.example.com")
+        );
     }
 
     #[test]
     fn refuses_words_and_literals() {
-        for bad in ["ESMTP ready", "localhost ESMTP", "[192.0.2.1] ready", "192.0.2.1 ready", "", "-bad.example x", "a..b x", "host.123 x"] {
+        for bad in [
+            "ESMTP ready",
+            "localhost ESMTP",
+            "[192.0.2.1] ready",
+            "192.0.2.1 ready",
+            "",
+            "-bad.example x",
+            "a..b x",
+            "host.123 x",
+        ] {
             assert_eq!(announced(bad), None, "{bad:?}");
         }
     }

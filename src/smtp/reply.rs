@@ -50,7 +50,7 @@ pub struct ReplyLine {
 pub fn parse_line(line: &str) -> Result<ReplyLine, ReplyError> {
     let bytes = line.as_bytes();
     if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
-        return Err(ReplyError::BadCode(truncate(line, 40)));
+        return Err(ReplyError::BadCode(truncate(line, 80)));
     }
     let code = u16::from(bytes[0] - b'0') * 100
         + u16::from(bytes[1] - b'0') * 10
@@ -62,7 +62,7 @@ pub fn parse_line(line: &str) -> Result<ReplyLine, ReplyError> {
         None => (false, String::new()),
         Some(b' ') => (false, line[4..].to_string()),
         Some(b'-') => (true, line[4..].to_string()),
-        Some(_) => return Err(ReplyError::BadCode(truncate(line, 40))),
+        Some(_) => return Err(ReplyError::BadCode(truncate(line, 80))),
     };
     Ok(ReplyLine { code, more, text })
 }
@@ -231,7 +231,9 @@ mod tests {
 
     #[test]
     fn bad_codes_are_errors() {
-        for bad in ["", "25", "2x0 hi", "abc", "999 x", "199 x", "250?x", "099 x"] {
+        for bad in [
+            "", "25", "2x0 hi", "abc", "999 x", "199 x", "250?x", "099 x",
+        ] {
             assert!(parse_line(bad).is_err(), "{bad:?} should be rejected");
         }
     }

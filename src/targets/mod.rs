@@ -16,7 +16,8 @@ pub fn read_list(path: &str) -> anyhow::Result<Vec<Spec>> {
     let reader: Box<dyn BufRead> = if path == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot read target file {path}"))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read target file {path}"))?;
         Box::new(std::io::BufReader::new(file))
     };
     let mut specs = Vec::new();
@@ -27,7 +28,10 @@ pub fn read_list(path: &str) -> anyhow::Result<Vec<Spec>> {
             continue;
         }
         for word in text.split_whitespace() {
-            specs.push(word.parse::<Spec>().with_context(|| format!("{path}:{}", n + 1))?);
+            specs.push(
+                word.parse::<Spec>()
+                    .with_context(|| format!("{path}:{}", n + 1))?,
+            );
         }
     }
     Ok(specs)

@@ -76,10 +76,18 @@ impl Plan {
                     ranges.push((start.is_ipv6(), ip_to_u128(*start), ip_to_u128(*end), ports))
                 }
                 Spec::Name { host, .. } => {
-                    let excluded = exclude.iter().any(|e| matches!(e, Spec::Name { host: h, .. } if h == host));
-                    let dup = names.iter().any(|b| b.what == What::Name(host.clone()) && b.ports == ports);
+                    let excluded = exclude
+                        .iter()
+                        .any(|e| matches!(e, Spec::Name { host: h, .. } if h == host));
+                    let dup = names
+                        .iter()
+                        .any(|b| b.what == What::Name(host.clone()) && b.ports == ports);
                     if !excluded && !dup {
-                        names.push(Block { what: What::Name(host.clone()), len: 1, ports });
+                        names.push(Block {
+                            what: What::Name(host.clone()),
+                            len: 1,
+                            ports,
+                        });
                     }
                 }
             }
@@ -99,7 +107,9 @@ impl Plan {
         let mut excl: Vec<(bool, u128, u128)> = exclude
             .iter()
             .filter_map(|e| match e {
-                Spec::Range { start, end, .. } => Some((start.is_ipv6(), ip_to_u128(*start), ip_to_u128(*end))),
+                Spec::Range { start, end, .. } => {
+                    Some((start.is_ipv6(), ip_to_u128(*start), ip_to_u128(*end)))
+                }
                 Spec::Name { .. } => None,
             })
             .collect();
@@ -170,8 +180,13 @@ impl Plan {
                 IpAddr::V4(Ipv4Addr::from((start + n) as u32)),
                 port,
             )),
-            What::V6(start) => Job::Addr(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(start + n)), port)),
-            What::Name(host) => Job::Name { host: host.clone(), port },
+            What::V6(start) => {
+                Job::Addr(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(start + n)), port))
+            }
+            What::Name(host) => Job::Name {
+                host: host.clone(),
+                port,
+            },
         })
     }
 
@@ -209,7 +224,15 @@ mod tests {
     #[test]
     fn ranges_times_ports() {
         let plan = Plan::new(&specs(&["192.0.2.1-2"]), &[], &[25, 587]).unwrap();
-        assert_eq!(addrs(&plan), ["192.0.2.1:25", "192.0.2.1:587", "192.0.2.2:25", "192.0.2.2:587"]);
+        assert_eq!(
+            addrs(&plan),
+            [
+                "192.0.2.1:25",
+                "192.0.2.1:587",
+                "192.0.2.2:25",
+                "192.0.2.2:587"
+            ]
+        );
     }
 
     #[test]
@@ -222,30 +245,61 @@ mod tests {
         .unwrap();
         assert_eq!(
             addrs(&plan),
-            ["192.0.2.0:25", "192.0.2.1:25", "192.0.2.4:25", "192.0.2.5:25", "192.0.2.6:25", "192.0.2.7:25", "192.0.2.8:25", "192.0.2.9:25"]
+            [
+                "192.0.2.0:25",
+                "192.0.2.1:25",
+                "192.0.2.4:25",
+                "192.0.2.5:25",
+                "192.0.2.6:25",
+                "192.0.2.7:25",
+                "192.0.2.8:25",
+                "192.0.2.9:25"
+            ]
         );
     }
 
     #[test]
     fn own_ports_and_names() {
-        let plan = Plan::new(&specs(&["192.0.2.1:2525", "mx.example.org", "mx.example.org"]), &[], &[25]).unwrap();
+        let plan = Plan::new(
+            &specs(&["192.0.2.1:2525", "mx.example.org", "mx.example.org"]),
+            &[],
+            &[25],
+        )
+        .unwrap();
         assert_eq!(addrs(&plan), ["192.0.2.1:2525", "mx.example.org:25"]);
     }
 
     #[test]
     fn huge_ranges_plan_in_constant_memory() {
-        let plan = Plan::new(&specs(&["10.0.0.0/8", "2001:db8::/32"]), &[], &[25, 465, 587]).unwrap();
+        let plan = Plan::new(
+            &specs(&["10.0.0.0/8", "2001:db8::/32"]),
+            &[],
+            &[25, 465, 587],
+        )
+        .unwrap();
         assert_eq!(plan.len(), 3 * ((1u128 << 24) + (1u128 << 96)));
-        assert_eq!(plan.get(3 * (1 << 24) - 1), Some(Job::Addr("10.255.255.255:587".parse().unwrap())));
-        assert_eq!(plan.get(3 * (1 << 24)), Some(Job::Addr("[2001:db8::]:25".parse().unwrap())));
+        assert_eq!(
+            plan.get(3 * (1 << 24) - 1),
+            Some(Job::Addr("10.255.255.255:587".parse().unwrap()))
+        );
+        assert_eq!(
+            plan.get(3 * (1 << 24)),
+            Some(Job::Addr("[2001:db8::]:25".parse().unwrap()))
+        );
         assert_eq!(plan.get(plan.len()), None);
     }
 
     #[test]
     fn errors() {
         assert_eq!(Plan::new(&[], &[], &[25]).unwrap_err(), PlanError::Empty);
-        assert_eq!(Plan::new(&specs(&["192.0.2.0/24"]), &specs(&["192.0.2.0/23"]), &[25]).unwrap_err(), PlanError::AllExcluded);
-        assert_eq!(Plan::new(&specs(&["192.0.2.1"]), &[], &[]).unwrap_err(), PlanError::NoPorts);
+        assert_eq!(
+            Plan::new(&specs(&["192.0.2.0/24"]), &specs(&["192.0.2.0/23"]), &[25]).unwrap_err(),
+            PlanError::AllExcluded
+        );
+        assert_eq!(
+            Plan::new(&specs(&["192.0.2.1"]), &[], &[]).unwrap_err(),
+            PlanError::NoPorts
+        );
     }
 
     proptest::proptest! {

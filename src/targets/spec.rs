@@ -10,7 +10,11 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spec {
     /// An inclusive address range (a single address, a CIDR block or `a-b`).
-    Range { start: IpAddr, end: IpAddr, port: Option<u16> },
+    Range {
+        start: IpAddr,
+        end: IpAddr,
+        port: Option<u16>,
+    },
     /// A host name, resolved when it is probed.
     Name { host: String, port: Option<u16> },
 }
@@ -38,6 +42,11 @@ impl Spec {
         }
     }
 
+    /// Never true: every spec stands for at least one address.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
     pub fn port(&self) -> Option<u16> {
         match self {
             Spec::Range { port, .. } | Spec::Name { port, .. } => *port,
@@ -54,7 +63,10 @@ pub(crate) fn ip_to_u128(ip: IpAddr) -> u128 {
 
 fn parse_port(input: &str, s: &str) -> Result<u16, SpecError> {
     match s.parse::<u16>() {
-        Ok(0) | Err(_) => Err(err(input, format!("port {s:?} is not a number from 1 to 65535"))),
+        Ok(0) | Err(_) => Err(err(
+            input,
+            format!("port {s:?} is not a number from 1 to 65535"),
+        )),
         Ok(p) => Ok(p),
     }
 }
@@ -80,7 +92,10 @@ fn range(input: &str, start: IpAddr, end: IpAddr, port: Option<u16>) -> Result<S
         return Err(err(input, "a range cannot mix IPv4 and IPv6"));
     }
     if ip_to_u128(start) > ip_to_u128(end) {
-        return Err(err(input, format!("range is reversed ({start} is after {end})")));
+        return Err(err(
+            input,
+            format!("range is reversed ({start} is after {end})"),
+        ));
     }
     Ok(Spec::Range { start, end, port })
 }
@@ -95,11 +110,19 @@ impl FromStr for Spec {
         }
         // [v6] or [v6]:port
         if let Some(rest) = input.strip_prefix('[') {
-            let (addr, after) = rest.split_once(']').ok_or_else(|| err(input, "missing ']'"))?;
-            let ip: Ipv6Addr = addr.parse().map_err(|_| err(input, "not an IPv6 address inside [ ]"))?;
+            let (addr, after) = rest
+                .split_once(']')
+                .ok_or_else(|| err(input, "missing ']'"))?;
+            let ip: Ipv6Addr = addr
+                .parse()
+                .map_err(|_| err(input, "not an IPv6 address inside [ ]"))?;
             let port = match after {
                 "" => None,
-                p => Some(parse_port(input, p.strip_prefix(':').ok_or_else(|| err(input, "expected :port after ]"))?)?),
+                p => Some(parse_port(
+                    input,
+                    p.strip_prefix(':')
+                        .ok_or_else(|| err(input, "expected :port after ]"))?,
+                )?),
             };
             return range(input, IpAddr::V6(ip), IpAddr::V6(ip), port);
         }
@@ -107,9 +130,12 @@ impl FromStr for Spec {
             return range(input, ip, ip, None);
         }
         if input.contains('/') {
-            let net: IpNet = input
-                .parse()
-                .map_err(|_| err(input, "not a CIDR block (like 192.0.2.0/24 or 2001:db8::/64)"))?;
+            let net: IpNet = input.parse().map_err(|_| {
+                err(
+                    input,
+                    "not a CIDR block (like 192.0.2.0/24 or 2001:db8::/64)",
+                )
+            })?;
             return range(input, net.network(), net.broadcast(), None);
         }
         if let Some((a, b)) = input.split_once('-') {
@@ -122,7 +148,12 @@ impl FromStr for Spec {
                         let o = v4.octets();
                         IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], last))
                     }
-                    _ => return Err(err(input, "the end of a range must be an address or a last octet (0-255)")),
+                    _ => {
+                        return Err(err(
+                            input,
+                            "the end of a range must be an address or a last octet (0-255)",
+                        ))
+                    }
                 };
                 return range(input, start, end, None);
             }
@@ -130,19 +161,28 @@ impl FromStr for Spec {
         // host:port or a.b.c.d:port (one colon only: more would be IPv6).
         if let Some((host, port)) = input.rsplit_once(':') {
             if host.contains(':') {
-                return Err(err(input, "not an IPv6 address (write [addr]:port to give a port)"));
+                return Err(err(
+                    input,
+                    "not an IPv6 address (write [addr]:port to give a port)",
+                ));
             }
             let port = parse_port(input, port)?;
             if let Ok(ip) = host.parse::<IpAddr>() {
                 return range(input, ip, ip, Some(port));
             }
             if valid_host_name(host) {
-                return Ok(Spec::Name { host: host.to_ascii_lowercase(), port: Some(port) });
+                return Ok(Spec::Name {
+                    host: host.to_ascii_lowercase(),
+                    port: Some(port),
+                });
             }
             return Err(err(input, "not an address or host name before the port"));
         }
         if valid_host_name(input) {
-            return Ok(Spec::Name { host: input.to_ascii_lowercase(), port: None });
+            return Ok(Spec::Name {
+                host: input.to_ascii_lowercase(),
+                port: None,
+            });
         }
         Err(err(input, "not an address, CIDR block, range or host name"))
     }
@@ -176,18 +216,57 @@ mod tests {
 
     #[test]
     fn every_form() {
-        assert_eq!(p("192.0.2.1"), Spec::Range { start: ip("192.0.2.1"), end: ip("192.0.2.1"), port: None });
+        assert_eq!(
+            p("192.0.2.1"),
+            Spec::Range {
+                start: ip("192.0.2.1"),
+                end: ip("192.0.2.1"),
+                port: None
+            }
+        );
         assert_eq!(p("192.0.2.0/24").len(), 256);
-        assert_eq!(p("192.0.2.1/24"), Spec::Range { start: ip("192.0.2.0"), end: ip("192.0.2.255"), port: None });
+        assert_eq!(
+            p("192.0.2.1/24"),
+            Spec::Range {
+                start: ip("192.0.2.0"),
+                end: ip("192.0.2.255"),
+                port: None
+            }
+        );
         assert_eq!(p("192.0.2.10-192.0.2.20").len(), 11);
         assert_eq!(p("192.0.2.10-20"), p("192.0.2.10-192.0.2.20"));
         assert_eq!(p("192.0.2.1:2525").port(), Some(2525));
-        assert_eq!(p("[2001:db8::1]:25"), Spec::Range { start: ip("2001:db8::1"), end: ip("2001:db8::1"), port: Some(25) });
+        assert_eq!(
+            p("[2001:db8::1]:25"),
+            Spec::Range {
+                start: ip("2001:db8::1"),
+                end: ip("2001:db8::1"),
+                port: Some(25)
+            }
+        );
         assert_eq!(p("2001:db8::/120").len(), 256);
         assert_eq!(p("2001:db8::1"), p("[2001:db8::1]"));
-        assert_eq!(p("Mail.Example.org"), Spec::Name { host: "mail.example.org".into(), port: None });
-        assert_eq!(p("mail.example.org:587"), Spec::Name { host: "mail.example.org".into(), port: Some(587) });
-        assert_eq!(p("  localhost "), Spec::Name { host: "localhost".into(), port: None });
+        assert_eq!(
+            p("Mail.Example.org"),
+            Spec::Name {
+                host: "mail.example.org".into(),
+                port: None
+            }
+        );
+        assert_eq!(
+            p("mail.example.org:587"),
+            Spec::Name {
+                host: "mail.example.org".into(),
+                port: Some(587)
+            }
+        );
+        assert_eq!(
+            p("  localhost "),
+            Spec::Name {
+                host: "localhost".into(),
+                port: None
+            }
+        );
     }
 
     #[test]
@@ -212,7 +291,13 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["192.0.2.1", "192.0.2.1:25", "[2001:db8::1]:25", "mail.example.org:587", "192.0.2.0-192.0.2.255"] {
+        for s in [
+            "192.0.2.1",
+            "192.0.2.1:25",
+            "[2001:db8::1]:25",
+            "mail.example.org:587",
+            "192.0.2.0-192.0.2.255",
+        ] {
             assert_eq!(p(s).to_string(), s);
             assert_eq!(p(&p(s).to_string()), p(s));
         }

@@ -19,7 +19,10 @@ The header section ends at the first empty line. Files are named
 atomically (temporary name, then rename), so a test that polls the directory
 never reads half a message.
 
-It listens on loopback only and runs until SIGTERM/SIGINT.
+It listens on loopback only and runs until SIGTERM/SIGINT. Several
+listeners may each store into their own directory:
+
+    sink.py --listen 127.0.26.1:2526=STATE/sink --listen 127.0.26.2:2526=STATE/mailbox
 """
 
 import argparse
@@ -180,39 +183,59 @@ class Session:
         return name
 
 
-async def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--listen", default="127.0.26.1:2526", help="loopback ADDR:PORT")
-    ap.add_argument("--dir", required=True, help="directory for received messages")
-    ap.add_argument("--pidfile", help="write the process id here")
-    args = ap.parse_args()
-
-    host, _, port = args.listen.rpartition(":")
+def parse_listen(spec, default_dir):
+    """'ADDR:PORT' or 'ADDR:PORT=DIR' -> (host, port, dir); loopback only."""
+    addr, _, outdir = spec.partition("=")
+    outdir = outdir or default_dir
+    if not outdir:
+        sys.exit(f"sink: no directory for {spec} (use --dir or ADDR:PORT=DIR)")
+    host, _, port = addr.rpartition(":")
     host = host.strip("[]")
     if not ipaddress.ip_address(host).is_loopback:
         sys.exit(f"sink: refusing to listen on non-loopback address {host}")
-    os.makedirs(args.dir, exist_ok=True)
+    return host, int(port), outdir
 
-    async def handle(reader, writer):
-        try:
-            await Session(reader, writer, args.dir).run()
-        except Exception as e:  # one broken session never stops the sink
-            log(f"session error: {e!r}")
-        finally:
-            writer.close()
 
-    server = await asyncio.start_server(handle, host, int(port), limit=MAX_LINE, reuse_address=True)
-    if args.pidfile:
-        with open(args.pidfile, "w") as f:
-            f.write(f"{os.getpid()}\n")
-    log(f"listening on {host}:{port}, storing into {args.dir}")
+async def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--listen",
+        action="append",
+        help="loopback ADDR:PORT[=DIR] to serve (repeatable; default 127.0.26.1:2526)",
+    )
+    ap.add_argument("--dir", help="directory for messages of listeners without =DIR")
+    ap.add_argument("--pidfile", help="write the process id here")
+    args = ap.parse_args()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with server:
-        await stop.wait()
+
+    servers = []
+    for spec in args.listen or ["127.0.26.1:2526"]:
+        host, port, outdir = parse_listen(spec, args.dir)
+        os.makedirs(outdir, exist_ok=True)
+
+        async def handle(reader, writer, outdir=outdir):
+            try:
+                await Session(reader, writer, outdir).run()
+            except Exception as e:  # one broken session never stops the sink
+                log(f"session error: {e!r}")
+            finally:
+                writer.close()
+
+        servers.append(
+            await asyncio.start_server(handle, host, port, limit=MAX_LINE, reuse_address=True)
+        )
+        log(f"listening on {host}:{port}, storing into {outdir}")
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write(f"{os.getpid()}\n")
+
+    await stop.wait()
+    for server in servers:
+        server.close()
     log("stopped")
 
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Start the relayscan MTA lab: real Postfix, Exim and OpenSMTPD instances on
-# loopback (127.0.25.0/24, port 25) plus a loopback SMTP sink (127.0.26.1:2526)
-# that receives everything they relay. See README.md beside this file.
+# loopback (127.0.25.0/24, port 25) plus a loopback SMTP sink that receives
+# everything they relay (127.0.26.1:2526) and, on a second address
+# (127.0.26.2:2526), the mail they accept for their own domains.
+# See README.md beside this file.
 #
 #   tests/mta/up.sh STATE_DIR
 #
 # Writes STATE_DIR/instances.tsv (name addr port software version policy
-# expected sink_relays) and STATE_DIR/sink.addr; received messages land in
-# STATE_DIR/sink/. Stop with tests/mta/down.sh STATE_DIR.
+# expected sink_relays) and STATE_DIR/sink.addr; relayed messages land in
+# STATE_DIR/sink/, locally delivered ones in STATE_DIR/mailbox/.
+# Stop with tests/mta/down.sh STATE_DIR.
 #
 # Environment:
 #   RELAYSCAN_MTA_PREFIX   where install.sh unpacked Exim/OpenSMTPD (/opt/relayscan-mta)
@@ -22,7 +25,8 @@ PREFIX="${RELAYSCAN_MTA_PREFIX:-/opt/relayscan-mta}"
 EXIM="$PREFIX/exim4-daemon-light/usr/sbin/exim4"
 SMTPD="$PREFIX/opensmtpd/usr/sbin/smtpd"
 WAIT="${RELAYSCAN_MTA_WAIT:-30}"
-SINK_ADDR=127.0.26.1
+SINK_ADDR=127.0.26.1    # the relay sink: mail the MTAs relay to foreign domains
+MAILBOX_ADDR=127.0.26.2 # the same sink process: mail for the MTAs' own domains
 SINK_PORT=2526
 MARKER=.relayscan-mta-lab
 
@@ -36,9 +40,15 @@ INSTANCES=(
   "exim-closed      127.0.25.12 exim       closed  closed        no"
   "opensmtpd-open   127.0.25.21 opensmtpd  open    open-relay    yes"
   "opensmtpd-closed 127.0.25.22 opensmtpd  closed  closed        no"
+  "opensmtpd-auth   127.0.25.23 opensmtpd  auth    auth-required no"
 )
 
 log() { printf 'mta/up: %s\n' "$*" >&2; }
+selected() { # name
+  [ -z "${RELAYSCAN_MTA_ONLY:-}" ] && return 0
+  case " $RELAYSCAN_MTA_ONLY " in *" $1 "*) return 0 ;; esac
+  return 1
+}
 die() { printf 'mta/up: error: %s\n' "$*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: $0 STATE_DIR"
@@ -64,11 +74,29 @@ if [ -e "$1" ]; then
     die "STATE_DIR $1 exists, is not empty and was not made by up.sh"
   fi
 fi
+
+# --- nothing else may hold our addresses --------------------------------------------
+port_busy() { # addr port: something accepts connections there
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+for a in "$SINK_ADDR" "$MAILBOX_ADDR"; do
+  if port_busy "$a" "$SINK_PORT"; then
+    die "$a:$SINK_PORT is already in use (another lab running? run down.sh on its STATE_DIR)"
+  fi
+done
+for line in "${INSTANCES[@]}"; do
+  read -r name addr _ <<<"$line"
+  selected "$name" || continue
+  if port_busy "$addr" 25; then
+    die "$addr:25 ($name) is already in use (another lab running? run down.sh on its STATE_DIR)"
+  fi
+done
+
 mkdir -p "$1"
 STATE="$(cd "$1" && pwd -P)"
 touch "$STATE/$MARKER"
 chmod 755 "$STATE"
-mkdir -p "$STATE/pids" "$STATE/ns" "$STATE/sink"
+mkdir -p "$STATE/pids" "$STATE/ns" "$STATE/sink" "$STATE/mailbox"
 
 # The MTAs drop root: their users must reach STATE_DIR.
 if ! runuser -u postfix -- test -x "$STATE"; then
@@ -83,27 +111,6 @@ on_error() {
 }
 trap on_error ERR
 
-selected() { # name
-  [ -z "${RELAYSCAN_MTA_ONLY:-}" ] && return 0
-  case " $RELAYSCAN_MTA_ONLY " in *" $1 "*) return 0 ;; esac
-  return 1
-}
-
-# --- nothing else may hold our addresses --------------------------------------------
-port_busy() { # addr port: something accepts connections there
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
-}
-if port_busy "$SINK_ADDR" "$SINK_PORT"; then
-  die "$SINK_ADDR:$SINK_PORT is already in use (another lab running? run down.sh on its STATE_DIR)"
-fi
-for line in "${INSTANCES[@]}"; do
-  read -r name addr _ <<<"$line"
-  selected "$name" || continue
-  if port_busy "$addr" 25; then
-    die "$addr:25 ($name) is already in use (another lab running? run down.sh on its STATE_DIR)"
-  fi
-done
-
 # --- private mount namespace: DNS cannot leave the machine ---------------------------
 # Every daemon runs in its own mount namespace where /etc/resolv.conf names
 # only 127.0.0.1 and /etc/hosts knows the lab's names. The configurations
@@ -117,6 +124,7 @@ done
 {
   echo "127.0.0.1 localhost $(hostname)"
   echo "$SINK_ADDR sink.relayscan.test"
+  echo "$MAILBOX_ADDR mailbox.relayscan.test"
   for line in "${INSTANCES[@]}"; do
     read -r name addr _ <<<"$line"
     echo "$addr $name.test"
@@ -145,16 +153,31 @@ render() { # template out name addr dir [extra sed expressions...]
   shift 5
   sed -e "s|@NAME@|$name|g" -e "s|@ADDR@|$addr|g" -e "s|@DIR@|$dir|g" \
     -e "s|@STATE@|$STATE|g" -e "s|@SINK_ADDR@|$SINK_ADDR|g" -e "s|@SINK_PORT@|$SINK_PORT|g" \
+    -e "s|@MAILBOX_ADDR@|$MAILBOX_ADDR|g" \
     -e "s|@EXIM@|$EXIM|g" "$@" "$tpl" >"$out"
 }
 
 # --- the sink -----------------------------------------------------------------------
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON="$(command -v python3)"
-setsid "$PYTHON" "$HERE/sink.py" --listen "$SINK_ADDR:$SINK_PORT" --dir "$STATE/sink" \
+setsid "$PYTHON" "$HERE/sink.py" --listen "$SINK_ADDR:$SINK_PORT=$STATE/sink" \
+  --listen "$MAILBOX_ADDR:$SINK_PORT=$STATE/mailbox" \
   --pidfile "$STATE/pids/sink.pid" </dev/null >>"$STATE/sink.log" 2>&1 &
 echo "$!" >"$STATE/pids/sink.pid"
 echo "$SINK_ADDR:$SINK_PORT" >"$STATE/sink.addr"
+
+# A self-signed certificate for STARTTLS: DIR/cert.pem, DIR/key.pem (ECDSA
+# P-256: quick to make). Note: Debian 12's OpenSMTPD 6.8.0p2 cannot finish a
+# TLS handshake with OpenSSL 3 with any key ("EVP lib", upstream issues #1171
+# and #1239), so opensmtpd-auth offers STARTTLS that always fails.
+make_cert() { # name addr dir
+  mkdir -p "$3"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=$1.test" \
+    -addext "subjectAltName=DNS:$1.test,IP:$2" \
+    -keyout "$3/key.pem" -out "$3/cert.pem" >/dev/null 2>&1 \
+    || die "$1: openssl could not make a certificate"
+  chmod 600 "$3/key.pem"
+}
 
 # --- Postfix -------------------------------------------------------------------------
 start_postfix() { # name addr policy
@@ -173,14 +196,7 @@ start_postfix() { # name addr policy
       chown root:postfix "$d/etc/sasl/sasldb2"
       chmod 640 "$d/etc/sasl/sasldb2"
       ;;
-    tls)
-      mkdir -p "$d/tls"
-      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$name.test" \
-        -addext "subjectAltName=DNS:$name.test,IP:$addr" \
-        -keyout "$d/tls/key.pem" -out "$d/tls/cert.pem" >/dev/null 2>&1 \
-        || die "$name: openssl could not make a certificate"
-      chmod 600 "$d/tls/key.pem"
-      ;;
+    tls) make_cert "$name" "$addr" "$d/tls" ;;
   esac
   # postfix(1) prints its reasons only to a terminal (else to maillog_file).
   if ! script -qec "postfix -c '$d/etc' check" /dev/null </dev/null >"$d/log/check.log" 2>&1; then
@@ -237,6 +253,12 @@ start_opensmtpd() { # name addr policy
   chmod 711 "$d/spool"
   mkdir -p /var/spool/smtpd /var/lib/opensmtpd/empty /usr/libexec/opensmtpd
   render "$CONF/opensmtpd-$policy.conf" "$d/smtpd.conf" "$name" "$addr" "$d"
+  if [ "$policy" = auth ]; then
+    make_cert "$name" "$addr" "$d/tls"
+    printf 'relayuser %s\n' "$(openssl passwd -6 relaypass)" >"$d/creds"
+    chown root:opensmtpd "$d/creds"
+    chmod 640 "$d/creds"
+  fi
   chmod 644 "$d/smtpd.conf"
   if ! "$SMTPD" -n -f "$d/smtpd.conf" >"$d/log/check.log" 2>&1; then
     cat "$d/log/check.log" >&2
@@ -297,7 +319,7 @@ log_of() { # name -> the log to read when it fails
 }
 
 deadline=$(($(date +%s) + WAIT))
-pending=("sink $SINK_ADDR $SINK_PORT")
+pending=("sink $SINK_ADDR $SINK_PORT" "sink $MAILBOX_ADDR $SINK_PORT")
 for line in "${INSTANCES[@]}"; do
   read -r name addr _ <<<"$line"
   selected "$name" && pending+=("$name $addr 25")

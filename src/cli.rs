@@ -1,0 +1,237 @@
+//! The command line (clap derive). Option names are a contract that the
+//! tests and the README rely on.
+
+use crate::output::Format;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "relayscan",
+    version,
+    about = "Find SMTP servers that relay mail for strangers",
+    long_about = "relayscan connects to SMTP servers, runs the standard open-relay tests \
+                  (MAIL FROM / RCPT TO to foreign domains and the classic address tricks) \
+                  and records, with evidence, whether each accepts unauthenticated relay. \
+                  It never sends a message: no DATA, ever.\n\n\
+                  Scan only networks and servers you are allowed to test.",
+    after_help = "Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan addresses, ranges and host names for open relays.
+    Scan(ScanArgs),
+    /// Check one server with every test and print a readable report (for CI).
+    Check(CheckArgs),
+    /// Start the built-in lab of simulated servers on loopback and scan it.
+    Demo(DemoArgs),
+    /// Run the lab's simulated servers until Ctrl-C, to try relayscan (or any SMTP client) on.
+    Lab(LabArgs),
+}
+
+/// Settings of the SMTP dialogue, shared by `scan` and `check`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Give up a connection attempt after this long (e.g. 5s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// Wait at most this long for each reply.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub read_timeout: std::time::Duration,
+    /// Finish each host within this long, whatever it does.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub host_timeout: std::time::Duration,
+    /// Our name in EHLO/HELO: use the scanner's real host name (default: this machine's FQDN, else relayscan.invalid).
+    #[arg(long, value_name = "NAME")]
+    pub ehlo: Option<String>,
+    /// Local part of the test sender ({s}).
+    #[arg(long = "from", value_name = "LOCAL", default_value = "relayscan")]
+    pub from: String,
+    /// Local part of the test recipient ({u}).
+    #[arg(long = "to", value_name = "LOCAL", default_value = "relaytest")]
+    pub to: String,
+    /// The foreign domain a relay would forward to ({D}). Use a real domain you control when servers check DNS.
+    #[arg(long, value_name = "DOMAIN", default_value = "example.net")]
+    pub foreign_domain: String,
+    /// The target's own mail domain ({TD}); default: derived from the name it announces.
+    #[arg(long, value_name = "DOMAIN")]
+    pub target_domain: Option<String>,
+    /// Which tests to run: all, direct, tricks, or ids like S1,S2,R10.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub tests: String,
+    /// Keep the whole SMTP dialogue in the JSON Lines output.
+    #[arg(long)]
+    pub transcript: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Targets: addresses, CIDR blocks, ranges (192.0.2.10-20), host:port, host names.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Read targets from FILE, one per line, # comments ('-' = standard input).
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub input: Vec<String>,
+    /// Leave these out (same syntax as targets; repeatable).
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Leave out the targets listed in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<String>,
+    /// Ports to probe, e.g. 25,587 or 2525-2530.
+    #[arg(short = 'p', long, value_name = "PORTS", default_value = "25")]
+    pub ports: String,
+    /// Hosts probed at the same time.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 256)]
+    pub concurrency: usize,
+    /// Run every test even after a direct test was accepted.
+    #[arg(long)]
+    pub all_tests: bool,
+    /// Output format (default: from the --output extension, else csv).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write results to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long, conflicts_with = "append")]
+    pub force: bool,
+    /// Append to the output file if it exists.
+    #[arg(long)]
+    pub append: bool,
+    /// No progress bar and no summary: only the results.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The server: HOST, HOST:PORT, an address or [IPv6]:PORT.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub target: String,
+    /// Port, when the target does not name one.
+    #[arg(short = 'p', long, default_value_t = 25)]
+    pub port: u16,
+    /// Print the JSON Lines result instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo's CSV.
+    #[arg(short = 'o', long, default_value = "relayscan-demo.csv")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// First loopback address; each profile takes the next one.
+    #[arg(long, default_value_t = crate::lab::DEFAULT_BASE)]
+    pub base: std::net::Ipv4Addr,
+    /// Port every simulated server listens on (0 = any free port).
+    #[arg(long, default_value_t = crate::lab::DEFAULT_PORT)]
+    pub port: u16,
+    /// Only these profiles (comma-separated names; default: all).
+    #[arg(long, value_name = "NAMES")]
+    pub profiles: Option<String>,
+}
+
+/// `5s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.trim().parse::<f64>() {
+        Ok(secs) if (0.0..1e9).contains(&secs) => std::time::Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("{s:?} is not a usable number of seconds")),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("{s:?}: {e} (try 5s or 500ms)"))?,
+    };
+    if d.is_zero() {
+        return Err("a timeout must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// `25,587`, `2525-2530`, or a mix. Duplicates are dropped, order kept.
+pub fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
+    let port = |p: &str| match p.trim().parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!(
+            "unknown port {:?}: ports are numbers from 1 to 65535",
+            p.trim()
+        )),
+        Ok(n) => Ok(n),
+    };
+    let mut ports = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => {
+                let p = port(part)?;
+                (p, p)
+            }
+        };
+        if lo > hi {
+            return Err(format!("port range {part:?} is reversed"));
+        }
+        for p in lo..=hi {
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+    }
+    if ports.is_empty() {
+        return Err("no ports given".into());
+    }
+    Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_ports("25,587").unwrap(), vec![25, 587]);
+        assert_eq!(
+            parse_ports("2525-2527,25,2526").unwrap(),
+            vec![2525, 2526, 2527, 25]
+        );
+        assert!(parse_ports("0").unwrap_err().contains("unknown port"));
+        assert!(parse_ports("smtp").unwrap_err().contains("unknown port"));
+        assert!(parse_ports("30-20").unwrap_err().contains("reversed"));
+        assert!(parse_ports(",").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("5s").unwrap(),
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(
+            parse_duration("250ms").unwrap(),
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_duration("1.5").unwrap(),
+            std::time::Duration::from_millis(1500)
+        );
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! `relayscan check HOST[:PORT]`: one server, every test, a readable report.
+
+use super::{exit_code, out, runtime};
+use crate::cli::CheckArgs;
+use crate::config::probe_config;
+use crate::engine::{self, EngineConfig};
+use crate::output::{report, Record};
+use crate::targets::{Plan, Spec};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
+    let spec: Spec = args.target.parse()?;
+    if spec.len() != 1 {
+        anyhow::bail!("check takes one server; use `relayscan scan` for ranges");
+    }
+    if args.port == 0 {
+        anyhow::bail!("--port must be from 1 to 65535");
+    }
+    let probe = probe_config(&args.probe, true)?;
+    let plan = Plan::new(&[spec], &[], &[args.port])?;
+    let engine_cfg = EngineConfig {
+        concurrency: 1,
+        resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let records = runtime()?.block_on(async {
+        let (tx, mut rx) = mpsc::channel::<Record>(16);
+        let collect = tokio::spawn(async move {
+            let mut records = Vec::new();
+            while let Some(r) = rx.recv().await {
+                records.push(r);
+            }
+            records
+        });
+        engine::run(
+            Arc::new(plan),
+            Arc::new(probe),
+            engine_cfg,
+            tx,
+            interrupted.clone(),
+        )
+        .await;
+        collect.await.unwrap_or_default()
+    });
+    let mut summary = crate::output::Summary::default();
+    for (i, record) in records.iter().enumerate() {
+        if args.json {
+            out(format!("{}", record.json(args.probe.transcript)) + "\n")?;
+        } else {
+            if i > 0 {
+                out("\n")?;
+            }
+            out(report::render(record))?;
+        }
+        *summary.counts.entry(record.verdict.verdict).or_default() += 1;
+        if record.verdict.verdict.is_relay() {
+            summary.relay_count += 1;
+        }
+    }
+    summary.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let untested = |r: &Record| {
+        use crate::relay::Status::*;
+        matches!(r.verdict.verdict, Refused | Timeout | Error | NotSmtp)
+    };
+    if summary.relay_count == 0 && records.iter().all(untested) {
+        // Nothing could be tested (down, not SMTP, name did not resolve):
+        // in CI that must fail, not pass as "no relay".
+        eprintln!("relayscan: error: {} could not be tested", args.target);
+        return Ok(super::EXIT_ERROR);
+    }
+    Ok(exit_code(&summary))
+}

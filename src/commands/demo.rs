@@ -1,0 +1,139 @@
+//! `relayscan demo`: start the lab on loopback, scan it, show that every
+//! profile got the verdict it should, and write the results as CSV.
+
+use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
+use crate::cli::DemoArgs;
+use crate::engine::EngineConfig;
+use crate::lab::{Lab, DEFAULT_BASE};
+use crate::output::sanitize::terminal;
+use crate::output::{Format, Writer};
+use crate::relay::{ProbeConfig, Status};
+use crate::targets::{Plan, Spec};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// address, verdict, confidence, deciding reply
+type Row = (SocketAddr, Status, String, String);
+
+pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
+    let rt = runtime()?;
+    rt.block_on(demo(args))
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    let lab = Lab::start_all(DEFAULT_BASE, 0).await?;
+    out(format!(
+        "relayscan demo: {} simulated servers on {}-{} port {} (loopback only)\n",
+        lab.servers.len(),
+        lab.servers
+            .first()
+            .map(|(a, _)| a.ip().to_string())
+            .unwrap_or_default(),
+        lab.servers
+            .last()
+            .map(|(a, _)| a.ip().to_string())
+            .unwrap_or_default(),
+        lab.port()
+    ) + "\n")?;
+    let specs: Vec<Spec> = lab
+        .servers
+        .iter()
+        .map(|(a, _)| Spec::Range {
+            start: a.ip(),
+            end: a.ip(),
+            port: Some(a.port()),
+        })
+        .collect();
+    let plan = Plan::new(&specs, &[], &[lab.port()])?;
+    let mut probe = ProbeConfig {
+        ehlo: "scanner.relayscan.example".into(),
+        connect_timeout: Duration::from_secs(2),
+        host_timeout: Duration::from_secs(20),
+        ..ProbeConfig::default()
+    };
+    // Short enough that the silent web server is found out quickly, long
+    // enough for the tarpit's banner.
+    probe.limits.read_timeout = Duration::from_secs(2);
+
+    // Write next to the target and rename at the end: a crash never leaves a half file.
+    let tmp = args.output.with_extension("csv.tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let seen: Arc<Mutex<Vec<Row>>> = Arc::default();
+    let tap_seen = seen.clone();
+    let writer = Writer {
+        format: Format::Csv,
+        transcript: false,
+        meta: serde_json::Value::Null,
+        header: true,
+        progress: None,
+        interrupted: Arc::new(AtomicBool::new(false)),
+        tap: Some(Box::new(move |r| {
+            if let Ok(mut seen) = tap_seen.lock() {
+                let conf = r
+                    .verdict
+                    .confidence
+                    .map(|c| c.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let reply = r
+                    .verdict
+                    .reply
+                    .clone()
+                    .or_else(|| r.error())
+                    .unwrap_or_default();
+                seen.push((r.facts.addr, r.verdict.verdict, conf, reply));
+            }
+        })),
+    };
+    let engine = EngineConfig {
+        concurrency: 64,
+        resolve_timeout: Duration::from_secs(1),
+    };
+    let summary = execute(
+        plan,
+        probe,
+        engine,
+        writer,
+        Box::new(std::io::BufWriter::new(file)),
+    )
+    .await?;
+    std::fs::rename(&tmp, &args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+
+    let mut rows = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    rows.sort_by_key(|r| r.0);
+    out(format!(
+        "{:<18} {:<19} {:<15} {:<15} {:<12} {:<3} reply",
+        "address", "profile", "expected", "verdict", "confidence", "ok"
+    ) + "\n")?;
+    let mut wrong = 0;
+    for (addr, verdict, conf, reply) in &rows {
+        let Some(profile) = lab.profile_at(*addr) else {
+            continue;
+        };
+        let ok = *verdict == profile.expected;
+        wrong += usize::from(!ok);
+        let reply: String = terminal(reply).chars().take(60).collect();
+        out(format!(
+            "{:<18} {:<19} {:<15} {:<15} {:<12} {:<3} {reply}",
+            addr.ip().to_string(),
+            profile.name,
+            profile.expected.as_str(),
+            verdict.as_str(),
+            conf,
+            if ok { "✓" } else { "✗" }
+        ) + "\n")?;
+    }
+    out(summary.render())?;
+    out(format!("Results written to {}", args.output.display()) + "\n")?;
+    if wrong > 0 || rows.len() != lab.servers.len() {
+        eprintln!("relayscan: error: {wrong} lab profile(s) got the wrong verdict");
+        return Ok(EXIT_ERROR);
+    }
+    out("Every lab profile got its expected verdict.\n")?;
+    Ok(EXIT_CLEAN)
+}

@@ -1,0 +1,9 @@
+//! Output: result records, the single writer task, and text sanitising.
+
+pub mod record;
+pub mod report;
+pub mod sanitize;
+pub mod writer;
+
+pub use record::{Record, CSV_HEADER};
+pub use writer::{Format, Summary, Writer};

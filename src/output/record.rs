@@ -1,0 +1,177 @@
+//! One result record: the facts about a target and the verdict on them, in
+//! the shapes the output contract fixes (README, "Output").
+
+use super::sanitize::csv_cell;
+use crate::relay::{Connect, Facts, Outcome, TestFacts, Verdict};
+use crate::smtp::Reply;
+use serde_json::{json, Value};
+use std::time::SystemTime;
+
+/// The CSV header. A contract: columns are only ever appended, never reordered.
+pub const CSV_HEADER: [&str; 15] = [
+    "ip",
+    "port",
+    "hostname",
+    "verdict",
+    "confidence",
+    "accepted",
+    "reply",
+    "banner",
+    "software",
+    "starttls",
+    "tls_version",
+    "auth",
+    "error",
+    "duration_ms",
+    "timestamp",
+];
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub facts: Facts,
+    pub verdict: Verdict,
+    pub timestamp: SystemTime,
+}
+
+impl Record {
+    pub fn new(facts: Facts, verdict: Verdict) -> Self {
+        Record {
+            facts,
+            verdict,
+            timestamp: SystemTime::now(),
+        }
+    }
+
+    pub fn hostname(&self) -> Option<&str> {
+        self.facts.host.as_deref().or(self.facts.name.as_deref())
+    }
+
+    pub fn banner(&self) -> Option<String> {
+        self.facts.greeting.banner.as_ref().map(Reply::one_line)
+    }
+
+    /// What went wrong at the connection or session level, if anything.
+    pub fn error(&self) -> Option<String> {
+        match &self.facts.connect {
+            Connect::Connected => self.facts.error.clone(),
+            Connect::Refused => Some("connection-refused".into()),
+            Connect::Timeout => Some("connect-timeout".into()),
+            Connect::Error { message } => Some(format!("connect-error: {message}")),
+        }
+    }
+
+    fn starttls(&self) -> &'static str {
+        match &self.facts.greeting.hello_command {
+            Some("EHLO")
+                if self
+                    .facts
+                    .greeting
+                    .hello
+                    .as_ref()
+                    .is_some_and(Reply::is_positive) =>
+            {
+                if self.facts.greeting.capabilities.starttls {
+                    "advertised"
+                } else {
+                    "no"
+                }
+            }
+            _ => "",
+        }
+    }
+
+    fn timestamp(&self) -> String {
+        humantime::format_rfc3339_millis(self.timestamp).to_string()
+    }
+
+    /// The CSV row, every text cell neutralised.
+    pub fn csv_row(&self) -> Vec<String> {
+        let cell = |s: &str| csv_cell(s).into_owned();
+        vec![
+            self.facts.addr.ip().to_string(),
+            self.facts.addr.port().to_string(),
+            cell(self.hostname().unwrap_or("")),
+            self.verdict.verdict.as_str().to_string(),
+            self.verdict
+                .confidence
+                .map(|c| c.as_str())
+                .unwrap_or("")
+                .to_string(),
+            self.verdict.accepted.join(";"),
+            cell(self.verdict.reply.as_deref().unwrap_or("")),
+            cell(&self.banner().unwrap_or_default()),
+            String::new(),
+            self.starttls().to_string(),
+            String::new(),
+            cell(&self.facts.greeting.capabilities.auth.join(";")),
+            cell(&self.error().unwrap_or_default()),
+            self.facts.duration_ms.to_string(),
+            self.timestamp(),
+        ]
+    }
+
+    /// The JSON Lines `result` object. Text is kept as the server sent it
+    /// (JSON escapes control characters; invalid UTF-8 is `\xNN`).
+    pub fn json(&self, transcript: bool) -> Value {
+        let f = &self.facts;
+        let v = &self.verdict;
+        let mut obj = json!({
+            "type": "result",
+            "ip": f.addr.ip().to_string(),
+            "port": f.addr.port(),
+            "hostname": self.hostname(),
+            "name": f.name,
+            "source": f.source.map(|s| s.to_string()),
+            "verdict": v.verdict,
+            "confidence": v.confidence,
+            "accepted": v.accepted,
+            "deciding_test": v.deciding_test,
+            "reply": v.reply,
+            "reason": v.reason,
+            "notes": v.notes,
+            "banner": self.banner(),
+            "software": Value::Null,
+            "starttls": self.starttls(),
+            "tls_version": Value::Null,
+            "auth": f.greeting.capabilities.auth,
+            "ehlo": {
+                "command": f.greeting.hello_command,
+                "reply": f.greeting.hello.as_ref().map(|r| &r.lines),
+                "extensions": f.greeting.capabilities.keywords,
+            },
+            "target_domain": f.target_domain,
+            "tests": f.tests.iter().map(test_json).collect::<Vec<_>>(),
+            "controls": f.controls.iter().map(test_json).collect::<Vec<_>>(),
+            "connections": f.connections,
+            "error": self.error(),
+            "duration_ms": f.duration_ms,
+            "timestamp": self.timestamp(),
+        });
+        if transcript {
+            obj["transcript"] = json!(f.transcript);
+        }
+        obj
+    }
+}
+
+fn test_json(t: &TestFacts) -> Value {
+    let outcome = Outcome::of(t);
+    let replies: Vec<String> = t
+        .mail_reply
+        .iter()
+        .chain(t.rcpt_reply.iter())
+        .map(Reply::one_line)
+        .collect();
+    json!({
+        "id": t.id,
+        "kind": t.kind,
+        "mail_from": t.mail_from,
+        "rcpt_to": t.rcpt_to,
+        "replies": replies,
+        "outcome": outcome.label(),
+        "class": outcome.refusal(),
+        "skipped": t.skipped,
+        "error": t.error,
+        "connection": t.connection,
+    })
+}

@@ -1,0 +1,100 @@
+//! Neutralising text that came from a server before it reaches a terminal or
+//! a spreadsheet. A banner is attacker-controlled: it may carry ANSI/OSC
+//! escape sequences (colour, cursor moves, hyperlinks, clipboard writes) or a
+//! spreadsheet formula (`=HYPERLINK(…)`).
+
+use std::borrow::Cow;
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        // Bidirectional overrides and isolates can reorder what a reader sees.
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Replace every control character (C0, DEL, C1) and bidi control with a
+/// visible escape (`\x1B`, `\u{202E}`). Printable text is untouched.
+pub fn terminal(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            if (c as u32) < 0x100 {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:X}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A CSV cell: control characters escaped as for the terminal, and a cell that
+/// a spreadsheet would run as a formula (starting with `= + - @`, or a tab or
+/// CR) is prefixed with `'` so it stays inert text (OWASP's advice).
+pub fn csv_cell(s: &str) -> Cow<'_, str> {
+    let risky = matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'));
+    let clean = terminal(s);
+    if risky {
+        Cow::Owned(format!("'{clean}"))
+    } else {
+        clean
+    }
+}
+
+/// Shorten to at most `max` characters for a table column, marking the cut.
+pub fn truncate(s: &str, max: usize) -> Cow<'_, str> {
+    if s.chars().count() <= max {
+        Cow::Borrowed(s)
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        Cow::Owned(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_sequences() {
+        assert_eq!(
+            terminal("220 \x1b[31mred\x1b[0m"),
+            "220 \\x1B[31mred\\x1B[0m"
+        );
+        assert_eq!(
+            terminal("a\x1b]52;c;ZXZpbA==\x07b"),
+            "a\\x1B]52;c;ZXZpbA==\\x07b"
+        );
+        assert_eq!(terminal("\u{9b}31m"), "\\x9B31m");
+        assert_eq!(terminal("abc\u{202E}fed"), "abc\\u{202E}fed");
+        assert!(matches!(terminal("plain ESMTP"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn defuses_formulas() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
+        for s in ["+1", "-1", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert!(csv_cell(s).starts_with('\''), "{s:?}");
+        }
+        assert_eq!(csv_cell("220 mx ESMTP"), "220 mx ESMTP");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_control_character_survives(s in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}a-z]*") {
+            let t = terminal(&s);
+            proptest::prop_assert!(!t.chars().any(is_unsafe));
+            let c = csv_cell(&s);
+            proptest::prop_assert!(!c.chars().any(is_unsafe));
+            proptest::prop_assert!(!matches!(c.chars().next(), Some('=' | '+' | '-' | '@')));
+        }
+    }
+}

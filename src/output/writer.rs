@@ -1,0 +1,253 @@
+//! The one writer: every record passes through here, is written and flushed
+//! at once, counted, and shown on the progress bar. It runs on its own thread
+//! (blocking I/O to a slow pipe must not stall the probes) and reads a
+//! bounded channel, so a slow sink slows the scan instead of filling memory.
+
+use super::record::{Record, CSV_HEADER};
+use super::sanitize::{terminal, truncate};
+use crate::relay::Status;
+use indicatif::ProgressBar;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Output formats for `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One flat row per target (spreadsheets).
+    Csv,
+    /// A meta line, one result object per target, a summary line (jq, pipelines).
+    Jsonl,
+    /// Aligned columns for reading in a terminal.
+    Table,
+}
+
+/// Most relays listed by address in the summary (all are counted).
+const LISTED_RELAYS: usize = 1000;
+
+/// What the scan found, for the summary table and the exit code.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub counts: BTreeMap<Status, u64>,
+    pub total: u64,
+    pub relays: Vec<(SocketAddr, Status, String)>,
+    pub relay_count: u64,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+impl Summary {
+    fn add(&mut self, r: &Record) {
+        *self.counts.entry(r.verdict.verdict).or_default() += 1;
+        self.total += 1;
+        if r.verdict.verdict.is_relay() {
+            self.relay_count += 1;
+            if self.relays.len() < LISTED_RELAYS {
+                self.relays.push((
+                    r.facts.addr,
+                    r.verdict.verdict,
+                    r.verdict.accepted.join(" "),
+                ));
+            }
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let counts: BTreeMap<&str, u64> =
+            self.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        json!({
+            "type": "summary",
+            "total": self.total,
+            "relays": self.relay_count,
+            "counts": counts,
+            "duration_ms": self.elapsed.as_millis() as u64,
+            "interrupted": self.interrupted,
+        })
+    }
+
+    /// The end-of-scan table, for a human.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.total as f64 / secs
+        } else {
+            0.0
+        };
+        out.push_str(&format!(
+            "\n{} target(s) in {:.1}s ({:.0}/s){}\n",
+            self.total,
+            secs,
+            rate,
+            if self.interrupted {
+                ", interrupted"
+            } else {
+                ""
+            }
+        ));
+        out.push_str("  verdict           count\n");
+        for status in Status::ALL {
+            if let Some(n) = self.counts.get(&status) {
+                out.push_str(&format!("  {:<16} {:>6}\n", status.as_str(), n));
+            }
+        }
+        if self.relay_count == 0 {
+            out.push_str("No relay found.\n");
+        } else {
+            out.push_str(&format!("RELAYS FOUND: {}\n", self.relay_count));
+            let mut relays = self.relays.clone();
+            relays.sort();
+            for (addr, status, accepted) in &relays {
+                out.push_str(&format!(
+                    "  {addr:<24} {:<15} {accepted}\n",
+                    status.as_str()
+                ));
+            }
+            if self.relay_count as usize > self.relays.len() {
+                out.push_str(&format!(
+                    "  … and {} more\n",
+                    self.relay_count as usize - self.relays.len()
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A callback that sees every record as it is written.
+pub type Tap = Box<dyn FnMut(&Record) + Send>;
+
+pub struct Writer {
+    pub format: Format,
+    pub transcript: bool,
+    /// The JSONL meta line (written first in JSONL).
+    pub meta: Value,
+    /// Write the CSV header (false when appending to a non-empty file).
+    pub header: bool,
+    pub progress: Option<ProgressBar>,
+    /// Set by the engine when Ctrl-C stopped the scan early.
+    pub interrupted: Arc<AtomicBool>,
+    /// Also shown every record (the demo keeps its table this way).
+    pub tap: Option<Tap>,
+}
+
+/// Run the writer on the current (blocking) thread until the channel closes.
+/// An error (a full disk, a closed pipe) is returned at once; the caller then
+/// stops the scan.
+pub fn run(
+    mut cfg: Writer,
+    mut rx: mpsc::Receiver<Record>,
+    sink: Box<dyn Write + Send>,
+    started: Instant,
+) -> io::Result<Summary> {
+    let mut summary = Summary::default();
+    let mut out = Sink::new(cfg.format, sink);
+    out.start(&cfg)?;
+    while let Some(record) = rx.blocking_recv() {
+        summary.add(&record);
+        if let Some(tap) = cfg.tap.as_mut() {
+            tap(&record);
+        }
+        match &cfg.progress {
+            Some(pb) => pb.suspend(|| out.write(&record, cfg.transcript))?,
+            None => out.write(&record, cfg.transcript)?,
+        }
+        if let Some(pb) = &cfg.progress {
+            pb.inc(1);
+            if summary.relay_count > 0 {
+                pb.set_message(format!("relays: {}", summary.relay_count));
+            }
+        }
+    }
+    summary.elapsed = started.elapsed();
+    summary.interrupted = cfg.interrupted.load(Ordering::SeqCst);
+    out.finish(&summary)?;
+    Ok(summary)
+}
+
+enum Sink {
+    Csv(Box<csv::Writer<Box<dyn Write + Send>>>),
+    Lines(Box<dyn Write + Send>, Format),
+}
+
+impl Sink {
+    fn new(format: Format, sink: Box<dyn Write + Send>) -> Sink {
+        match format {
+            Format::Csv => Sink::Csv(Box::new(
+                csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(sink),
+            )),
+            other => Sink::Lines(sink, other),
+        }
+    }
+
+    fn start(&mut self, cfg: &Writer) -> io::Result<()> {
+        match self {
+            Sink::Csv(w) if cfg.header => {
+                w.write_record(CSV_HEADER)?;
+                w.flush()
+            }
+            Sink::Csv(_) => Ok(()),
+            Sink::Lines(w, Format::Jsonl) => {
+                serde_json::to_writer(&mut *w, &cfg.meta)?;
+                w.write_all(b"\n")?;
+                w.flush()
+            }
+            Sink::Lines(w, _) => {
+                writeln!(
+                    w,
+                    "{:<24} {:<15} {:<11} {:<10} REPLY",
+                    "ADDRESS", "VERDICT", "CONFIDENCE", "ACCEPTED"
+                )?;
+                w.flush()
+            }
+        }
+    }
+
+    fn write(&mut self, r: &Record, transcript: bool) -> io::Result<()> {
+        match self {
+            Sink::Csv(w) => {
+                w.write_record(r.csv_row())?;
+                w.flush()
+            }
+            Sink::Lines(w, Format::Jsonl) => {
+                serde_json::to_writer(&mut *w, &r.json(transcript))?;
+                w.write_all(b"\n")?;
+                w.flush()
+            }
+            Sink::Lines(w, _) => {
+                let v = &r.verdict;
+                let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
+                writeln!(
+                    w,
+                    "{:<24} {:<15} {:<11} {:<10} {}",
+                    r.facts.addr.to_string(),
+                    v.verdict.as_str(),
+                    v.confidence.map(|c| c.as_str()).unwrap_or("-"),
+                    truncate(&v.accepted.join(","), 10),
+                    truncate(&terminal(&reply), 100)
+                )?;
+                w.flush()
+            }
+        }
+    }
+
+    /// The closing JSONL summary line.
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        match self {
+            Sink::Csv(w) => w.flush(),
+            Sink::Lines(w, Format::Jsonl) => {
+                serde_json::to_writer(&mut *w, &summary.json())?;
+                w.write_all(b"\n")?;
+                w.flush()
+            }
+            Sink::Lines(w, _) => w.flush(),
+        }
+    }
+}
