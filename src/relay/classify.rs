@@ -412,3 +412,238 @@ pub fn classify(facts: &Facts) -> Verdict {
     v.notes = notes;
     v
 }
+
+#[cfg(test)]
+mod tests {
+    //! Recorded dialogues (replies as real servers sent them) → verdicts.
+    use super::*;
+    use crate::relay::catalogue;
+    use crate::relay::facts::Greeting;
+    use crate::smtp::Reply;
+
+    fn reply(line: &str) -> Reply {
+        let (code, text) = line.split_at(3);
+        Reply::new(code.parse().unwrap(), text.trim_start())
+    }
+
+    /// A session: banner, EHLO reply, then (test id, MAIL reply, RCPT reply).
+    fn session(banner: &str, tests: &[(&str, &str, Option<&str>)]) -> Facts {
+        let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        f.greeting = Greeting {
+            banner: Some(reply(banner)),
+            hello_command: Some("EHLO"),
+            hello: Some(reply("250 mx.example.org")),
+            ..Greeting::default()
+        };
+        for (id, mail, rcpt) in tests {
+            let t = catalogue::find(id).unwrap();
+            let mut tf = TestFacts::skipped(t.id, t.kind, "");
+            tf.skipped = None;
+            tf.mail_from = Some("<>".into());
+            tf.rcpt_to = Some("<relaytest@example.net>".into());
+            tf.mail_reply = Some(reply(mail));
+            tf.rcpt_reply = rcpt.map(reply);
+            if t.kind == Kind::Control {
+                f.controls.push(tf);
+            } else {
+                f.tests.push(tf);
+            }
+        }
+        f
+    }
+
+    const OK: &str = "250 2.1.0 Ok";
+    const POSTFIX: &str = "220 mx.example.org ESMTP Postfix (Debian/GNU)";
+
+    #[test]
+    fn open_relay_postfix_permit() {
+        let f = session(POSTFIX, &[("S1", OK, Some("250 2.1.5 Ok")), ("C1", OK, Some("450 4.1.2 <x@relay-control.invalid>: Recipient address rejected: Domain not found")), ("C2", OK, Some("250 2.1.5 Ok"))]);
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::OpenRelay);
+        assert_eq!(v.confidence, Some(Confidence::Rcpt));
+        assert_eq!(v.accepted, vec!["S1"]);
+        assert_eq!(v.reply.as_deref(), Some("250 2.1.5 Ok"));
+        assert!(v.notes.is_empty());
+    }
+
+    #[test]
+    fn sink_that_accepts_invalid_domains_is_flagged() {
+        let f = session(
+            POSTFIX,
+            &[
+                ("S1", OK, Some("250 Ok")),
+                ("C1", OK, Some("250 Ok")),
+                ("C2", OK, Some("550 5.1.1 no")),
+            ],
+        );
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::OpenRelay);
+        assert_eq!(v.confidence, Some(Confidence::AcceptsAll));
+        assert_eq!(v.notes.len(), 2, "{:?}", v.notes);
+    }
+
+    #[test]
+    fn trick_only_is_possible_relay() {
+        let f = session(
+            POSTFIX,
+            &[
+                ("S1", OK, Some("554 5.7.1 Relay access denied")),
+                ("R1", OK, Some("250 2.1.5 Ok")),
+            ],
+        );
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::PossibleRelay);
+        assert_eq!(v.deciding_test, Some("R1"));
+    }
+
+    #[test]
+    fn postfix_default_454_is_closed_not_temp_fail() {
+        let f = session(
+            POSTFIX,
+            &[
+                (
+                    "S1",
+                    OK,
+                    Some("454 4.7.1 <relaytest@example.net>: Relay access denied"),
+                ),
+                (
+                    "S2",
+                    OK,
+                    Some("454 4.7.1 <relaytest@example.net>: Relay access denied"),
+                ),
+            ],
+        );
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed);
+        assert_eq!(v.confidence, Some(Confidence::Explicit));
+        assert_eq!(
+            v.reply.as_deref(),
+            Some("454 4.7.1 <relaytest@example.net>: Relay access denied")
+        );
+    }
+
+    #[test]
+    fn opensmtpd_invalid_recipient_is_implicitly_closed() {
+        let f = session(
+            "220 mx.example.org ESMTP OpenSMTPD",
+            &[(
+                "S1",
+                OK,
+                Some("550 Invalid recipient: <relaytest@example.net>"),
+            )],
+        );
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed);
+        assert_eq!(v.confidence, Some(Confidence::Implicit));
+    }
+
+    #[test]
+    fn closed_but_refusing_own_postmaster_gets_a_vantage_note() {
+        let f = session(
+            POSTFIX,
+            &[
+                ("S1", OK, Some("554 5.7.1 Relay access denied")),
+                ("C2", OK, Some("554 5.7.1 Client host rejected")),
+            ],
+        );
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed);
+        assert!(v.notes.iter().any(|n| n.contains("vantage")));
+    }
+
+    #[test]
+    fn auth_and_tls_required() {
+        let iis = session(
+            "220 mail Microsoft ESMTP MAIL Service ready",
+            &[("S1", "530 5.7.1 Client was not authenticated", None)],
+        );
+        assert_eq!(classify(&iis).verdict, Status::AuthRequired);
+        let tls = session(
+            POSTFIX,
+            &[("S1", "530 5.7.0 Must issue a STARTTLS command first", None)],
+        );
+        assert_eq!(classify(&tls).verdict, Status::TlsRequired);
+        let auth_rcpt = session(
+            POSTFIX,
+            &[("S1", OK, Some("530 5.7.0 Authentication required"))],
+        );
+        assert_eq!(classify(&auth_rcpt).verdict, Status::AuthRequired);
+    }
+
+    #[test]
+    fn greylisting_is_temp_fail() {
+        let f = session(
+            POSTFIX,
+            &[
+                (
+                    "S1",
+                    OK,
+                    Some("451 4.7.1 Greylisted, please try again later"),
+                ),
+                ("S2", OK, Some("451 4.7.1 Greylisted")),
+            ],
+        );
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::TempFail);
+        assert_eq!(v.confidence, None);
+    }
+
+    #[test]
+    fn unknown_foreign_domain_is_inconclusive_with_advice() {
+        let f = session(POSTFIX, &[("S1", OK, Some("450 4.1.2 <relaytest@example.net>: Recipient address rejected: Domain not found"))]);
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Inconclusive);
+        assert!(v.reason.contains("--foreign-domain"));
+    }
+
+    #[test]
+    fn greeting_level_verdicts() {
+        let f = session("554 5.7.1 You are not welcome", &[]);
+        assert_eq!(classify(&f).verdict, Status::Rejected);
+        let f = session("421 4.3.2 Too busy", &[]);
+        assert_eq!(classify(&f).verdict, Status::Rejected);
+
+        let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        f.greeting.not_smtp = Some("SSH-2.0-OpenSSH_9.2".into());
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::NotSmtp);
+        assert_eq!(v.reply.as_deref(), Some("SSH-2.0-OpenSSH_9.2"));
+
+        let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        f.error = Some("no greeting: io-timeout: no reply within the read timeout".into());
+        assert_eq!(classify(&f).verdict, Status::Timeout);
+    }
+
+    #[test]
+    fn connection_failures() {
+        let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        f.connect = Connect::Refused;
+        assert_eq!(classify(&f).verdict, Status::Refused);
+        f.connect = Connect::Timeout;
+        assert_eq!(classify(&f).verdict, Status::Timeout);
+        f.connect = Connect::Error {
+            message: "network unreachable".into(),
+        };
+        assert_eq!(classify(&f).verdict, Status::Error);
+    }
+
+    #[test]
+    fn session_cut_short_is_inconclusive() {
+        let mut f = session(POSTFIX, &[]);
+        f.greeting.hello = None;
+        f.error = Some("EHLO: connection-closed".into());
+        assert_eq!(classify(&f).verdict, Status::Inconclusive);
+
+        let mut f = session(POSTFIX, &[("S1", OK, None)]);
+        f.tests[0].error = Some("io-timeout".into());
+        f.error = Some("reconnect failed".into());
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Inconclusive);
+    }
+
+    #[test]
+    fn a_252_to_rcpt_is_not_acceptance() {
+        let f = session(POSTFIX, &[("S1", OK, Some("252 2.1.5 Cannot verify"))]);
+        assert_ne!(classify(&f).verdict, Status::OpenRelay);
+    }
+}

@@ -63,11 +63,15 @@ apt_update() {
 lists_present() { compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; }
 
 users_ok() { id Debian-exim >/dev/null 2>&1 && id opensmtpd >/dev/null 2>&1 && id opensmtpq >/dev/null 2>&1; }
+# smtpctl refuses to run unless setgid opensmtpq (as the package's postinst sets it).
+SMTPCTL="$PREFIX/opensmtpd/usr/sbin/smtpctl"
+smtpctl_ok() { [ -g "$SMTPCTL" ] && [ "$(stat -c %G "$SMTPCTL")" = opensmtpq ]; }
 
 all_ok=1
 [ -z "$(missing_apt)" ] || all_ok=0
 for p in "${UNPACK_PKGS[@]}"; do [ -s "$PREFIX/$p/.version" ] || all_ok=0; done
 users_ok || all_ok=0
+smtpctl_ok || all_ok=0
 if [ "$all_ok" = 1 ]; then
   # Fast path: everything is there. (The version check against the apt
   # candidate happens only when something else needs work, to stay fast.)
@@ -149,6 +153,9 @@ for p in "${UNPACK_PKGS[@]}"; do
   rm -rf "$PREFIX/$p" "$tmp"
   mv "$PREFIX/$p.new" "$PREFIX/$p"
 done
+
+chgrp opensmtpq "$SMTPCTL"
+chmod 2755 "$SMTPCTL"
 
 # --- sanity: the unpacked binaries find their libraries ----------------------------------
 for bin in "$PREFIX/exim4-daemon-light/usr/sbin/exim4" "$PREFIX/opensmtpd/usr/sbin/smtpd"; do

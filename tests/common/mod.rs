@@ -1,0 +1,82 @@
+//! Shared test support: the lab on a background runtime, and the binary.
+#![allow(dead_code)]
+
+use relayscan::lab::{profile, Lab, Profile, DEFAULT_BASE};
+use std::net::SocketAddr;
+
+/// A lab running on its own runtime for the length of a test.
+pub struct TestLab {
+    lab: Option<Lab>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl TestLab {
+    /// Start the named profiles (all of them when `names` is empty) on a free port.
+    pub fn start(names: &[&str]) -> TestLab {
+        let profiles: Vec<&'static Profile> = if names.is_empty() {
+            relayscan::lab::PROFILES.iter().collect()
+        } else {
+            names
+                .iter()
+                .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+                .collect()
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let lab = rt
+            .block_on(Lab::start(DEFAULT_BASE, 0, &profiles))
+            .expect("lab starts");
+        TestLab {
+            lab: Some(lab),
+            rt: Some(rt),
+        }
+    }
+
+    pub fn servers(&self) -> &[(SocketAddr, &'static Profile)] {
+        &self.lab.as_ref().expect("lab").servers
+    }
+
+    pub fn port(&self) -> u16 {
+        self.lab.as_ref().expect("lab").port()
+    }
+
+    /// The address of a profile, as `ip:port`.
+    pub fn addr(&self, name: &str) -> String {
+        self.servers()
+            .iter()
+            .find(|(_, p)| p.name == name)
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_else(|| panic!("profile {name} not in this lab"))
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        drop(self.lab.take());
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The relayscan binary, with settings that keep tests quick.
+pub fn relayscan() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("relayscan").expect("binary built");
+    cmd.env("NO_COLOR", "1");
+    cmd.timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// Probe options for the lab: our EHLO name, and timeouts short enough for
+/// the silent web-server profile.
+pub const FAST: &[&str] = &[
+    "--ehlo",
+    "scanner.relayscan.example",
+    "--read-timeout",
+    "2s",
+    "--host-timeout",
+    "30s",
+];
