@@ -1,11 +1,25 @@
-//! Targets: what the user names (`spec`), and the plan that expands it
-//! lazily into jobs (`plan`).
+//! Targets: what the user names (`spec`), the plan that expands it lazily
+//! into jobs (`plan`), and the order and shard a run walks it in (`schedule`,
+//! `permutation`).
 
+pub mod permutation;
 pub mod plan;
+pub mod schedule;
 pub mod spec;
 
 pub use plan::{Job, Plan, PlanError};
+pub use schedule::{Order, Schedule, Shard};
 pub use spec::{Spec, SpecError};
+
+/// Address space nobody scans by accident: "this network", multicast, the
+/// reserved class E block with the limited broadcast address, and IPv6
+/// multicast. Excluded unless `--include-reserved`.
+pub const RESERVED: &[&str] = &["0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "ff00::/8"];
+
+/// [`RESERVED`] as specs.
+pub fn reserved() -> Vec<Spec> {
+    RESERVED.iter().filter_map(|s| s.parse().ok()).collect()
+}
 
 use anyhow::Context;
 use std::io::BufRead;
