@@ -61,6 +61,9 @@ pub struct Profile {
     pub extensions: &'static [&'static str],
     pub mail: MailPolicy,
     pub relay: RelayPolicy,
+    /// Accept any local part at the server's own names (a catch-all domain),
+    /// so `user%foreign@self` and `foreign!user` land in a local mailbox.
+    pub catch_all: bool,
 }
 
 const POSTFIX_EXT: &[&str] = &[
@@ -130,6 +133,7 @@ const fn profile(
         extensions,
         mail: MailPolicy::Accept,
         relay,
+        catch_all: false,
     }
 }
 
@@ -155,6 +159,12 @@ pub const PROFILES: &[Profile] = &[
     profile("iis-closed", "Microsoft IIS 6 SMTP, relay restricted to a list", Status::Closed,
         Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"), IIS_EXT,
         RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}")),
+    Profile {
+        catch_all: true,
+        ..profile("catch-all-closed", "OpenSMTPD-like: closed, but takes any local part, so address tricks land locally", Status::Closed,
+            Greeting::Banner("ESMTP OpenSMTPD"), OPENSMTPD_EXT,
+            RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>"))
+    },
     profile("auth-required", "relays only after AUTH", Status::AuthRequired,
         Greeting::Banner("ESMTP"), &["PIPELINING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"],
         RelayPolicy::Deny(530, "5.7.0 Authentication required")),

@@ -17,6 +17,8 @@ use tokio::time::timeout;
 /// The mail domain every lab server belongs to (RFC 2606: never resolves).
 pub const LAB_DOMAIN: &str = "lab.example";
 const MAX_LINE: u64 = 4096;
+/// The mailboxes every lab server has.
+const LOCAL_USERS: &[&str] = &["postmaster", "abuse", "root"];
 const IDLE: Duration = Duration::from_secs(30);
 /// Like Postfix's smtpd_hard_error_limit: drop the client after this many errors.
 const HARD_ERROR_LIMIT: u32 = 20;
@@ -277,6 +279,9 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String]) -> String {
         Rcpt::Syntax => "501 5.1.3 Bad recipient address syntax".into(),
         Rcpt::SourceRoute if profile.relay == RelayPolicy::SourceRoute => "250 2.1.5 Ok".into(),
         Rcpt::SourceRoute => deny(profile, rcpt),
+        Rcpt::Local { .. } if profile.catch_all => {
+            "250 2.1.5 Destination address valid: Recipient ok".into()
+        }
         Rcpt::Local { local_part } if local_part.contains('%') => {
             if profile.relay == RelayPolicy::PercentHack {
                 "250 2.1.5 Ok".into()
@@ -287,7 +292,18 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String]) -> String {
         Rcpt::Local { local_part } if local_part.contains('!') || local_part.contains('@') => {
             format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
         }
-        Rcpt::Local { .. } => "250 2.1.5 Ok".into(),
+        // Like Postfix with local_recipient_maps: only real mailboxes; a sink takes anything.
+        Rcpt::Local { local_part }
+            if profile.relay == RelayPolicy::AcceptAll
+                || LOCAL_USERS
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(&local_part)) =>
+        {
+            "250 2.1.5 Ok".into()
+        }
+        Rcpt::Local { .. } => {
+            format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
+        }
         Rcpt::Foreign { domain } => match profile.relay {
             RelayPolicy::AcceptAll => "250 2.1.5 Ok".into(),
             RelayPolicy::Open

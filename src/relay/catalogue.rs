@@ -100,11 +100,47 @@ pub const CONTROL_POSTMASTER: RelayTest = RelayTest {
     recipient: "<postmaster@{TD}>",
 };
 
+/// C3: a random local part at the target itself, one per form an accepted
+/// address trick took (`@[IP]`, `@{H}`, `@{TD}`, unqualified). A server that
+/// accepts any local part there takes `user%foreign@target` or
+/// `foreign!user` for a local mailbox name, so the trick proves nothing
+/// (OpenSMTPD with a catch-all does exactly this).
+pub const CONTROL_LOCAL_PART: [RelayTest; 4] = [
+    RelayTest {
+        id: "C3",
+        kind: Kind::Control,
+        sender: &["<{s}@{D}>"],
+        recipient: "<{random}@[{IP}]>",
+    },
+    RelayTest {
+        id: "C3",
+        kind: Kind::Control,
+        sender: &["<{s}@{D}>"],
+        recipient: "<{random}@{H}>",
+    },
+    RelayTest {
+        id: "C3",
+        kind: Kind::Control,
+        sender: &["<{s}@{D}>"],
+        recipient: "<{random}@{TD}>",
+    },
+    RelayTest {
+        id: "C3",
+        kind: Kind::Control,
+        sender: &["<{s}@{D}>"],
+        recipient: "<{random}>",
+    },
+];
+
 /// Look a test up by id (case-insensitive), controls included.
 pub fn find(id: &str) -> Option<&'static RelayTest> {
     CATALOGUE
         .iter()
-        .chain([&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER])
+        .chain([
+            &CONTROL_ACCEPT_ALL,
+            &CONTROL_POSTMASTER,
+            &CONTROL_LOCAL_PART[0],
+        ])
         .find(|t| t.id.eq_ignore_ascii_case(id))
 }
 
@@ -136,10 +172,7 @@ impl Placeholders {
             "u" => Some(self.recipient.clone()),
             "D" => Some(self.foreign_domain.clone()),
             // The inside of an address literal (RFC 5321 §4.1.3).
-            "IP" => Some(match self.ip {
-                IpAddr::V4(v4) => v4.to_string(),
-                IpAddr::V6(v6) => format!("IPv6:{v6}"),
-            }),
+            "IP" => Some(super::address::literal_inner(self.ip)),
             "H" => self.host.clone(),
             "TD" => self.target_domain.clone(),
             "T" => Some(self.ehlo.clone()),

@@ -1,6 +1,7 @@
 //! The classifier: a pure function from [`Facts`] to a [`Verdict`] (DESIGN §5).
 //! No I/O, no clock: unit-tested on recorded transcripts.
 
+use super::address::{self, SelfForm};
 use super::catalogue::Kind;
 use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
@@ -259,8 +260,40 @@ pub fn classify(facts: &Facts) -> Verdict {
         Some(_) => {}
     }
 
-    let outcomes: Vec<(&TestFacts, Outcome)> =
-        facts.tests.iter().map(|t| (t, Outcome::of(t))).collect();
+    // A trick accepted where the server also accepts a random local part in
+    // the same place (C3) was taken for a local mailbox: no relay evidence.
+    let form = |t: &TestFacts| {
+        let rcpt = t.rcpt_to.as_deref()?;
+        address::self_form(
+            rcpt,
+            facts.addr.ip(),
+            facts.host.as_deref(),
+            facts.target_domain.as_deref(),
+        )
+    };
+    let catch_all: Vec<SelfForm> = facts
+        .controls
+        .iter()
+        .filter(|c| c.id == "C3" && Outcome::of(c) == Outcome::Accepted)
+        .filter_map(form)
+        .collect();
+    let mut local_only: Vec<&'static str> = Vec::new();
+    let outcomes: Vec<(&TestFacts, Outcome)> = facts
+        .tests
+        .iter()
+        .map(|t| {
+            let o = Outcome::of(t);
+            if o == Outcome::Accepted
+                && t.kind == Kind::Trick
+                && form(t).is_some_and(|f| catch_all.contains(&f))
+            {
+                local_only.push(t.id);
+                (t, Outcome::Skipped)
+            } else {
+                (t, o)
+            }
+        })
+        .collect();
     let accepted: Vec<&'static str> = outcomes
         .iter()
         .filter(|(_, o)| *o == Outcome::Accepted)
@@ -280,6 +313,12 @@ pub fn classify(facts: &Facts) -> Verdict {
     }
     if let Some(err) = &facts.error {
         notes.push(format!("session: {err}"));
+    }
+    if !local_only.is_empty() {
+        notes.push(format!(
+            "{} accepted, but as local mailboxes: the server accepts any local part there (C3), so they are not relay evidence",
+            local_only.join(" ")
+        ));
     }
 
     let first = |pred: &dyn Fn(&TestFacts, Outcome) -> bool| {
@@ -639,6 +678,49 @@ mod tests {
         f.error = Some("reconnect failed".into());
         let v = classify(&f);
         assert_eq!(v.verdict, Status::Inconclusive);
+    }
+
+    #[test]
+    fn tricks_taken_as_local_mailboxes_are_not_evidence() {
+        // OpenSMTPD with a catch-all local domain (recorded on Debian 12):
+        // `relaytest%example.net@host` is a local part to it.
+        let mut f = session(
+            "220 opensmtpd-closed.test ESMTP OpenSMTPD",
+            &[
+                (
+                    "S1",
+                    OK,
+                    Some("550 Invalid recipient: <relaytest@example.net>"),
+                ),
+                (
+                    "R2",
+                    OK,
+                    Some("250 2.1.5 Destination address valid: Recipient ok"),
+                ),
+                (
+                    "C3",
+                    OK,
+                    Some("250 2.1.5 Destination address valid: Recipient ok"),
+                ),
+            ],
+        );
+        f.host = Some("opensmtpd-closed.test".into());
+        f.tests[1].rcpt_to = Some("<relaytest%example.net@opensmtpd-closed.test>".into());
+        f.controls[0].rcpt_to = Some("<rs0123@opensmtpd-closed.test>".into());
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed, "{v:?}");
+        assert!(v.accepted.is_empty());
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("R2") && n.contains("local")),
+            "{:?}",
+            v.notes
+        );
+
+        // Without the catch-all (C3 refused) the same trick is a possible relay.
+        f.controls[0].rcpt_reply = Some(reply("550 Invalid recipient"));
+        assert_eq!(classify(&f).verdict, Status::PossibleRelay);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! after 10 errors, Exim drops after 3 syntax errors), QUIT at the end, and
 //! never DATA.
 
+use super::address::{self, SelfForm};
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
@@ -184,6 +185,30 @@ impl Probe<'_> {
             if placeholders.target_domain.is_some() {
                 controls.push(&catalogue::CONTROL_POSTMASTER);
             }
+            // An accepted trick that names the target itself: does the
+            // server take any local part there?
+            let mut forms: Vec<SelfForm> = self
+                .facts
+                .tests
+                .iter()
+                .filter(|t| t.kind == Kind::Trick && outcome_flags(t).1)
+                .filter_map(|t| {
+                    let rcpt = t.rcpt_to.as_deref()?;
+                    address::self_form(
+                        rcpt,
+                        self.target.addr.ip(),
+                        placeholders.host.as_deref(),
+                        placeholders.target_domain.as_deref(),
+                    )
+                })
+                .collect();
+            forms.sort();
+            forms.dedup();
+            controls.extend(
+                forms
+                    .iter()
+                    .map(|f| &catalogue::CONTROL_LOCAL_PART[f.control_index()]),
+            );
             for control in controls {
                 let Ok(rendered) = control.render(&placeholders) else {
                     continue;

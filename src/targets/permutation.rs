@@ -99,12 +99,22 @@ mod tests {
 
     #[test]
     fn order_depends_on_the_seed_and_is_not_sequential() {
-        let a: Vec<u128> = (0..1000).map(|i| Permutation::new(1000, 1).apply(i)).collect();
-        let b: Vec<u128> = (0..1000).map(|i| Permutation::new(1000, 2).apply(i)).collect();
-        let again: Vec<u128> = (0..1000).map(|i| Permutation::new(1000, 1).apply(i)).collect();
+        let a: Vec<u128> = (0..1000)
+            .map(|i| Permutation::new(1000, 1).apply(i))
+            .collect();
+        let b: Vec<u128> = (0..1000)
+            .map(|i| Permutation::new(1000, 2).apply(i))
+            .collect();
+        let again: Vec<u128> = (0..1000)
+            .map(|i| Permutation::new(1000, 1).apply(i))
+            .collect();
         assert_eq!(a, again);
         assert_ne!(a, b);
-        let in_place = a.iter().enumerate().filter(|(i, x)| *i as u128 == **x).count();
+        let in_place = a
+            .iter()
+            .enumerate()
+            .filter(|(i, x)| *i as u128 == **x)
+            .count();
         assert!(in_place < 20, "{in_place} fixed points");
     }
 

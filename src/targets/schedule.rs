@@ -23,11 +23,21 @@ impl Default for Shard {
 impl FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Shard, String> {
-        let (k, n) = s.split_once('/').ok_or_else(|| format!("--shard {s:?}: expected K/N, like 0/4"))?;
-        let index: u64 = k.trim().parse().map_err(|_| format!("--shard {s:?}: K is not a number"))?;
-        let count: u64 = n.trim().parse().map_err(|_| format!("--shard {s:?}: N is not a number"))?;
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("--shard {s:?}: expected K/N, like 0/4"))?;
+        let index: u64 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("--shard {s:?}: K is not a number"))?;
+        let count: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("--shard {s:?}: N is not a number"))?;
         if count == 0 || index >= count {
-            return Err(format!("--shard {s:?}: K must be from 0 to N-1 (shards are numbered from 0)"));
+            return Err(format!(
+                "--shard {s:?}: K must be from 0 to N-1 (shards are numbered from 0)"
+            ));
         }
         Ok(Shard { index, count })
     }
@@ -60,7 +70,11 @@ pub struct Schedule {
 impl Schedule {
     pub fn new(plan: Arc<Plan>, order: Order, seed: u64, shard: Shard) -> Self {
         let permutation = (order == Order::Random).then(|| Permutation::new(plan.len(), seed));
-        Schedule { plan, permutation, shard }
+        Schedule {
+            plan,
+            permutation,
+            shard,
+        }
     }
 
     /// Jobs in this shard.
@@ -112,7 +126,9 @@ mod tests {
     use crate::targets::Spec;
 
     fn plan(n: u32) -> Arc<Plan> {
-        let spec: Spec = format!("10.0.0.0-10.0.{}.{}", (n - 1) / 256, (n - 1) % 256).parse().unwrap();
+        let spec: Spec = format!("10.0.0.0-10.0.{}.{}", (n - 1) / 256, (n - 1) % 256)
+            .parse()
+            .unwrap();
         Arc::new(Plan::new(&[spec], &[], &[25]).unwrap())
     }
 
@@ -126,7 +142,12 @@ mod tests {
         for n in [1u64, 2, 3, 7, 1000, 1001, 2000] {
             let mut all: Vec<String> = Vec::new();
             for k in 0..n {
-                let s = Schedule::new(plan.clone(), Order::Random, 99, Shard { index: k, count: n });
+                let s = Schedule::new(
+                    plan.clone(),
+                    Order::Random,
+                    99,
+                    Shard { index: k, count: n },
+                );
                 let got = jobs(&s);
                 assert_eq!(got.len() as u128, s.len());
                 all.extend(got.iter().map(|j| format!("{j:?}")));
