@@ -150,7 +150,7 @@ for p in "${UNPACK_PKGS[@]}"; do
   mkdir -p "$PREFIX/$p.new"
   dpkg -x "$tmp"/*.deb "$PREFIX/$p.new"
   printf '%s\n' "$ver" >"$PREFIX/$p.new/.version"
-  rm -rf "$PREFIX/$p" "$tmp"
+  rm -rf "${PREFIX:?}/${p:?}" "$tmp"
   mv "$PREFIX/$p.new" "$PREFIX/$p"
 done
 

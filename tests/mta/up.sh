@@ -208,8 +208,7 @@ start_postfix() { # name addr policy
     cat "$d/log/start.log" >&2
     die "$name: postfix start failed (see $d/log/start.log, $d/log/maillog)"
   fi
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     [ -s "$d/spool/pid/master.pid" ] && break
     sleep 0.1
   done

@@ -1,0 +1,247 @@
+//! Ground truth: relayscan against real Postfix, Exim and OpenSMTPD from
+//! Debian, each on its own loopback address (tests/mta/ starts them). Every
+//! instance must get its expected verdict, and mail sent through the open
+//! ones must reach the loopback sink: proof that "open" means relayed.
+//!
+//! Without the MTAs installed these tests print how to enable them and pass;
+//! with RELAYSCAN_REAL_MTA=1 (set by .ci/run) they must run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Instance {
+    name: String,
+    addr: String,
+    port: String,
+    software: String,
+    version: String,
+    policy: String,
+    expected: String,
+    sink_relays: bool,
+}
+
+/// The running instances; stops them (and removes the state) when dropped.
+struct Mtas {
+    state: PathBuf,
+    instances: Vec<Instance>,
+}
+
+impl Drop for Mtas {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(mta_script("down.sh"))
+            .arg(&self.state)
+            .status();
+    }
+}
+
+fn mta_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/mta")
+        .join(name)
+}
+
+fn required() -> bool {
+    std::env::var("RELAYSCAN_REAL_MTA").is_ok_and(|v| v == "1")
+}
+
+/// Start the MTAs, or explain why not: `None` means skip (never in CI).
+fn start() -> Option<Mtas> {
+    let installed = Path::new("/usr/sbin/postfix").exists()
+        && Path::new("/opt/relayscan-mta").exists()
+        && Command::new("swaks").arg("--version").output().is_ok();
+    if !installed {
+        let why = "real MTAs not installed: run `bash tests/mta/install.sh` (root, Debian) or `bash .ci/run`";
+        assert!(!required(), "RELAYSCAN_REAL_MTA=1 but {why}");
+        eprintln!("skipping real-MTA tests: {why}");
+        return None;
+    }
+    // The MTAs drop root, so the state directory must be world-traversable.
+    let state = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mta-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(mta_script("up.sh"))
+        .arg(&state)
+        .env("RELAYSCAN_MTA_INSTALL", "0")
+        .output()
+        .expect("bash runs");
+    let mut mtas = Mtas {
+        state: state.clone(),
+        instances: Vec::new(),
+    };
+    assert!(
+        out.status.success(),
+        "tests/mta/up.sh failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tsv = std::fs::read_to_string(state.join("instances.tsv")).expect("instances.tsv");
+    mtas.instances = tsv
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 8, "bad instances.tsv line {l:?}");
+            Instance {
+                name: f[0].into(),
+                addr: f[1].into(),
+                port: f[2].into(),
+                software: f[3].into(),
+                version: f[4].into(),
+                policy: f[5].into(),
+                expected: f[6].into(),
+                sink_relays: f[7] == "yes",
+            }
+        })
+        .collect();
+    Some(mtas)
+}
+
+/// Files in `dir` that contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(needle)))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
+    let Some(mtas) = start() else { return };
+    assert!(
+        mtas.instances.len() >= 8,
+        "expected Postfix, Exim and OpenSMTPD instances"
+    );
+
+    let mut table = vec![
+        "| instance | software | policy | expected | relayscan | accepted tests | time to verdict |".to_string(),
+        "|---|---|---|---|---|---|---|".to_string(),
+    ];
+    let mut wrong = Vec::new();
+    for i in &mtas.instances {
+        let target = format!("{}:{}", i.addr, i.port);
+        let started = Instant::now();
+        let out = common::relayscan()
+            .args([
+                "check",
+                &target,
+                "--json",
+                "--ehlo",
+                "scanner.relayscan.example",
+            ])
+            .output()
+            .expect("relayscan runs");
+        let elapsed = started.elapsed();
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}: no JSON ({e}): {}",
+                i.name,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let verdict = result["verdict"].as_str().unwrap_or("?").to_string();
+        let accepted: Vec<&str> = result["accepted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let expected_exit = if verdict == "open-relay" || verdict == "possible-relay" {
+            1
+        } else {
+            0
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(expected_exit),
+            "{}: exit code",
+            i.name
+        );
+        if verdict != i.expected {
+            wrong.push(format!(
+                "{}: expected {}, got {verdict}: {}",
+                i.name, i.expected, result["reason"]
+            ));
+        }
+        table.push(format!(
+            "| {} | {} {} | {} | {} | {} | {} | {:.2} s |",
+            i.name,
+            i.software,
+            i.version,
+            i.policy,
+            i.expected,
+            verdict,
+            if accepted.is_empty() {
+                "—".to_string()
+            } else {
+                accepted.join(" ")
+            },
+            elapsed.as_secs_f64()
+        ));
+    }
+    eprintln!("\n{}\n", table.join("\n"));
+    assert!(wrong.is_empty(), "wrong verdicts:\n{}", wrong.join("\n"));
+
+    // Proof that open means relayed: one authorised message through each
+    // open relay, to a foreign domain, must arrive at the loopback sink.
+    let sink = mtas.state.join("sink");
+    for i in mtas.instances.iter().filter(|i| i.sink_relays) {
+        let token = format!("relayscan-proof-{}-{}", i.name, std::process::id());
+        let out = Command::new("swaks")
+            .args([
+                "--server",
+                &i.addr,
+                "--port",
+                &i.port,
+                "--from",
+                "proof@example.net",
+            ])
+            .args([
+                "--to",
+                "victim@example.com",
+                "--header",
+                &format!("Subject: {token}"),
+                "--body",
+                &token,
+            ])
+            .args(["--helo", "scanner.relayscan.example", "--timeout", "20"])
+            .output()
+            .expect("swaks runs");
+        assert!(
+            out.status.success(),
+            "{}: swaks failed: {}",
+            i.name,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while files_containing(&sink, &token) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{}: relayed message never reached the sink {}",
+                i.name,
+                sink.display()
+            );
+            let _ = Command::new("bash")
+                .arg(mta_script("flush.sh"))
+                .arg(&mtas.state)
+                .output();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    // Nothing relayscan did put a message anywhere: it never sends DATA.
+    let total: usize = std::fs::read_dir(&sink).map(|d| d.count()).unwrap_or(0);
+    let proofs = mtas.instances.iter().filter(|i| i.sink_relays).count();
+    assert_eq!(total, proofs, "the sink holds a message relayscan sent");
+    assert_eq!(
+        files_containing(&mtas.state.join("mailbox"), "relayscan"),
+        0,
+        "relayscan delivered a message locally"
+    );
+}
