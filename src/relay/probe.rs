@@ -370,7 +370,14 @@ impl Probe<'_> {
             s.errors >= self.cfg.error_budget || s.syntax_errors >= self.cfg.syntax_budget
         });
         if over_budget {
-            self.close(current, true).await;
+            if let Some(session) = current.take() {
+                let transcript = session.conn.quit_detached().await;
+                self.transcript.extend(transcript);
+                self.note(format!(
+                    "close connection {} (error budget)",
+                    session.number
+                ));
+            }
         }
         if current.is_none() {
             if self.facts.connections >= self.cfg.max_connections {
