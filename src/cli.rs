@@ -2,6 +2,7 @@
 //! tests and the README rely on.
 
 use crate::output::Format;
+use crate::targets::{Order, Shard};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -22,6 +23,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan addresses, ranges and host names for open relays.
@@ -107,6 +110,30 @@ pub struct ScanArgs {
     /// No progress bar and no summary: only the results.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Scan order: random spreads the load over networks (reproducible with --seed).
+    #[arg(long, value_enum, default_value = "random")]
+    pub order: Order,
+    /// Seed of the random order (default: random; with --shard, derived from the targets so every shard agrees).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Take one disjoint slice of the plan: K of N (K from 0 to N-1).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Start at most N connections per second, evenly spaced.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Keep a checkpoint in FILE; run the same command again to finish an interrupted scan.
+    #[arg(long, value_name = "FILE", requires = "output")]
+    pub resume: Option<PathBuf>,
+    /// Connect from this local address.
+    #[arg(long, value_name = "ADDR")]
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Print the number of jobs and the first targets in scan order, probe nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also scan reserved space (0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8).
+    #[arg(long)]
+    pub include_reserved: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
 }
@@ -158,6 +185,16 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err("a timeout must be longer than zero".into());
     }
     Ok(d)
+}
+
+/// A positive, finite number of connections per second.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate (a number of connections per second above 0)"
+        )),
+    }
 }
 
 /// `25,587`, `2525-2530`, or a mix. Duplicates are dropped, order kept.

@@ -4,7 +4,7 @@ use super::{exit_code, out, runtime};
 use crate::cli::CheckArgs;
 use crate::config::probe_config;
 use crate::engine::{self, EngineConfig};
-use crate::output::{report, Record};
+use crate::output::{report, Event, Record};
 use crate::targets::{Plan, Spec};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -24,25 +24,24 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let engine_cfg = EngineConfig {
         concurrency: 1,
         resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+        rate: None,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {
-        let (tx, mut rx) = mpsc::channel::<Record>(16);
+        let (tx, mut rx) = mpsc::channel::<Event>(16);
         let collect = tokio::spawn(async move {
             let mut records = Vec::new();
-            while let Some(r) = rx.recv().await {
-                records.push(r);
+            while let Some(event) = rx.recv().await {
+                if let Event::Record { record, .. } = event {
+                    records.push(record);
+                }
             }
             records
         });
-        engine::run(
-            Arc::new(plan),
-            Arc::new(probe),
-            engine_cfg,
-            tx,
-            interrupted.clone(),
-        )
-        .await;
+        let work = super::Work::sequential(plan);
+        let schedule = Arc::new(work.schedule);
+        let (probe, interrupted) = (Arc::new(probe), interrupted.clone());
+        engine::run(schedule, 0, work.skip, probe, engine_cfg, tx, interrupted).await;
         collect.await.unwrap_or_default()
     });
     let mut summary = crate::output::Summary::default();

@@ -71,6 +71,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         header: true,
         progress: None,
         interrupted: Arc::new(AtomicBool::new(false)),
+        checkpoint: None,
         tap: Some(Box::new(move |r| {
             if let Ok(mut seen) = tap_seen.lock() {
                 let conf = r
@@ -92,9 +93,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let engine = EngineConfig {
         concurrency: 64,
         resolve_timeout: Duration::from_secs(1),
+        rate: None,
     };
     let summary = execute(
-        plan,
+        super::Work::sequential(plan),
         probe,
         engine,
         writer,

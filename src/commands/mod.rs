@@ -6,10 +6,10 @@ pub mod demo;
 pub mod lab;
 pub mod scan;
 
-use crate::engine::{self, EngineConfig};
+use crate::engine::{self, EngineConfig, Skip};
 use crate::output::writer::{self, Summary, Writer};
 use crate::relay::ProbeConfig;
-use crate::targets::Plan;
+use crate::targets::{Order, Plan, Schedule, Shard};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,9 +21,27 @@ pub const EXIT_RELAY: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Run a plan through the engine into the writer and return the summary.
+/// Which jobs a run does: the schedule, where to start, what to skip.
+pub struct Work {
+    pub schedule: Schedule,
+    pub start: u128,
+    pub skip: Skip,
+}
+
+impl Work {
+    /// All of a plan, in address order.
+    pub fn sequential(plan: Plan) -> Work {
+        Work {
+            schedule: Schedule::new(Arc::new(plan), Order::Sequential, 0, Shard::default()),
+            start: 0,
+            skip: Skip::default(),
+        }
+    }
+}
+
+/// Run the work through the engine into the writer and return the summary.
 pub async fn execute(
-    plan: Plan,
+    work: Work,
     probe: ProbeConfig,
     engine_cfg: EngineConfig,
     writer_cfg: Writer,
@@ -34,7 +52,17 @@ pub async fn execute(
     let interrupted = writer_cfg.interrupted.clone();
     let started = Instant::now();
     let writer = tokio::task::spawn_blocking(move || writer::run(writer_cfg, rx, sink, started));
-    engine::run(Arc::new(plan), Arc::new(probe), engine_cfg, tx, interrupted).await;
+    let schedule = Arc::new(work.schedule);
+    engine::run(
+        schedule,
+        work.start,
+        work.skip,
+        Arc::new(probe),
+        engine_cfg,
+        tx,
+        interrupted,
+    )
+    .await;
     let summary = writer
         .await
         .map_err(|e| anyhow::anyhow!("the writer failed: {e}"))??;

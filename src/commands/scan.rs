@@ -1,11 +1,13 @@
 //! `relayscan scan`: many targets in, one record per target out.
 
-use super::{execute, exit_code, out, runtime};
+use super::{execute, exit_code, out, runtime, Work};
 use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
-use crate::engine::EngineConfig;
+use crate::engine::checkpoint::{self, Checkpoint, Completion};
+use crate::engine::{resume, EngineConfig, Skip};
+use crate::output::writer::CheckpointWriter;
 use crate::output::{Format, Writer};
-use crate::targets::{self, Plan, Spec};
+use crate::targets::{self, random_seed, Job, Order, Plan, PlanError, Schedule, Shard, Spec};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -16,9 +18,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Most hosts probed at once; beyond this the machine's file limit and the
-/// network, not relayscan, are the bottleneck.
-const MAX_CONCURRENCY: usize = 10_000;
+/// Most hosts probed at once; beyond this the network, not relayscan, is the bottleneck.
+const MAX_CONCURRENCY: usize = 20_000;
+/// File descriptors kept free for everything but probe sockets.
+const RESERVED_FDS: u64 = 64;
+/// Targets `--dry-run` lists.
+const DRY_RUN_LIST: u128 = 10;
 
 pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     // Everything is validated before any file is created or socket opened.
@@ -39,30 +44,108 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     if let Some(e) = exclude.iter().find(|e| e.port().is_some()) {
         bail!("--exclude {e}: exclusions take addresses or names, not ports");
     }
+    let user_excludes = exclude.clone();
+    if !args.include_reserved {
+        exclude.extend(targets::reserved());
+    }
     let ports = parse_ports(&args.ports).map_err(|e| anyhow::anyhow!("--ports: {e}"))?;
     if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
         bail!("--concurrency must be from 1 to {MAX_CONCURRENCY}");
     }
-    let probe = probe_config(&args.probe, args.all_tests)?;
-    let plan = Plan::new(&include, &exclude, &ports)?;
+    let mut probe = probe_config(&args.probe, args.all_tests)?;
+    if let Some(ip) = args.source_ip {
+        crate::smtp::dial::check_source(ip).map_err(|e| {
+            anyhow::anyhow!("--source-ip {ip} is not an address of this machine: {e}")
+        })?;
+    }
+    probe.source_ip = args.source_ip;
+    let plan = match Plan::new(&include, &exclude, &ports) {
+        Err(PlanError::AllExcluded) if !args.include_reserved => bail!(
+            "every target is excluded (reserved space — 0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8 — \
+             is skipped unless --include-reserved)"
+        ),
+        other => other?,
+    };
     let format = args
         .format
         .unwrap_or_else(|| format_for(args.output.as_deref()));
+    let shard = args.shard.unwrap_or_default();
 
+    // The plan's fingerprint: targets, ports, tests and what the tests say.
     let test_ids: Vec<&str> = probe.tests.iter().map(|t| t.id).collect();
     let specs: Vec<String> = include.iter().map(Spec::to_string).collect();
-    let excluded: Vec<String> = exclude.iter().map(Spec::to_string).collect();
-    let hash = config::config_hash(&[
-        &specs.join(","),
-        &excluded.join(","),
-        &format!("{ports:?}"),
-        &test_ids.join(","),
-        &probe.foreign_domain,
-        &probe.sender,
-        &probe.recipient,
-        probe.target_domain.as_deref().unwrap_or(""),
-        &probe.ehlo,
-    ]);
+    let excluded: Vec<String> = user_excludes.iter().map(Spec::to_string).collect();
+    let plan_parts = [
+        specs.join(","),
+        excluded.join(","),
+        format!("{ports:?} reserved={}", args.include_reserved),
+        test_ids.join(","),
+        probe.foreign_domain.clone(),
+        probe.sender.clone(),
+        probe.recipient.clone(),
+        probe.target_domain.clone().unwrap_or_default(),
+    ];
+    let plan_refs: Vec<&str> = plan_parts.iter().map(String::as_str).collect();
+    let checkpoint = match &args.resume {
+        Some(path) if path.exists() => Some(Checkpoint::load(path)?),
+        _ => None,
+    };
+    // Every shard must walk the same order: without --seed, sharded runs
+    // derive it from the plan; a resumed run takes the checkpoint's.
+    let seed = match (args.seed, &checkpoint) {
+        (Some(s), _) => s,
+        (None, Some(cp)) => cp.seed,
+        (None, None) if shard.count > 1 => {
+            u64::from_str_radix(&config::config_hash(&plan_refs), 16).unwrap_or(0)
+        }
+        (None, None) => random_seed(),
+    };
+    let order = match args.order {
+        Order::Random => "random",
+        Order::Sequential => "sequential",
+    };
+    let mut hash_parts = plan_refs.clone();
+    let seed_text = seed.to_string();
+    hash_parts.extend([order, seed_text.as_str()]);
+    let hash = config::config_hash(&hash_parts);
+    let schedule = Schedule::new(Arc::new(plan), args.order, seed, shard);
+
+    if args.dry_run {
+        return dry_run(&schedule, seed, shard);
+    }
+
+    // Resume: the same plan, the same output, from the checkpoint on.
+    let mut work = Work {
+        start: 0,
+        skip: Skip::default(),
+        schedule,
+    };
+    let mut completion = Completion::default();
+    if let Some(cp) = &checkpoint {
+        if cp.config_hash != hash || cp.shard != shard.to_string() || cp.order != order {
+            bail!(
+                "the checkpoint was made by a different scan (targets, ports, tests, order, seed or shard differ): \
+                 run the same command as before, or remove the checkpoint to start over"
+            );
+        }
+        if cp.complete {
+            out("that scan is already complete\n")?;
+            return Ok(super::EXIT_CLEAN);
+        }
+        let output = args.output.as_deref().context("--resume needs --output")?;
+        let tail = resume::read_tail(output, cp)?;
+        if tail.torn_bytes > 0 && !args.quiet {
+            eprintln!("relayscan: removed a record cut short by the interruption ({} bytes); its target is probed again", tail.torn_bytes);
+        }
+        work.start = cp.next;
+        work.skip = Skip {
+            positions: cp.done_above.iter().copied().collect(),
+            addrs: tail.addrs,
+        };
+        completion = Completion::starting_at(cp.next, cp.done_above.iter().copied());
+    }
+
+    let concurrency = clamp_to_file_limit(args.concurrency, args.quiet);
     let meta = json!({
         "type": "meta",
         "tool": "relayscan",
@@ -70,18 +153,39 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "argv": std::env::args().collect::<Vec<_>>(),
         "started": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         "config_hash": hash,
-        "seed": null,
-        "shard": null,
-        "jobs": plan.len().to_string(),
+        "seed": seed,
+        "order": order,
+        "shard": shard.to_string(),
+        "jobs": work.schedule.len().to_string(),
+        "resumed_from": checkpoint.as_ref().map(|cp| cp.next.to_string()),
         "ports": ports,
         "tests": test_ids,
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
     });
 
-    let (sink, header) = open_output(args.output.as_deref(), args.force, args.append)?;
+    let append = args.append || checkpoint.is_some();
+    let (sink, header, output_base) = open_output(args.output.as_deref(), args.force, append)?;
+    let checkpoint_writer = args.resume.as_ref().map(|path| CheckpointWriter {
+        path: path.clone(),
+        template: Checkpoint {
+            version: checkpoint::VERSION,
+            config_hash: hash.clone(),
+            seed,
+            order: order.into(),
+            shard: shard.to_string(),
+            total: work.schedule.len(),
+            next: 0,
+            done_above: Vec::new(),
+            output_bytes: 0,
+            complete: false,
+            updated: String::new(),
+        },
+        completion,
+        output_base,
+    });
     let interactive = !args.quiet && std::io::stderr().is_terminal();
-    let progress = interactive.then(|| progress_bar(plan.len()));
+    let progress = interactive.then(|| progress_bar(work.schedule.len(), work.start));
     let writer = Writer {
         format,
         transcript: args.probe.transcript,
@@ -90,12 +194,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         progress: progress.clone(),
         interrupted: Arc::new(AtomicBool::new(false)),
         tap: None,
+        checkpoint: checkpoint_writer,
     };
     let engine = EngineConfig {
-        concurrency: args.concurrency,
+        concurrency,
         resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+        rate: args.rate,
     };
-    let summary = runtime()?.block_on(execute(plan, probe, engine, writer, sink))?;
+    let summary = runtime()?.block_on(execute(work, probe, engine, writer, sink))?;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -106,8 +212,46 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         } else {
             eprint!("{table}");
         }
+        if summary.interrupted {
+            if let Some(path) = &args.resume {
+                eprintln!(
+                    "relayscan: interrupted; run the same command again to finish (checkpoint {})",
+                    path.display()
+                );
+            }
+        }
     }
     Ok(exit_code(&summary))
+}
+
+fn dry_run(schedule: &Schedule, seed: u64, shard: Shard) -> anyhow::Result<i32> {
+    let mut text = format!(
+        "{} job(s) in shard {shard}, seed {seed}; the first in scan order:\n",
+        schedule.len()
+    );
+    for (_, job) in schedule.iter_from(0).take(DRY_RUN_LIST as usize) {
+        match job {
+            Job::Addr(a) => text.push_str(&format!("{a}\n")),
+            Job::Name { host, port } => text.push_str(&format!("{host}:{port}\n")),
+        }
+    }
+    out(text)?;
+    Ok(super::EXIT_CLEAN)
+}
+
+/// Raise the open-file limit to its hard maximum and keep the concurrency
+/// below it: running out of descriptors must slow the scan, never fail hosts.
+fn clamp_to_file_limit(wanted: usize, quiet: bool) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let usable = limit.saturating_sub(RESERVED_FDS).max(1);
+    if (wanted as u64) > usable {
+        if !quiet {
+            eprintln!("relayscan: --concurrency {wanted} lowered to {usable}: the open-file limit is {limit}");
+        }
+        usable as usize
+    } else {
+        wanted
+    }
 }
 
 /// `.jsonl`/`.json`/`.ndjson` → JSON Lines, `.txt` → table, anything else CSV.
@@ -120,14 +264,15 @@ fn format_for(path: Option<&Path>) -> Format {
 }
 
 /// Open the output: standard output, or a file that is never silently
-/// overwritten. Returns the sink and whether a CSV header is needed.
+/// overwritten. Returns the sink, whether a CSV header is needed, and the
+/// file's length before this run.
 fn open_output(
     path: Option<&Path>,
     force: bool,
     append: bool,
-) -> anyhow::Result<(Box<dyn Write + Send>, bool)> {
+) -> anyhow::Result<(Box<dyn Write + Send>, bool, u64)> {
     let Some(path) = path else {
-        return Ok((Box::new(std::io::stdout()), true));
+        return Ok((Box::new(std::io::stdout()), true, 0));
     };
     let mut options = OpenOptions::new();
     options.write(true);
@@ -148,11 +293,11 @@ fn open_output(
             anyhow::anyhow!("cannot write {}: {e}", path.display())
         }
     })?;
-    let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-    Ok((Box::new(std::io::BufWriter::new(file)), empty))
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((Box::new(std::io::BufWriter::new(file)), len == 0, len))
 }
 
-fn progress_bar(total: u128) -> ProgressBar {
+fn progress_bar(total: u128, done: u128) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(
         Some(u64::try_from(total).unwrap_or(u64::MAX)),
         ProgressDrawTarget::stderr(),
@@ -161,6 +306,7 @@ fn progress_bar(total: u128) -> ProgressBar {
         ProgressStyle::with_template("{spinner} {pos}/{len} hosts  {per_sec}  ETA {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
+    pb.set_position(u64::try_from(done).unwrap_or(u64::MAX));
     pb.set_message("relays: 0");
     pb.enable_steady_tick(Duration::from_millis(200));
     pb

@@ -8,10 +8,15 @@
 //! connections and lets the probes in flight finish within their deadline; a
 //! second one aborts them, and they are recorded as interrupted.
 
-use crate::output::Record;
+pub mod checkpoint;
+pub mod pacer;
+pub mod resume;
+
+use crate::output::{Event, Record};
 use crate::relay::{classify, probe, Connect, Facts, ProbeConfig, Status, Target, Verdict};
-use crate::targets::{Job, Plan};
-use std::collections::HashMap;
+use crate::targets::{Job, Schedule};
+use pacer::Pacer;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,23 +30,45 @@ pub struct EngineConfig {
     pub concurrency: usize,
     /// How long a host name may take to resolve.
     pub resolve_timeout: Duration,
+    /// Connection starts per second (`--rate`), if limited.
+    pub rate: Option<f64>,
 }
 
-/// Run the whole plan. Returns when every job is recorded, the writer has
-/// gone away (e.g. a closed pipe), or the user interrupted twice.
+/// Jobs already done before a resumed run: by position, or (for the records
+/// written after the last checkpoint) by address.
+#[derive(Debug, Clone, Default)]
+pub struct Skip {
+    pub positions: HashSet<u128>,
+    pub addrs: HashSet<SocketAddr>,
+}
+
+/// Run the schedule from position `start`. Returns when every job is
+/// recorded, the writer has gone away (e.g. a closed pipe), or the user
+/// interrupted twice.
 pub async fn run(
-    plan: Arc<Plan>,
+    schedule: Arc<Schedule>,
+    start: u128,
+    skip: Skip,
     probe_cfg: Arc<ProbeConfig>,
     cfg: EngineConfig,
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<Event>,
     interrupted: Arc<AtomicBool>,
 ) {
     let semaphore = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut running: HashMap<Id, Job> = HashMap::new();
+    let mut running: HashMap<Id, (u128, Job)> = HashMap::new();
     let mut signal = Box::pin(shutdown_signal());
+    let mut pacer = cfg.rate.map(Pacer::new);
 
-    for job in plan.iter() {
+    for (position, job) in schedule.iter_from(start) {
+        let skipped = skip.positions.contains(&position)
+            || matches!(&job, Job::Addr(a) if skip.addrs.contains(a));
+        if skipped {
+            if tx.send(Event::Skipped { position }).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let permit = tokio::select! {
             biased;
             _ = &mut signal => {
@@ -53,6 +80,16 @@ pub async fn run(
                 Err(_) => break,
             },
         };
+        if let Some(p) = pacer.as_mut() {
+            tokio::select! {
+                biased;
+                _ = &mut signal => {
+                    interrupted.store(true, Ordering::SeqCst);
+                    break;
+                }
+                _ = p.wait() => {}
+            }
+        }
         while let Some(done) = tasks.try_join_next_with_id() {
             reap(done, &mut running, &tx).await;
         }
@@ -63,9 +100,9 @@ pub async fn run(
         let resolve_timeout = cfg.resolve_timeout;
         let handle = tasks.spawn(async move {
             let _permit = permit;
-            run_job(job2, &probe_cfg, resolve_timeout, &tx2).await;
+            run_job(position, job2, &probe_cfg, resolve_timeout, &tx2).await;
         });
-        running.insert(handle.id(), job);
+        running.insert(handle.id(), (position, job));
     }
 
     // Drain: let the probes in flight finish; a (further) signal aborts them.
@@ -91,8 +128,8 @@ pub async fn run(
 /// `error` record for its target: the scan goes on and nothing is lost.
 async fn reap(
     done: Result<(Id, ()), tokio::task::JoinError>,
-    running: &mut HashMap<Id, Job>,
-    tx: &mpsc::Sender<Record>,
+    running: &mut HashMap<Id, (u128, Job)>,
+    tx: &mpsc::Sender<Event>,
 ) {
     let (id, why) = match done {
         Ok((id, ())) => {
@@ -102,12 +139,19 @@ async fn reap(
         Err(e) if e.is_panic() => (e.id(), "internal error: the probe panicked".to_string()),
         Err(e) => (e.id(), "interrupted".to_string()),
     };
-    if let Some(job) = running.remove(&id) {
+    if let Some((position, job)) = running.remove(&id) {
         let (addr, name) = match job {
             Job::Addr(a) => (a, None),
             Job::Name { host, port } => (unresolved(port), Some(host)),
         };
-        let _ = tx.send(failed(addr, name, why)).await;
+        let record = failed(addr, name, why);
+        let _ = tx
+            .send(Event::Record {
+                record,
+                position,
+                last: true,
+            })
+            .await;
     }
 }
 
@@ -128,16 +172,22 @@ fn failed(addr: SocketAddr, name: Option<String>, why: String) -> Record {
 }
 
 async fn run_job(
+    position: u128,
     job: Job,
     cfg: &ProbeConfig,
     resolve_timeout: Duration,
-    tx: &mpsc::Sender<Record>,
+    tx: &mpsc::Sender<Event>,
 ) {
+    let send = |record: Record, last: bool| {
+        tx.send(Event::Record {
+            record,
+            position,
+            last,
+        })
+    };
     match job {
         Job::Addr(addr) => {
-            let _ = tx
-                .send(probe_one(Target { addr, name: None }, cfg).await)
-                .await;
+            let _ = send(probe_one(Target { addr, name: None }, cfg).await, true).await;
         }
         Job::Name { host, port } => {
             let resolved = tokio::time::timeout(
@@ -148,29 +198,20 @@ async fn run_job(
             let mut addrs: Vec<SocketAddr> = match resolved {
                 Ok(Ok(list)) => list.collect(),
                 Ok(Err(e)) => {
-                    let _ = tx
-                        .send(failed(
-                            unresolved(port),
-                            Some(host.clone()),
-                            format!("dns: cannot resolve {host}: {e}"),
-                        ))
-                        .await;
+                    let why = format!("dns: cannot resolve {host}: {e}");
+                    let _ = send(failed(unresolved(port), Some(host.clone()), why), true).await;
                     return;
                 }
                 Err(_) => {
-                    let _ = tx
-                        .send(failed(
-                            unresolved(port),
-                            Some(host.clone()),
-                            format!("dns: timeout resolving {host}"),
-                        ))
-                        .await;
+                    let why = format!("dns: timeout resolving {host}");
+                    let _ = send(failed(unresolved(port), Some(host.clone()), why), true).await;
                     return;
                 }
             };
             addrs.sort();
             addrs.dedup();
-            for addr in addrs {
+            let count = addrs.len();
+            for (i, addr) in addrs.into_iter().enumerate() {
                 let record = probe_one(
                     Target {
                         addr,
@@ -179,7 +220,7 @@ async fn run_job(
                     cfg,
                 )
                 .await;
-                if tx.send(record).await.is_err() {
+                if send(record, i + 1 == count).await.is_err() {
                     return;
                 }
             }

@@ -54,7 +54,11 @@ mod tests {
         }
         // 500 starts at 100/s: the first at once, then one every 10 ms.
         assert_eq!(last - start, Duration::from_millis(4990));
-        assert!(gaps[1..].iter().all(|g| *g == Duration::from_millis(10)), "uneven: {:?}", &gaps[..5]);
+        assert!(
+            gaps[1..].iter().all(|g| *g == Duration::from_millis(10)),
+            "uneven: {:?}",
+            &gaps[..5]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,4 +6,4 @@ pub mod sanitize;
 pub mod writer;
 
 pub use record::{Record, CSV_HEADER};
-pub use writer::{Format, Summary, Writer};
+pub use writer::{Event, Format, Summary, Writer};

@@ -5,13 +5,14 @@
 
 use super::record::{Record, CSV_HEADER};
 use super::sanitize::{terminal, truncate};
+use crate::engine::checkpoint::{Checkpoint, Completion};
 use crate::relay::Status;
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -26,6 +27,34 @@ pub enum Format {
     /// Aligned columns for reading in a terminal.
     Table,
 }
+
+/// What the engine sends the writer.
+#[derive(Debug)]
+pub enum Event {
+    /// A record for the job at `position`; `last` on the job's final record
+    /// (a host name can give several addresses, so several records).
+    Record {
+        record: Record,
+        position: u128,
+        last: bool,
+    },
+    /// A job a resumed run skips: it was written before the interruption.
+    Skipped { position: u128 },
+}
+
+/// Where and how the writer keeps the `--resume` checkpoint.
+pub struct CheckpointWriter {
+    pub path: std::path::PathBuf,
+    /// Everything but the progress fields, which the writer fills in.
+    pub template: Checkpoint,
+    pub completion: Completion,
+    /// Bytes in the output file before this run wrote to it.
+    pub output_base: u64,
+}
+
+/// How often the checkpoint is rewritten: whichever comes first.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_RECORDS: u64 = 1024;
 
 /// Most relays listed by address in the summary (all are counted).
 const LISTED_RELAYS: usize = 1000;
@@ -134,6 +163,8 @@ pub struct Writer {
     pub interrupted: Arc<AtomicBool>,
     /// Also shown every record (the demo keeps its table this way).
     pub tap: Option<Tap>,
+    /// Keep a `--resume` checkpoint.
+    pub checkpoint: Option<CheckpointWriter>,
 }
 
 /// Run the writer on the current (blocking) thread until the channel closes.
@@ -141,33 +172,96 @@ pub struct Writer {
 /// stops the scan.
 pub fn run(
     mut cfg: Writer,
-    mut rx: mpsc::Receiver<Record>,
+    mut rx: mpsc::Receiver<Event>,
     sink: Box<dyn Write + Send>,
     started: Instant,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let mut out = Sink::new(cfg.format, sink);
+    let written = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: sink,
+        written: written.clone(),
+    };
+    let mut out = Sink::new(cfg.format, Box::new(counting));
     out.start(&cfg)?;
-    while let Some(record) = rx.blocking_recv() {
-        summary.add(&record);
-        if let Some(tap) = cfg.tap.as_mut() {
-            tap(&record);
-        }
-        match &cfg.progress {
-            Some(pb) => pb.suspend(|| out.write(&record, cfg.transcript))?,
-            None => out.write(&record, cfg.transcript)?,
-        }
-        if let Some(pb) = &cfg.progress {
-            pb.inc(1);
-            if summary.relay_count > 0 {
-                pb.set_message(format!("relays: {}", summary.relay_count));
+    let mut last_checkpoint = Instant::now();
+    let mut since_checkpoint = 0u64;
+    while let Some(event) = rx.blocking_recv() {
+        let (position, last) = match event {
+            Event::Skipped { position } => (position, true),
+            Event::Record {
+                record,
+                position,
+                last,
+            } => {
+                summary.add(&record);
+                if let Some(tap) = cfg.tap.as_mut() {
+                    tap(&record);
+                }
+                match &cfg.progress {
+                    Some(pb) => pb.suspend(|| out.write(&record, cfg.transcript))?,
+                    None => out.write(&record, cfg.transcript)?,
+                }
+                if let Some(pb) = &cfg.progress {
+                    if last {
+                        pb.inc(1);
+                    }
+                    if summary.relay_count > 0 {
+                        pb.set_message(format!("relays: {}", summary.relay_count));
+                    }
+                }
+                (position, last)
+            }
+        };
+        if let Some(cp) = cfg.checkpoint.as_mut() {
+            if last {
+                cp.completion.done(position);
+            }
+            since_checkpoint += 1;
+            if since_checkpoint >= CHECKPOINT_RECORDS
+                || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+            {
+                save_checkpoint(cp, written.load(Ordering::SeqCst), false)?;
+                last_checkpoint = Instant::now();
+                since_checkpoint = 0;
             }
         }
     }
     summary.elapsed = started.elapsed();
     summary.interrupted = cfg.interrupted.load(Ordering::SeqCst);
     out.finish(&summary)?;
+    if let Some(cp) = cfg.checkpoint.as_mut() {
+        let complete = !summary.interrupted && cp.completion.next() >= cp.template.total;
+        save_checkpoint(cp, written.load(Ordering::SeqCst), complete)?;
+    }
     Ok(summary)
+}
+
+fn save_checkpoint(cp: &mut CheckpointWriter, written: u64, complete: bool) -> io::Result<()> {
+    let mut state = cp.template.clone();
+    state.next = cp.completion.next();
+    state.done_above = cp.completion.above();
+    state.output_bytes = cp.output_base + written;
+    state.complete = complete;
+    state.updated = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    state.save(&cp.path)
+}
+
+/// Counts the bytes that reach the sink, for the checkpoint's output offset.
+struct Counting {
+    inner: Box<dyn Write + Send>,
+    written: Arc<AtomicU64>,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 enum Sink {

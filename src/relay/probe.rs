@@ -11,14 +11,14 @@ use super::address::{self, SelfForm};
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
+use crate::smtp::dial::{self, DialError};
 use crate::smtp::{
     hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 /// One thing to probe: an address, and the name it was found by (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct ProbeConfig {
     pub max_connections: u32,
     /// Keep the whole dialogue in the facts.
     pub transcript: bool,
+    /// Connect from this local address (`--source-ip`).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for ProbeConfig {
@@ -76,6 +78,7 @@ impl Default for ProbeConfig {
             syntax_budget: 2,
             max_connections: 8,
             transcript: false,
+            source_ip: None,
         }
     }
 }
@@ -232,27 +235,35 @@ impl Probe<'_> {
         let first = self.facts.connections == 0;
         self.facts.connections += 1;
         let number = self.facts.connections;
-        let until = (Instant::now() + self.cfg.connect_timeout).min(self.deadline);
         self.note(format!(
             "connect {} (connection {number})",
             self.target.addr
         ));
-        let stream = match timeout_at(until, TcpStream::connect(self.target.addr)).await {
-            Err(_) => return self.connect_failed(first, Connect::Timeout, "connect timeout"),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+        let dialed = dial::dial(
+            self.target.addr,
+            self.cfg.source_ip,
+            self.cfg.connect_timeout,
+            self.deadline,
+        )
+        .await;
+        let stream = match dialed {
+            Err(DialError::Timeout) => {
+                return self.connect_failed(first, Connect::Timeout, "connect timeout")
+            }
+            Err(DialError::Refused) => {
                 return self.connect_failed(first, Connect::Refused, "connection refused")
             }
-            Ok(Err(e)) => {
-                let message = e.to_string();
-                return self.connect_failed(
-                    first,
-                    Connect::Error {
-                        message: message.clone(),
-                    },
-                    &message,
-                );
+            Err(DialError::Other(message) | DialError::Local(message)) => {
+                let connect = Connect::Error {
+                    message: message.clone(),
+                };
+                return self.connect_failed(first, connect, &message);
             }
-            Ok(Ok(s)) => s,
+            Ok((stream, local_wait)) => {
+                // Time spent waiting for our own resources is not the host's.
+                self.deadline += local_wait;
+                stream
+            }
         };
         let _ = stream.set_nodelay(true);
         if first {

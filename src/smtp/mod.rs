@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod connection;
+pub mod dial;
 pub mod ehlo;
 pub mod hostname;
 pub mod reply;

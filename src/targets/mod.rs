@@ -8,7 +8,7 @@ pub mod schedule;
 pub mod spec;
 
 pub use plan::{Job, Plan, PlanError};
-pub use schedule::{Order, Schedule, Shard};
+pub use schedule::{random_seed, Order, Schedule, Shard};
 pub use spec::{Spec, SpecError};
 
 /// Address space nobody scans by accident: "this network", multicast, the
