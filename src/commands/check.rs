@@ -33,7 +33,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
             let mut records = Vec::new();
             while let Some(event) = rx.recv().await {
                 if let Event::Record { record, .. } = event {
-                    records.push(record);
+                    records.push(*record);
                 }
             }
             records

@@ -144,7 +144,7 @@ async fn reap(
             Job::Addr(a) => (a, None),
             Job::Name { host, port } => (unresolved(port), Some(host)),
         };
-        let record = failed(addr, name, why);
+        let record = Box::new(failed(addr, name, why));
         let _ = tx
             .send(Event::Record {
                 record,
@@ -180,7 +180,7 @@ async fn run_job(
 ) {
     let send = |record: Record, last: bool| {
         tx.send(Event::Record {
-            record,
+            record: Box::new(record),
             position,
             last,
         })

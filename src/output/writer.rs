@@ -34,7 +34,7 @@ pub enum Event {
     /// A record for the job at `position`; `last` on the job's final record
     /// (a host name can give several addresses, so several records).
     Record {
-        record: Record,
+        record: Box<Record>,
         position: u128,
         last: bool,
     },
