@@ -35,6 +35,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the lab's simulated servers until Ctrl-C, to try relayscan (or any SMTP client) on.
     Lab(LabArgs),
+    /// Combine the JSON Lines outputs of a sharded or resumed scan into one file and a summary.
+    Merge(MergeArgs),
 }
 
 /// Settings of the SMTP dialogue, shared by `scan` and `check`.
@@ -158,6 +160,25 @@ pub struct DemoArgs {
     /// Where to write the demo's CSV.
     #[arg(short = 'o', long, default_value = "relayscan-demo.csv")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON Lines outputs of `relayscan scan` (one per shard, in any order).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format (default: from the --output extension, else csv).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// No summary.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

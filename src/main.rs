@@ -12,6 +12,7 @@ fn main() {
         Command::Check(args) => commands::check::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Lab(args) => commands::lab::run(args),
+        Command::Merge(args) => commands::merge::run(args),
     };
     let code = match result {
         Ok(code) => code,

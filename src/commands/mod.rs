@@ -4,13 +4,17 @@
 pub mod check;
 pub mod demo;
 pub mod lab;
+pub mod merge;
 pub mod scan;
 
 use crate::engine::{self, EngineConfig, Skip};
 use crate::output::writer::{self, Summary, Writer};
+use crate::output::Format;
 use crate::relay::ProbeConfig;
 use crate::targets::{Order, Plan, Schedule, Shard};
+use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -86,6 +90,49 @@ pub fn out(text: impl AsRef<str>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_ref().as_bytes())?;
     stdout.flush()
+}
+
+/// `.jsonl`/`.json`/`.ndjson` → JSON Lines, `.txt` → table, anything else CSV.
+pub fn format_for(path: Option<&Path>) -> Format {
+    match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+        Some("jsonl" | "json" | "ndjson") => Format::Jsonl,
+        Some("txt") => Format::Table,
+        _ => Format::Csv,
+    }
+}
+
+/// Open the output: standard output, or a file that is never silently
+/// overwritten. Returns the sink, whether a CSV header is needed, and the
+/// file's length before this run.
+pub fn open_output(
+    path: Option<&Path>,
+    force: bool,
+    append: bool,
+) -> anyhow::Result<(Box<dyn Write + Send>, bool, u64)> {
+    let Some(path) = path else {
+        return Ok((Box::new(std::io::stdout()), true, 0));
+    };
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if append {
+        options.append(true).create(true);
+    } else if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "output file {} exists: pass --force to overwrite it or --append to add to it",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot write {}: {e}", path.display())
+        }
+    })?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((Box::new(std::io::BufWriter::new(file)), len == 0, len))
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

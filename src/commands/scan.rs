@@ -1,27 +1,23 @@
 //! `relayscan scan`: many targets in, one record per target out.
 
-use super::{execute, exit_code, out, runtime, Work};
+use super::{execute, exit_code, format_for, open_output, out, runtime, Work};
 use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
 use crate::engine::checkpoint::{self, Checkpoint, Completion};
 use crate::engine::{resume, EngineConfig, Skip};
 use crate::output::writer::CheckpointWriter;
-use crate::output::{Format, Writer};
+use crate::output::Writer;
 use crate::targets::{self, random_seed, Job, Order, Plan, PlanError, Schedule, Shard, Spec};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use std::fs::OpenOptions;
-use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Most hosts probed at once; beyond this the network, not relayscan, is the bottleneck.
 const MAX_CONCURRENCY: usize = 20_000;
-/// File descriptors kept free for everything but probe sockets.
-const RESERVED_FDS: u64 = 64;
 /// Targets `--dry-run` lists.
 const DRY_RUN_LIST: u128 = 10;
 
@@ -243,7 +239,10 @@ fn dry_run(schedule: &Schedule, seed: u64, shard: Shard) -> anyhow::Result<i32> 
 /// below it: running out of descriptors must slow the scan, never fail hosts.
 fn clamp_to_file_limit(wanted: usize, quiet: bool) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let usable = limit.saturating_sub(RESERVED_FDS).max(1);
+    // Keep some descriptors for everything but probe sockets; a few more
+    // than that are taken anyway, and those EMFILEs are retried.
+    let reserved = (limit / 8).clamp(8, 64);
+    let usable = limit.saturating_sub(reserved).max(1);
     if (wanted as u64) > usable {
         if !quiet {
             eprintln!("relayscan: --concurrency {wanted} lowered to {usable}: the open-file limit is {limit}");
@@ -252,49 +251,6 @@ fn clamp_to_file_limit(wanted: usize, quiet: bool) -> usize {
     } else {
         wanted
     }
-}
-
-/// `.jsonl`/`.json`/`.ndjson` → JSON Lines, `.txt` → table, anything else CSV.
-fn format_for(path: Option<&Path>) -> Format {
-    match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-        Some("jsonl" | "json" | "ndjson") => Format::Jsonl,
-        Some("txt") => Format::Table,
-        _ => Format::Csv,
-    }
-}
-
-/// Open the output: standard output, or a file that is never silently
-/// overwritten. Returns the sink, whether a CSV header is needed, and the
-/// file's length before this run.
-fn open_output(
-    path: Option<&Path>,
-    force: bool,
-    append: bool,
-) -> anyhow::Result<(Box<dyn Write + Send>, bool, u64)> {
-    let Some(path) = path else {
-        return Ok((Box::new(std::io::stdout()), true, 0));
-    };
-    let mut options = OpenOptions::new();
-    options.write(true);
-    if append {
-        options.append(true).create(true);
-    } else if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "output file {} exists: pass --force to overwrite it or --append to add to it",
-                path.display()
-            )
-        } else {
-            anyhow::anyhow!("cannot write {}: {e}", path.display())
-        }
-    })?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok((Box::new(std::io::BufWriter::new(file)), len == 0, len))
 }
 
 fn progress_bar(total: u128, done: u128) -> ProgressBar {

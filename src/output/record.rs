@@ -86,28 +86,7 @@ impl Record {
 
     /// The CSV row, every text cell neutralised.
     pub fn csv_row(&self) -> Vec<String> {
-        let cell = |s: &str| csv_cell(s).into_owned();
-        vec![
-            self.facts.addr.ip().to_string(),
-            self.facts.addr.port().to_string(),
-            cell(self.hostname().unwrap_or("")),
-            self.verdict.verdict.as_str().to_string(),
-            self.verdict
-                .confidence
-                .map(|c| c.as_str())
-                .unwrap_or("")
-                .to_string(),
-            self.verdict.accepted.join(";"),
-            cell(self.verdict.reply.as_deref().unwrap_or("")),
-            cell(&self.banner().unwrap_or_default()),
-            String::new(),
-            self.starttls().to_string(),
-            String::new(),
-            cell(&self.facts.greeting.capabilities.auth.join(";")),
-            cell(&self.error().unwrap_or_default()),
-            self.facts.duration_ms.to_string(),
-            self.timestamp(),
-        ]
+        csv_row(&self.json(false))
     }
 
     /// The JSON Lines `result` object. Text is kept as the server sent it
@@ -117,7 +96,8 @@ impl Record {
         let v = &self.verdict;
         let mut obj = json!({
             "type": "result",
-            "ip": f.addr.ip().to_string(),
+            // A name that did not resolve has no address.
+            "ip": (!f.addr.ip().is_unspecified()).then(|| f.addr.ip().to_string()),
             "port": f.addr.port(),
             "hostname": self.hostname(),
             "name": f.name,
@@ -152,6 +132,42 @@ impl Record {
         }
         obj
     }
+}
+
+/// The CSV row of a JSON `result` object, every text cell neutralised. One
+/// definition serves the scan's own CSV and `relayscan merge`.
+pub fn csv_row(result: &Value) -> Vec<String> {
+    let text = |k: &str| csv_cell(result[k].as_str().unwrap_or("")).into_owned();
+    let list = |k: &str| {
+        let items: Vec<&str> = result[k]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        csv_cell(&items.join(";")).into_owned()
+    };
+    let number = |k: &str| {
+        result[k]
+            .as_u64()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    };
+    vec![
+        text("ip"),
+        number("port"),
+        text("hostname"),
+        text("verdict"),
+        text("confidence"),
+        list("accepted"),
+        text("reply"),
+        text("banner"),
+        text("software"),
+        text("starttls"),
+        text("tls_version"),
+        list("auth"),
+        text("error"),
+        number("duration_ms"),
+        text("timestamp"),
+    ]
 }
 
 fn test_json(t: &TestFacts) -> Value {

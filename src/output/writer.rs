@@ -72,16 +72,17 @@ pub struct Summary {
 
 impl Summary {
     fn add(&mut self, r: &Record) {
-        *self.counts.entry(r.verdict.verdict).or_default() += 1;
+        self.add_result(r.verdict.verdict, r.facts.addr, &r.verdict.accepted);
+    }
+
+    /// Count one result (also used by `merge`, which reads results back).
+    pub fn add_result(&mut self, verdict: Status, addr: SocketAddr, accepted: &[&str]) {
+        *self.counts.entry(verdict).or_default() += 1;
         self.total += 1;
-        if r.verdict.verdict.is_relay() {
+        if verdict.is_relay() {
             self.relay_count += 1;
             if self.relays.len() < LISTED_RELAYS {
-                self.relays.push((
-                    r.facts.addr,
-                    r.verdict.verdict,
-                    r.verdict.accepted.join(" "),
-                ));
+                self.relays.push((addr, verdict, accepted.join(" ")));
             }
         }
     }

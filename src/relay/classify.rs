@@ -6,11 +6,11 @@ use super::catalogue::Kind;
 use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
 use crate::smtp::Reply;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One verdict per target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     OpenRelay,
