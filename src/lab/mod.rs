@@ -111,3 +111,33 @@ impl Drop for Lab {
         let _ = self.shutdown.send(true);
     }
 }
+
+/// One listener on `0.0.0.0:port` that plays every loopback address, the
+/// profile chosen per dialled address (benchmarks scan a whole /16 this
+/// way). It refuses any connection not made to a loopback address.
+pub struct WideLab {
+    pub port: u16,
+    shutdown: watch::Sender<bool>,
+}
+
+impl WideLab {
+    pub async fn start<F>(port: u16, latency: std::time::Duration, pick: F) -> anyhow::Result<WideLab>
+    where
+        F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
+    {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))?;
+        let listener = socket.listen(4096)?;
+        let port = listener.local_addr()?.port();
+        let (shutdown, rx) = watch::channel(false);
+        tokio::spawn(server::serve_with(listener, pick, latency, rx));
+        Ok(WideLab { port, shutdown })
+    }
+}
+
+impl Drop for WideLab {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}

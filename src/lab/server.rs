@@ -29,11 +29,20 @@ pub fn host_name(profile: &Profile) -> String {
 }
 
 /// Accept connections until `shutdown` changes, one task per client.
-pub async fn serve(
-    listener: TcpListener,
-    profile: &'static Profile,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, profile: &'static Profile, shutdown: watch::Receiver<bool>) {
+    serve_with(listener, move |_| Some(profile), Duration::ZERO, shutdown).await
+}
+
+/// One listener playing many servers: the profile is chosen by the address
+/// the client dialled (`local_addr()`), so a listener on `0.0.0.0` plays a
+/// whole /16 of loopback. Only loopback addresses are ever served. `latency`
+/// is added once per round trip (before each burst of replies), to measure
+/// how many round trips a scan needs.
+pub async fn serve_with<F>(listener: TcpListener, pick: F, latency: Duration, mut shutdown: watch::Receiver<bool>)
+where
+    F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
+{
+    let pick = std::sync::Arc::new(pick);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -43,8 +52,13 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                let local = match stream.local_addr() {
+                    Ok(a) if a.ip().is_loopback() => a,
+                    _ => continue,
+                };
+                let Some(profile) = pick(local.ip()) else { continue };
                 tokio::spawn(async move {
-                    let _ = timeout(Duration::from_secs(300), session(stream, profile)).await;
+                    let _ = timeout(Duration::from_secs(300), session(stream, profile, latency)).await;
                 });
             }
         }
@@ -115,13 +129,16 @@ struct State {
     helo: bool,
 }
 
-async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Result<()> {
+async fn session(stream: TcpStream, profile: &'static Profile, latency: Duration) -> std::io::Result<()> {
     let local = stream.local_addr()?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let host = host_name(profile);
 
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match profile.greeting {
         Greeting::Banner(text) => {
             write
@@ -186,6 +203,7 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
         helo: false,
     };
 
+    let mut pending = String::new();
     while let Some(line) = read_line(&mut reader).await? {
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
@@ -231,9 +249,9 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             },
             "DATA" if st.rcpts == 0 => "503 5.5.1 Error: need RCPT command".into(),
             "DATA" => {
-                write
-                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                    .await?;
+                pending.push_str("354 End data with <CR><LF>.<CR><LF>\r\n");
+                write.write_all(pending.as_bytes()).await?;
+                pending.clear();
                 while let Some(l) = read_line(&mut reader).await? {
                     if l == "." {
                         break;
@@ -253,7 +271,8 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             "STARTTLS" => "454 4.7.0 TLS not available".into(),
             "AUTH" => "535 5.7.8 Error: authentication failed".into(),
             "QUIT" => {
-                write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                pending.push_str("221 2.0.0 Bye\r\n");
+                write.write_all(pending.as_bytes()).await?;
                 return Ok(());
             }
             _ => "502 5.5.2 Error: command not recognized".into(),
@@ -261,8 +280,19 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
         if reply.starts_with('4') || reply.starts_with('5') {
             st.errors += 1;
         }
-        write.write_all(format!("{reply}\r\n").as_bytes()).await?;
+        // Like Postfix: answer a pipelined group in one write, once the
+        // client's commands are all read.
+        pending.push_str(&reply);
+        pending.push_str("\r\n");
+        if reader.buffer().is_empty() {
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            write.write_all(pending.as_bytes()).await?;
+            pending.clear();
+        }
         if st.errors >= HARD_ERROR_LIMIT {
+            write.write_all(pending.as_bytes()).await?;
             write
                 .write_all(b"421 4.7.0 Error: too many errors\r\n")
                 .await?;
