@@ -8,6 +8,7 @@
 //! connections and lets the probes in flight finish within their deadline; a
 //! second one aborts them, and they are recorded as interrupted.
 
+use crate::dns::{Dns, Unresolved};
 use crate::output::Record;
 use crate::relay::{classify, probe, Connect, Facts, ProbeConfig, Status, Target, Verdict};
 use crate::targets::{Job, Plan};
@@ -23,8 +24,11 @@ use tokio::task::{Id, JoinSet};
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub concurrency: usize,
-    /// How long a host name may take to resolve.
+    /// How long a name may take to resolve (a domain: its MX records and
+    /// every exchanger's addresses).
     pub resolve_timeout: Duration,
+    /// The DNS handle: names, MX, PTR and blocklists (see `crate::dns`).
+    pub dns: Dns,
 }
 
 /// Run the whole plan. Returns when every job is recorded, the writer has
@@ -60,10 +64,10 @@ pub async fn run(
             break;
         }
         let (probe_cfg, tx2, job2) = (probe_cfg.clone(), tx.clone(), job.clone());
-        let resolve_timeout = cfg.resolve_timeout;
+        let (resolve_timeout, dns) = (cfg.resolve_timeout, cfg.dns.clone());
         let handle = tasks.spawn(async move {
             let _permit = permit;
-            run_job(job2, &probe_cfg, resolve_timeout, &tx2).await;
+            run_job(job2, &probe_cfg, &dns, resolve_timeout, &tx2).await;
         });
         running.insert(handle.id(), job);
     }
@@ -105,7 +109,9 @@ async fn reap(
     if let Some(job) = running.remove(&id) {
         let (addr, name) = match job {
             Job::Addr(a) => (a, None),
-            Job::Name { host, port } => (unresolved(port), Some(host)),
+            Job::Name { host, port } | Job::Mx { domain: host, port } => {
+                (unresolved(port), Some(host))
+            }
         };
         let _ = tx.send(failed(addr, name, why)).await;
     }
@@ -127,68 +133,56 @@ fn failed(addr: SocketAddr, name: Option<String>, why: String) -> Record {
     Record::new(facts, verdict)
 }
 
+/// A record for a name that led to no address.
+fn unresolved_record(u: Unresolved) -> Record {
+    let mut facts = Facts::new(unresolved(u.port), Some(u.name));
+    facts.connect = Connect::Unresolved { message: u.message };
+    facts.mx = u.mx;
+    let verdict = classify(&facts);
+    Record::new(facts, verdict)
+}
+
 async fn run_job(
     job: Job,
     cfg: &ProbeConfig,
+    dns: &Dns,
     resolve_timeout: Duration,
     tx: &mpsc::Sender<Record>,
 ) {
-    match job {
-        Job::Addr(addr) => {
-            let _ = tx
-                .send(probe_one(Target { addr, name: None }, cfg).await)
-                .await;
-        }
-        Job::Name { host, port } => {
-            let resolved = tokio::time::timeout(
-                resolve_timeout,
-                tokio::net::lookup_host((host.as_str(), port)),
-            )
-            .await;
-            let mut addrs: Vec<SocketAddr> = match resolved {
-                Ok(Ok(list)) => list.collect(),
-                Ok(Err(e)) => {
-                    let _ = tx
-                        .send(failed(
-                            unresolved(port),
-                            Some(host.clone()),
-                            format!("dns: cannot resolve {host}: {e}"),
-                        ))
-                        .await;
-                    return;
-                }
-                Err(_) => {
-                    let _ = tx
-                        .send(failed(
-                            unresolved(port),
-                            Some(host.clone()),
-                            format!("dns: timeout resolving {host}"),
-                        ))
-                        .await;
-                    return;
-                }
+    let targets = match tokio::time::timeout(resolve_timeout, dns.targets(&job)).await {
+        Ok(targets) => targets,
+        Err(_) => {
+            let (name, port) = match &job {
+                Job::Addr(a) => (a.ip().to_string(), a.port()),
+                Job::Name { host, port } | Job::Mx { domain: host, port } => (host.clone(), *port),
             };
-            addrs.sort();
-            addrs.dedup();
-            for addr in addrs {
-                let record = probe_one(
-                    Target {
-                        addr,
-                        name: Some(host.clone()),
-                    },
-                    cfg,
-                )
-                .await;
-                if tx.send(record).await.is_err() {
-                    return;
-                }
-            }
+            vec![Err(Unresolved {
+                message: crate::dns::DnsError::Timeout.describe(&name),
+                name,
+                port,
+                mx: None,
+            })]
+        }
+    };
+    for target in targets {
+        let record = match target {
+            Ok(target) => probe_one(target, cfg, dns).await,
+            Err(u) => unresolved_record(u),
+        };
+        if tx.send(record).await.is_err() {
+            return;
         }
     }
 }
 
-async fn probe_one(target: Target, cfg: &ProbeConfig) -> Record {
-    let facts = probe(&target, cfg).await;
+/// Probe one target. Its PTR name is looked up first (it may stand for
+/// `{H}`); its blocklist check runs alongside the probe, in DNS only.
+async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns) -> Record {
+    target.ptr = dns.ptr_for(&target).await;
+    let (mut facts, dnsbl) = tokio::join!(probe(&target, cfg), dns.blocklists_for(&target));
+    facts.ptr = target.ptr;
+    facts.mx = target.mx;
+    facts.dnsbl = dnsbl;
     let verdict: Verdict = classify(&facts);
     Record::new(facts, verdict)
 }

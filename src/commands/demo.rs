@@ -92,6 +92,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let engine = EngineConfig {
         concurrency: 64,
         resolve_timeout: Duration::from_secs(1),
+        // Addresses only: no PTR, no blocklists.
+        dns: crate::dns::Dns::default(),
     };
     let summary = execute(
         plan,

@@ -3,6 +3,7 @@
 use super::{execute, exit_code, out, runtime};
 use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
+use crate::dns;
 use crate::engine::EngineConfig;
 use crate::output::{Format, Writer};
 use crate::targets::{self, Plan, Spec};
@@ -29,6 +30,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     for file in &args.input {
         include.extend(targets::read_list(file)?);
     }
+    for domain in &args.mx {
+        include.push(format!("mx:{domain}").parse().context("--mx")?);
+    }
     let mut exclude: Vec<Spec> = Vec::new();
     for e in &args.exclude {
         exclude.push(e.parse().context("--exclude")?);
@@ -44,6 +48,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         bail!("--concurrency must be from 1 to {MAX_CONCURRENCY}");
     }
     let probe = probe_config(&args.probe, args.all_tests)?;
+    let dns = dns::Settings::from_args(&args.dns)?;
     let plan = Plan::new(&include, &exclude, &ports)?;
     let format = args
         .format
@@ -77,6 +82,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "tests": test_ids,
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
+        "dns": dns.meta(),
     });
 
     let (sink, header) = open_output(args.output.as_deref(), args.force, args.append)?;
@@ -93,7 +99,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     };
     let engine = EngineConfig {
         concurrency: args.concurrency,
-        resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+        resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
+        dns: dns::Dns::new(dns),
     };
     let summary = runtime()?.block_on(execute(plan, probe, engine, writer, sink))?;
     if let Some(pb) = progress {
