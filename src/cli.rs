@@ -118,7 +118,7 @@ pub struct ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The server: HOST, HOST:PORT, an address or [IPv6]:PORT.
+    /// The server: DOMAIN (each of its MX hosts), HOST:PORT, an address or [IPv6]:PORT.
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
     /// Port, when the target does not name one.

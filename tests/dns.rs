@@ -323,3 +323,85 @@ async fn the_rate_limit_spaces_queries() {
         started.elapsed()
     );
 }
+
+/// A bare SMTP server on loopback whose greeting names no host (`220 ESMTP
+/// ready`), refusing every recipient; it keeps the MAIL FROM lines it saw.
+async fn nameless_smtp() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 ESMTP ready\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("MAIL") {
+                        log.lock().unwrap().push(line.clone());
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("RCPT") {
+                        b"550 5.7.1 Relaying denied\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if w.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// When the greeting names no host, the PTR name stands for {H}; the MX
+/// domain stands for {TD}; and the record's hostname shows the PTR name.
+#[tokio::test]
+async fn ptr_name_is_h_and_mx_domain_is_td() {
+    use relayscan::output::Record;
+    use relayscan::relay::{classify, probe, ProbeConfig, Target};
+    let (addr, seen) = nameless_smtp().await;
+    let cfg = ProbeConfig {
+        ehlo: "scanner.relayscan.example".into(),
+        tests: relayscan::relay::catalogue::select("S3,S7").unwrap(),
+        ..ProbeConfig::default()
+    };
+    let mut target = Target::new(addr);
+    target.ptr = Some("mail.lab.example".into());
+    target.mx = Some(dns::MxHost {
+        domain: "lab.example".into(),
+        exchange: "mx.lab.example".into(),
+        preference: 10,
+        implicit: false,
+    });
+    let mut facts = probe(&target, &cfg).await;
+    assert_eq!(facts.host.as_deref(), Some("mail.lab.example"));
+    assert_eq!(facts.target_domain.as_deref(), Some("lab.example"));
+    let mails = seen.lock().unwrap().clone();
+    assert!(
+        mails.contains(&"MAIL FROM:<relayscan@mail.lab.example>".to_string()),
+        "{mails:?}"
+    );
+    assert!(
+        mails.contains(&"MAIL FROM:<relayscan@lab.example>".to_string()),
+        "{mails:?}"
+    );
+
+    // Not connected (no announced name): the hostname column falls back to the PTR name.
+    facts.host = None;
+    facts.ptr = target.ptr.clone();
+    let verdict = classify(&facts);
+    let record = Record::new(facts, verdict);
+    assert_eq!(record.hostname(), Some("mail.lab.example"));
+}
