@@ -14,9 +14,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Run a command to its end; wall time and peak RSS (KiB) of the child.
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> (Duration, u64, std::process::ExitStatus, String) {
     let started = Instant::now();
-    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut stdout = String::new();
     if let Some(mut out) = child.stdout {
@@ -30,13 +36,26 @@ fn measure(cmd: &mut Command) -> (Duration, u64, std::process::ExitStatus, Strin
     assert_eq!(rc, pid, "wait4 failed");
     let elapsed = started.elapsed();
     use std::os::unix::process::ExitStatusExt;
-    (elapsed, usage.ru_maxrss as u64, std::process::ExitStatus::from_raw(status), stdout)
+    (
+        elapsed,
+        usage.ru_maxrss as u64,
+        std::process::ExitStatus::from_raw(status),
+        stdout,
+    )
 }
 
 fn relayscan_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("relayscan")).expect("target dir");
-    assert!(bin.exists(), "build the scanner first: cargo build --release ({} missing)", bin.display());
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("relayscan"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "build the scanner first: cargo build --release ({} missing)",
+        bin.display()
+    );
     bin
 }
 
@@ -45,7 +64,11 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 fn hosts_in(net: &str) -> u64 {
-    let prefix: u32 = net.rsplit('/').next().and_then(|p| p.parse().ok()).expect("a /prefix");
+    let prefix: u32 = net
+        .rsplit('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a /prefix");
     1u64 << (32 - prefix)
 }
 
@@ -53,12 +76,20 @@ fn main() {
     let net = env_or("BENCH_NET", "127.1.0.0/16");
     let nmap_net = env_or("BENCH_NMAP_NET", "127.1.0.0/20");
     let concurrency = env_or("BENCH_CONCURRENCY", "1000");
-    let latency_ms: u64 = env_or("BENCH_LATENCY_MS", "50").parse().expect("BENCH_LATENCY_MS");
+    let latency_ms: u64 = env_or("BENCH_LATENCY_MS", "50")
+        .parse()
+        .expect("BENCH_LATENCY_MS");
     for n in [&net, &nmap_net] {
-        assert!(n.starts_with("127."), "benchmarks only ever target loopback, not {n}");
+        assert!(
+            n.starts_with("127."),
+            "benchmarks only ever target loopback, not {n}"
+        );
     }
     let bin = relayscan_bin();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let open: &'static Profile = profile::find("open-relay").expect("profile");
     let closed: &'static Profile = profile::find("postfix-closed").expect("profile");
     // Half open relays (even last octet), half closed Postfix.
@@ -66,7 +97,9 @@ fn main() {
         IpAddr::V4(v4) if v4.octets()[3] % 2 == 0 => Some(open),
         _ => Some(closed),
     };
-    let lab = rt.block_on(WideLab::start(0, Duration::ZERO, pick)).expect("lab");
+    let lab = rt
+        .block_on(WideLab::start(0, Duration::ZERO, pick))
+        .expect("lab");
     let port = lab.port.to_string();
     let mut rows: Vec<[String; 5]> = Vec::new();
 
@@ -74,8 +107,27 @@ fn main() {
     let out = tempfile::NamedTempFile::new().expect("temp");
     let (t, rss, status, _) = measure(
         Command::new(&bin)
-            .args(["scan", &net, "-p", &port, "-c", &concurrency, "-q", "--force", "--format", "csv", "--seed", "1"])
-            .args(["--ehlo", "bench.relayscan.example", "--read-timeout", "10s", "-o"])
+            .args([
+                "scan",
+                &net,
+                "-p",
+                &port,
+                "-c",
+                &concurrency,
+                "-q",
+                "--force",
+                "--format",
+                "csv",
+                "--seed",
+                "1",
+            ])
+            .args([
+                "--ehlo",
+                "bench.relayscan.example",
+                "--read-timeout",
+                "10s",
+                "-o",
+            ])
             .arg(out.path()),
     );
     let csv = std::fs::read_to_string(out.path()).unwrap_or_default();
@@ -85,7 +137,11 @@ fn main() {
     let closed_n = csv.lines().filter(|l| l.contains(",closed,")).count() as u64;
     assert!(status.code() == Some(1), "scan failed: {status:?}");
     assert_eq!(rows_written, hosts, "one row per host");
-    assert_eq!(relays + closed_n, hosts, "every host got its verdict (open {relays}, closed {closed_n})");
+    assert_eq!(
+        relays + closed_n,
+        hosts,
+        "every host got its verdict (open {relays}, closed {closed_n})"
+    );
     let rate = hosts as f64 / t.as_secs_f64();
     rows.push([
         format!("relayscan scan {net}, full default suite, -c {concurrency}"),
@@ -98,8 +154,17 @@ fn main() {
     // 2. nmap's smtp-open-relay over a part of the same network.
     if Command::new("nmap").arg("--version").output().is_ok() {
         let (t, rss, _, _) = measure(Command::new("nmap").args([
-            "-Pn", "-n", "-p", &port, "--script", "+smtp-open-relay",
-            "--script-args", "smtp-open-relay.domain=example.net", "-oN", "/dev/null", &nmap_net,
+            "-Pn",
+            "-n",
+            "-p",
+            &port,
+            "--script",
+            "+smtp-open-relay",
+            "--script-args",
+            "smtp-open-relay.domain=example.net",
+            "-oN",
+            "/dev/null",
+            &nmap_net,
         ]));
         let n = hosts_in(&nmap_net);
         let nmap_rate = n as f64 / t.as_secs_f64();
@@ -107,7 +172,10 @@ fn main() {
             format!("nmap --script smtp-open-relay {nmap_net}"),
             format!("{n}"),
             format!("{:.1} s", t.as_secs_f64()),
-            format!("{nmap_rate:.0} hosts/s (relayscan ×{:.1})", rate / nmap_rate),
+            format!(
+                "{nmap_rate:.0} hosts/s (relayscan ×{:.1})",
+                rate / nmap_rate
+            ),
             format!("{:.1} MB peak RSS", rss as f64 / 1024.0),
         ]);
     } else {
@@ -121,12 +189,26 @@ fn main() {
         .expect("lab");
     let slow_port = slow.port.to_string();
     for (what, target, args) in [
-        ("closed host, full suite (scan)", "127.1.0.1", vec!["scan", "--format", "jsonl", "-q"]),
-        ("closed host, every test (check)", "127.1.0.1", vec!["check", "--json"]),
-        ("open relay, default suite (scan)", "127.1.0.2", vec!["scan", "--format", "jsonl", "-q"]),
+        (
+            "closed host, full suite (scan)",
+            "127.1.0.1",
+            vec!["scan", "--format", "jsonl", "-q"],
+        ),
+        (
+            "closed host, every test (check)",
+            "127.1.0.1",
+            vec!["check", "--json"],
+        ),
+        (
+            "open relay, default suite (scan)",
+            "127.1.0.2",
+            vec!["scan", "--format", "jsonl", "-q"],
+        ),
     ] {
         let mut cmd = Command::new(&bin);
-        cmd.args(&args).arg(format!("{target}:{slow_port}")).args(["--ehlo", "bench.relayscan.example"]);
+        cmd.args(&args)
+            .arg(format!("{target}:{slow_port}"))
+            .args(["--ehlo", "bench.relayscan.example"]);
         let (_, _, _, stdout) = measure(&mut cmd);
         let result = stdout
             .lines()
@@ -140,13 +222,18 @@ fn main() {
             "1".into(),
             format!("{:.2} s", ms as f64 / 1000.0),
             format!("{trips:.1} round trips of {latency_ms} ms"),
-            format!("{} connection(s), verdict {}", result["connections"], result["verdict"].as_str().unwrap_or("?")),
+            format!(
+                "{} connection(s), verdict {}",
+                result["connections"],
+                result["verdict"].as_str().unwrap_or("?")
+            ),
         ]);
     }
     drop(slow);
 
     // 4. Planning a /8: constant memory, first target at once (nothing probed).
-    let (t, rss, _, stdout) = measure(Command::new(&bin).args(["scan", "127.0.0.0/8", "--dry-run"]));
+    let (t, rss, _, stdout) =
+        measure(Command::new(&bin).args(["scan", "127.0.0.0/8", "--dry-run"]));
     rows.push([
         "relayscan scan 127.0.0.0/8 --dry-run (plan + first 10 targets)".into(),
         stdout.split_whitespace().next().unwrap_or("?").to_string(),

@@ -136,13 +136,18 @@ pub struct ScanArgs {
     /// Also scan reserved space (0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8).
     #[arg(long)]
     pub include_reserved: bool,
+    /// Probe the mail servers (MX hosts) of DOMAIN (repeatable; DOMAIN[:PORT]).
+    #[arg(long = "mx", value_name = "DOMAIN")]
+    pub mx: Vec<String>,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The server: HOST, HOST:PORT, an address or [IPv6]:PORT.
+    /// The server: DOMAIN (each of its MX hosts), HOST:PORT, an address or [IPv6]:PORT.
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
     /// Port, when the target does not name one.
@@ -153,6 +158,35 @@ pub struct CheckArgs {
     pub json: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// DNS: who answers, how fast we ask, and what we look up besides names.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// Ask this name server, IP[:PORT] (repeatable; default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Vec<String>,
+    /// Give up a DNS query after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub dns_timeout: std::time::Duration,
+    /// DNS queries per second at most (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub dns_rate: u32,
+    /// DNS queries in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub dns_concurrency: usize,
+    /// Look up every address's PTR name (default: for check and MX hosts).
+    #[arg(long, overrides_with = "no_ptr")]
+    pub ptr: bool,
+    /// Look up no PTR names.
+    #[arg(long, overrides_with = "ptr")]
+    pub no_ptr: bool,
+    /// DNS blocklists to check each address on: zones, `default`, or `none`
+    /// (default: the built-in list, for check and MX hosts).
+    #[arg(long, value_name = "ZONE,…")]
+    pub dnsbl: Option<String>,
 }
 
 #[derive(Debug, Args)]

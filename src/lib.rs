@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dns;
 pub mod engine;
 pub mod lab;
 pub mod output;

@@ -21,7 +21,7 @@ async fn every_profile_gets_its_expected_verdict() {
     for (addr, profile) in lab.servers.clone() {
         let cfg = cfg.clone();
         handles.push(tokio::spawn(async move {
-            let facts = probe(&Target { addr, name: None }, &cfg).await;
+            let facts = probe(&Target::new(addr), &cfg).await;
             (profile, classify(&facts), facts)
         }));
     }
@@ -43,7 +43,7 @@ async fn open_relay_stops_at_first_direct_acceptance_and_runs_controls() {
     let profile = relayscan::lab::profile::find("open-relay").unwrap();
     let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
     let (addr, _) = lab.servers[0];
-    let facts = probe(&Target { addr, name: None }, &config()).await;
+    let facts = probe(&Target::new(addr), &config()).await;
     let v = classify(&facts);
     assert_eq!(v.verdict, Status::OpenRelay);
     assert_eq!(v.accepted, vec!["S1"]);
@@ -66,7 +66,7 @@ async fn closed_postfix_full_suite_stays_under_the_error_budget() {
     let profile = relayscan::lab::profile::find("postfix-closed").unwrap();
     let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
     let (addr, _) = lab.servers[0];
-    let facts = probe(&Target { addr, name: None }, &config()).await;
+    let facts = probe(&Target::new(addr), &config()).await;
     let v = classify(&facts);
     assert_eq!(v.verdict, Status::Closed);
     assert!(v.accepted.is_empty());
@@ -89,7 +89,7 @@ async fn accept_all_sink_lowers_confidence() {
     let profile = relayscan::lab::profile::find("accept-all").unwrap();
     let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
     let (addr, _) = lab.servers[0];
-    let v = classify(&probe(&Target { addr, name: None }, &config()).await);
+    let v = classify(&probe(&Target::new(addr), &config()).await);
     assert_eq!(v.verdict, Status::OpenRelay);
     assert_eq!(v.confidence, Some(relayscan::relay::Confidence::AcceptsAll));
 }
@@ -100,7 +100,7 @@ async fn timing() {
     let lab = Lab::start_all(DEFAULT_BASE, 0).await.expect("lab starts");
     let cfg = config();
     for (addr, profile) in lab.servers.clone() {
-        let facts = probe(&Target { addr, name: None }, &cfg).await;
+        let facts = probe(&Target::new(addr), &cfg).await;
         eprintln!(
             "{:20} {:6}ms conns={}",
             profile.name, facts.duration_ms, facts.connections

@@ -3,16 +3,24 @@
 use super::{exit_code, out, runtime};
 use crate::cli::CheckArgs;
 use crate::config::probe_config;
+use crate::dns;
 use crate::engine::{self, EngineConfig};
 use crate::output::{report, Event, Record};
 use crate::targets::{Plan, Spec};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
-    let spec: Spec = args.target.parse()?;
+    let spec: Spec = match args.target.parse()? {
+        // A name without a port is a mail domain: its MX hosts are checked
+        // (a host without MX records is its own, RFC 5321 §5.1).
+        Spec::Name { host, port: None } => Spec::Mx {
+            domain: host,
+            port: None,
+        },
+        other => other,
+    };
     if spec.len() != 1 {
         anyhow::bail!("check takes one server; use `relayscan scan` for ranges");
     }
@@ -20,11 +28,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         anyhow::bail!("--port must be from 1 to 65535");
     }
     let probe = probe_config(&args.probe, true)?;
+    let dns = dns::Settings::from_args(&args.dns)?.for_check();
     let plan = Plan::new(&[spec], &[], &[args.port])?;
     let engine_cfg = EngineConfig {
         concurrency: 1,
-        resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
         rate: None,
+        resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
+        dns: dns::Dns::new(dns),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {

@@ -94,6 +94,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         concurrency: 64,
         resolve_timeout: Duration::from_secs(1),
         rate: None,
+        // Addresses only: no PTR, no blocklists.
+        dns: crate::dns::Dns::default(),
     };
     let summary = execute(
         super::Work::sequential(plan),

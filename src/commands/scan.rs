@@ -3,6 +3,7 @@
 use super::{execute, exit_code, format_for, open_output, out, runtime, Work};
 use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
+use crate::dns;
 use crate::engine::checkpoint::{self, Checkpoint, Completion};
 use crate::engine::{resume, EngineConfig, Skip};
 use crate::output::writer::CheckpointWriter;
@@ -30,6 +31,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     for file in &args.input {
         include.extend(targets::read_list(file)?);
     }
+    for domain in &args.mx {
+        include.push(format!("mx:{domain}").parse().context("--mx")?);
+    }
     let mut exclude: Vec<Spec> = Vec::new();
     for e in &args.exclude {
         exclude.push(e.parse().context("--exclude")?);
@@ -55,6 +59,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         })?;
     }
     probe.source_ip = args.source_ip;
+    let dns = dns::Settings::from_args(&args.dns)?;
     let plan = match Plan::new(&include, &exclude, &ports) {
         Err(PlanError::AllExcluded) if !args.include_reserved => bail!(
             "every target is excluded (reserved space — 0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8 — \
@@ -158,6 +163,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "tests": test_ids,
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
+        "dns": dns.meta(),
     });
 
     let append = args.append || checkpoint.is_some();
@@ -194,8 +200,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     };
     let engine = EngineConfig {
         concurrency,
-        resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+        resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         rate: args.rate,
+        dns: dns::Dns::new(dns),
     };
     let summary = runtime()?.block_on(execute(work, probe, engine, writer, sink))?;
     if let Some(pb) = progress {
@@ -229,6 +236,7 @@ fn dry_run(schedule: &Schedule, seed: u64, shard: Shard) -> anyhow::Result<i32> 
         match job {
             Job::Addr(a) => text.push_str(&format!("{a}\n")),
             Job::Name { host, port } => text.push_str(&format!("{host}:{port}\n")),
+            Job::Mx { domain, port } => text.push_str(&format!("mx:{domain}:{port}\n")),
         }
     }
     out(text)?;

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod pacer;
 pub mod resume;
 
+use crate::dns::{Dns, Unresolved};
 use crate::output::{Event, Record};
 use crate::relay::{classify, probe, Connect, Facts, ProbeConfig, Status, Target, Verdict};
 use crate::targets::{Job, Schedule};
@@ -28,10 +29,13 @@ use tokio::task::{Id, JoinSet};
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub concurrency: usize,
-    /// How long a host name may take to resolve.
+    /// How long a name may take to resolve (a domain: its MX records and
+    /// every exchanger's addresses).
     pub resolve_timeout: Duration,
     /// Connection starts per second (`--rate`), if limited.
     pub rate: Option<f64>,
+    /// The DNS handle: names, MX, PTR and blocklists (see `crate::dns`).
+    pub dns: Dns,
 }
 
 /// Jobs already done before a resumed run: by position, or (for the records
@@ -97,10 +101,10 @@ pub async fn run(
             break;
         }
         let (probe_cfg, tx2, job2) = (probe_cfg.clone(), tx.clone(), job.clone());
-        let resolve_timeout = cfg.resolve_timeout;
+        let (resolve_timeout, dns) = (cfg.resolve_timeout, cfg.dns.clone());
         let handle = tasks.spawn(async move {
             let _permit = permit;
-            run_job(position, job2, &probe_cfg, resolve_timeout, &tx2).await;
+            run_job(position, job2, &probe_cfg, &dns, resolve_timeout, &tx2).await;
         });
         running.insert(handle.id(), (position, job));
     }
@@ -142,7 +146,9 @@ async fn reap(
     if let Some((position, job)) = running.remove(&id) {
         let (addr, name) = match job {
             Job::Addr(a) => (a, None),
-            Job::Name { host, port } => (unresolved(port), Some(host)),
+            Job::Name { host, port } | Job::Mx { domain: host, port } => {
+                (unresolved(port), Some(host))
+            }
         };
         let record = Box::new(failed(addr, name, why));
         let _ = tx
@@ -171,10 +177,20 @@ fn failed(addr: SocketAddr, name: Option<String>, why: String) -> Record {
     Record::new(facts, verdict)
 }
 
+/// A record for a name that led to no address.
+fn unresolved_record(u: Unresolved) -> Record {
+    let mut facts = Facts::new(unresolved(u.port), Some(u.name));
+    facts.connect = Connect::Unresolved { message: u.message };
+    facts.mx = u.mx;
+    let verdict = classify(&facts);
+    Record::new(facts, verdict)
+}
+
 async fn run_job(
     position: u128,
     job: Job,
     cfg: &ProbeConfig,
+    dns: &Dns,
     resolve_timeout: Duration,
     tx: &mpsc::Sender<Event>,
 ) {
@@ -185,51 +201,41 @@ async fn run_job(
             last,
         })
     };
-    match job {
-        Job::Addr(addr) => {
-            let _ = send(probe_one(Target { addr, name: None }, cfg).await, true).await;
-        }
-        Job::Name { host, port } => {
-            let resolved = tokio::time::timeout(
-                resolve_timeout,
-                tokio::net::lookup_host((host.as_str(), port)),
-            )
-            .await;
-            let mut addrs: Vec<SocketAddr> = match resolved {
-                Ok(Ok(list)) => list.collect(),
-                Ok(Err(e)) => {
-                    let why = format!("dns: cannot resolve {host}: {e}");
-                    let _ = send(failed(unresolved(port), Some(host.clone()), why), true).await;
-                    return;
-                }
-                Err(_) => {
-                    let why = format!("dns: timeout resolving {host}");
-                    let _ = send(failed(unresolved(port), Some(host.clone()), why), true).await;
-                    return;
-                }
+    let targets = match tokio::time::timeout(resolve_timeout, dns.targets(&job)).await {
+        Ok(targets) => targets,
+        Err(_) => {
+            let (name, port) = match &job {
+                Job::Addr(a) => (a.ip().to_string(), a.port()),
+                Job::Name { host, port } | Job::Mx { domain: host, port } => (host.clone(), *port),
             };
-            addrs.sort();
-            addrs.dedup();
-            let count = addrs.len();
-            for (i, addr) in addrs.into_iter().enumerate() {
-                let record = probe_one(
-                    Target {
-                        addr,
-                        name: Some(host.clone()),
-                    },
-                    cfg,
-                )
-                .await;
-                if send(record, i + 1 == count).await.is_err() {
-                    return;
-                }
-            }
+            vec![Err(Unresolved {
+                message: crate::dns::DnsError::Timeout.describe(&name),
+                name,
+                port,
+                mx: None,
+            })]
+        }
+    };
+    let count = targets.len();
+    for (i, target) in targets.into_iter().enumerate() {
+        let record = match target {
+            Ok(target) => probe_one(target, cfg, dns).await,
+            Err(u) => unresolved_record(u),
+        };
+        if send(record, i + 1 == count).await.is_err() {
+            return;
         }
     }
 }
 
-async fn probe_one(target: Target, cfg: &ProbeConfig) -> Record {
-    let facts = probe(&target, cfg).await;
+/// Probe one target. Its PTR name is looked up first (it may stand for
+/// `{H}`); its blocklist check runs alongside the probe, in DNS only.
+async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns) -> Record {
+    target.ptr = dns.ptr_for(&target).await;
+    let (mut facts, dnsbl) = tokio::join!(probe(&target, cfg), dns.blocklists_for(&target));
+    facts.ptr = target.ptr;
+    facts.mx = target.mx;
+    facts.dnsbl = dnsbl;
     let verdict: Verdict = classify(&facts);
     Record::new(facts, verdict)
 }

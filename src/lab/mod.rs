@@ -121,7 +121,11 @@ pub struct WideLab {
 }
 
 impl WideLab {
-    pub async fn start<F>(port: u16, latency: std::time::Duration, pick: F) -> anyhow::Result<WideLab>
+    pub async fn start<F>(
+        port: u16,
+        latency: std::time::Duration,
+        pick: F,
+    ) -> anyhow::Result<WideLab>
     where
         F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
     {

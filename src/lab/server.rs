@@ -29,7 +29,11 @@ pub fn host_name(profile: &Profile) -> String {
 }
 
 /// Accept connections until `shutdown` changes, one task per client.
-pub async fn serve(listener: TcpListener, profile: &'static Profile, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    profile: &'static Profile,
+    shutdown: watch::Receiver<bool>,
+) {
     serve_with(listener, move |_| Some(profile), Duration::ZERO, shutdown).await
 }
 
@@ -38,8 +42,12 @@ pub async fn serve(listener: TcpListener, profile: &'static Profile, shutdown: w
 /// whole /16 of loopback. Only loopback addresses are ever served. `latency`
 /// is added once per round trip (before each burst of replies), to measure
 /// how many round trips a scan needs.
-pub async fn serve_with<F>(listener: TcpListener, pick: F, latency: Duration, mut shutdown: watch::Receiver<bool>)
-where
+pub async fn serve_with<F>(
+    listener: TcpListener,
+    pick: F,
+    latency: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
     F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
 {
     let pick = std::sync::Arc::new(pick);
@@ -129,7 +137,11 @@ struct State {
     helo: bool,
 }
 
-async fn session(stream: TcpStream, profile: &'static Profile, latency: Duration) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    profile: &'static Profile,
+    latency: Duration,
+) -> std::io::Result<()> {
     let local = stream.local_addr()?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::SystemTime;
 
 /// The CSV header. A contract: columns are only ever appended, never reordered.
-pub const CSV_HEADER: [&str; 15] = [
+pub const CSV_HEADER: [&str; 16] = [
     "ip",
     "port",
     "hostname",
@@ -24,6 +24,7 @@ pub const CSV_HEADER: [&str; 15] = [
     "error",
     "duration_ms",
     "timestamp",
+    "dnsbl",
 ];
 
 #[derive(Debug, Clone)]
@@ -42,8 +43,13 @@ impl Record {
         }
     }
 
+    /// The announced name, else the PTR name, else the name it was found by.
     pub fn hostname(&self) -> Option<&str> {
-        self.facts.host.as_deref().or(self.facts.name.as_deref())
+        self.facts
+            .host
+            .as_deref()
+            .or(self.facts.ptr.as_deref())
+            .or(self.facts.name.as_deref())
     }
 
     pub fn banner(&self) -> Option<String> {
@@ -57,6 +63,7 @@ impl Record {
             Connect::Refused => Some("connection-refused".into()),
             Connect::Timeout => Some("connect-timeout".into()),
             Connect::Error { message } => Some(format!("connect-error: {message}")),
+            Connect::Unresolved { message } => Some(message.clone()),
         }
     }
 
@@ -120,6 +127,9 @@ impl Record {
                 "extensions": f.greeting.capabilities.keywords,
             },
             "target_domain": f.target_domain,
+            "mx": f.mx,
+            "ptr": f.ptr,
+            "dnsbl": f.dnsbl,
             "tests": f.tests.iter().map(test_json).collect::<Vec<_>>(),
             "controls": f.controls.iter().map(test_json).collect::<Vec<_>>(),
             "connections": f.connections,
@@ -167,6 +177,13 @@ pub fn csv_row(result: &Value) -> Vec<String> {
         text("error"),
         number("duration_ms"),
         text("timestamp"),
+        {
+            let zones: Vec<&str> = result["dnsbl"]["listed"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|l| l["zone"].as_str()).collect())
+                .unwrap_or_default();
+            csv_cell(&zones.join(";")).into_owned()
+        },
     ]
 }
 

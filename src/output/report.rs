@@ -57,6 +57,7 @@ pub fn render(r: &Record) -> String {
             t(&f.greeting.capabilities.auth.join(" "))
         );
     }
+    dns_lines(&mut out, r);
     if let Some(src) = f.source {
         let _ = writeln!(out, "  source      {src}");
     }
@@ -113,4 +114,65 @@ fn test_line(test: &TestFacts) -> String {
         truncate(&terminal(&paths), 52),
         truncate(&terminal(&reply), 80)
     )
+}
+
+/// What DNS said about the target: the MX record that named it, its PTR
+/// name, and the blocklists that list it.
+fn dns_lines(out: &mut String, r: &Record) {
+    let f = &r.facts;
+    let t = |s: &str| terminal(s).into_owned();
+    if let Some(mx) = &f.mx {
+        let line = if mx.implicit {
+            format!(
+                "{}: no MX records, its own address receives its mail",
+                t(&mx.domain)
+            )
+        } else {
+            format!(
+                "{} → {} (preference {})",
+                t(&mx.domain),
+                t(&mx.exchange),
+                mx.preference
+            )
+        };
+        let _ = writeln!(out, "  mx          {line}");
+    }
+    if let Some(ptr) = &f.ptr {
+        let _ = writeln!(out, "  ptr         {}", t(ptr));
+    }
+    let Some(check) = &f.dnsbl else {
+        return;
+    };
+    if let Some(why) = &check.skipped {
+        let _ = writeln!(out, "  dnsbl       not checked: {}", t(why));
+        return;
+    }
+    if check.listed.is_empty() {
+        let _ = writeln!(
+            out,
+            "  dnsbl       not listed ({} zone(s) asked)",
+            check.zones.len().saturating_sub(check.errors.len())
+        );
+    }
+    for listing in &check.listed {
+        let reason = listing
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", truncate(&t(r), 100)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  dnsbl       LISTED on {} ({}){reason}",
+            t(&listing.zone),
+            listing.codes.join(" ")
+        );
+    }
+    for e in &check.errors {
+        let _ = writeln!(
+            out,
+            "  dnsbl       {} did not answer: {}",
+            t(&e.zone),
+            t(&e.error)
+        );
+    }
 }

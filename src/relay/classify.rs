@@ -215,6 +215,7 @@ pub fn classify(facts: &Facts) -> Verdict {
         Connect::Error { message } => {
             return Verdict::new(Status::Error, format!("connect failed: {message}"))
         }
+        Connect::Unresolved { message } => return Verdict::new(Status::Error, message.clone()),
     }
     let g = &facts.greeting;
     let Some(banner) = &g.banner else {

@@ -2,6 +2,7 @@
 //! errors. No judgement here; [`super::classify`] decides.
 
 use super::catalogue::Kind;
+use crate::dns::{BlocklistCheck, MxHost};
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -17,6 +18,10 @@ pub enum Connect {
     Timeout,
     /// Any other failure (unreachable, local error), with its text.
     Error {
+        message: String,
+    },
+    /// The name did not resolve (`dns: NXDOMAIN for …`): nothing was dialled.
+    Unresolved {
         message: String,
     },
 }
@@ -87,6 +92,12 @@ pub struct Facts {
     /// The session error that ended the probe early, if any.
     pub error: Option<String>,
     pub duration_ms: u64,
+    /// The MX record the target was found by.
+    pub mx: Option<MxHost>,
+    /// The address's PTR name, when looked up.
+    pub ptr: Option<String>,
+    /// The DNS blocklist check, when made: alongside the probe, never sent to the target.
+    pub dnsbl: Option<BlocklistCheck>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub transcript: Vec<TranscriptEntry>,
 }
@@ -106,6 +117,9 @@ impl Facts {
             connections: 0,
             error: None,
             duration_ms: 0,
+            mx: None,
+            ptr: None,
+            dnsbl: None,
             transcript: Vec::new(),
         }
     }

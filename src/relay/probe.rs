@@ -11,6 +11,7 @@ use super::address::{self, SelfForm};
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
+use crate::dns::MxHost;
 use crate::smtp::dial::{self, DialError};
 use crate::smtp::{
     hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
@@ -25,6 +26,22 @@ use tokio::time::Instant;
 pub struct Target {
     pub addr: SocketAddr,
     pub name: Option<String>,
+    /// The MX record that led here: its domain is `{TD}` for this target.
+    pub mx: Option<MxHost>,
+    /// The address's PTR name: `{H}` when the greeting names no valid host.
+    pub ptr: Option<String>,
+}
+
+impl Target {
+    /// An address known by no name (yet).
+    pub fn new(addr: SocketAddr) -> Target {
+        Target {
+            addr,
+            name: None,
+            mx: None,
+            ptr: None,
+        }
+    }
 }
 
 /// Settings for every probe of a scan.
@@ -516,11 +533,13 @@ impl Probe<'_> {
                     .and_then(|r| r.lines.first())
                     .and_then(|l| hostname::announced(l))
             })
+            .or_else(|| self.target.ptr.as_deref().and_then(hostname::fqdn))
             .or_else(|| self.target.name.as_deref().and_then(hostname::fqdn));
         let target_domain = self
             .cfg
             .target_domain
             .clone()
+            .or_else(|| self.target.mx.as_ref().map(|mx| mx.domain.clone()))
             .or_else(|| host.as_deref().map(hostname::mail_domain));
         self.facts.host = host.clone();
         self.facts.target_domain = target_domain.clone();

@@ -13,7 +13,15 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     Addr(SocketAddr),
-    Name { host: String, port: u16 },
+    Name {
+        host: String,
+        port: u16,
+    },
+    /// A mail domain: its MX hosts are resolved, then probed.
+    Mx {
+        domain: String,
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +29,7 @@ enum What {
     V4(u128),
     V6(u128),
     Name(String),
+    Mx(String),
 }
 
 #[derive(Debug, Clone)]
@@ -75,16 +84,18 @@ impl Plan {
                 Spec::Range { start, end, .. } => {
                     ranges.push((start.is_ipv6(), ip_to_u128(*start), ip_to_u128(*end), ports))
                 }
-                Spec::Name { host, .. } => {
-                    let excluded = exclude
-                        .iter()
-                        .any(|e| matches!(e, Spec::Name { host: h, .. } if h == host));
-                    let dup = names
-                        .iter()
-                        .any(|b| b.what == What::Name(host.clone()) && b.ports == ports);
+                Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
+                    let excluded = exclude.iter().any(|e| {
+                        matches!(e, Spec::Name { host: h, .. } | Spec::Mx { domain: h, .. } if h == host)
+                    });
+                    let what = match spec {
+                        Spec::Mx { .. } => What::Mx(host.clone()),
+                        _ => What::Name(host.clone()),
+                    };
+                    let dup = names.iter().any(|b| b.what == what && b.ports == ports);
                     if !excluded && !dup {
                         names.push(Block {
-                            what: What::Name(host.clone()),
+                            what,
                             len: 1,
                             ports,
                         });
@@ -110,7 +121,7 @@ impl Plan {
                 Spec::Range { start, end, .. } => {
                     Some((start.is_ipv6(), ip_to_u128(*start), ip_to_u128(*end)))
                 }
-                Spec::Name { .. } => None,
+                Spec::Name { .. } | Spec::Mx { .. } => None,
             })
             .collect();
         excl.sort();
@@ -187,6 +198,10 @@ impl Plan {
                 host: host.clone(),
                 port,
             },
+            What::Mx(domain) => Job::Mx {
+                domain: domain.clone(),
+                port,
+            },
         })
     }
 
@@ -217,6 +232,7 @@ mod tests {
             .map(|j| match j {
                 Job::Addr(a) => a.to_string(),
                 Job::Name { host, port } => format!("{host}:{port}"),
+                Job::Mx { domain, port } => format!("mx:{domain}:{port}"),
             })
             .collect()
     }
@@ -261,12 +277,22 @@ mod tests {
     #[test]
     fn own_ports_and_names() {
         let plan = Plan::new(
-            &specs(&["192.0.2.1:2525", "mx.example.org", "mx.example.org"]),
-            &[],
+            &specs(&[
+                "192.0.2.1:2525",
+                "mx.example.org",
+                "mx.example.org",
+                "mx:example.org",
+                "mx:example.org",
+                "mx:example.net",
+            ]),
+            &specs(&["example.net"]),
             &[25],
         )
         .unwrap();
-        assert_eq!(addrs(&plan), ["192.0.2.1:2525", "mx.example.org:25"]);
+        assert_eq!(
+            addrs(&plan),
+            ["192.0.2.1:2525", "mx.example.org:25", "mx:example.org:25"]
+        );
     }
 
     #[test]

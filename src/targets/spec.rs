@@ -17,6 +17,8 @@ pub enum Spec {
     },
     /// A host name, resolved when it is probed.
     Name { host: String, port: Option<u16> },
+    /// A mail domain (`mx:example.org`): its MX hosts are probed (RFC 5321 §5.1).
+    Mx { domain: String, port: Option<u16> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +40,7 @@ impl Spec {
     pub fn len(&self) -> u128 {
         match self {
             Spec::Range { start, end, .. } => ip_to_u128(*end) - ip_to_u128(*start) + 1,
-            Spec::Name { .. } => 1,
+            Spec::Name { .. } | Spec::Mx { .. } => 1,
         }
     }
 
@@ -49,7 +51,7 @@ impl Spec {
 
     pub fn port(&self) -> Option<u16> {
         match self {
-            Spec::Range { port, .. } | Spec::Name { port, .. } => *port,
+            Spec::Range { port, .. } | Spec::Name { port, .. } | Spec::Mx { port, .. } => *port,
         }
     }
 }
@@ -107,6 +109,14 @@ impl FromStr for Spec {
         let input = raw.trim();
         if input.is_empty() {
             return Err(err(raw, "empty target"));
+        }
+        // mx:DOMAIN[:PORT] (but `mx:25` is the host `mx`, port 25).
+        if let Some(rest) = input
+            .strip_prefix("mx:")
+            .or_else(|| input.strip_prefix("MX:"))
+            .filter(|r| !r.chars().all(|c| c.is_ascii_digit()))
+        {
+            return mx_spec(input, rest);
         }
         // [v6] or [v6]:port
         if let Some(rest) = input.strip_prefix('[') {
@@ -188,15 +198,33 @@ impl FromStr for Spec {
     }
 }
 
+/// The `DOMAIN[:PORT]` after `mx:`.
+fn mx_spec(input: &str, rest: &str) -> Result<Spec, SpecError> {
+    let (domain, port) = match rest.rsplit_once(':') {
+        Some((d, p)) => (d, Some(parse_port(input, p)?)),
+        None => (rest, None),
+    };
+    if !valid_host_name(domain) {
+        return Err(err(input, "not a mail domain after mx:"));
+    }
+    Ok(Spec::Mx {
+        domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+        port,
+    })
+}
+
 impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (base, port) = match self {
             Spec::Range { start, end, port } if start == end => (start.to_string(), port),
             Spec::Range { start, end, port } => (format!("{start}-{end}"), port),
             Spec::Name { host, port } => (host.clone(), port),
+            Spec::Mx { domain, port } => (format!("mx:{domain}"), port),
         };
         match port {
-            Some(p) if base.contains(':') => write!(f, "[{base}]:{p}"),
+            Some(p) if base.contains(':') && !matches!(self, Spec::Mx { .. }) => {
+                write!(f, "[{base}]:{p}")
+            }
             Some(p) => write!(f, "{base}:{p}"),
             None => f.write_str(&base),
         }
@@ -270,6 +298,35 @@ mod tests {
     }
 
     #[test]
+    fn mail_domains() {
+        assert_eq!(
+            p("mx:Example.ORG."),
+            Spec::Mx {
+                domain: "example.org".into(),
+                port: None
+            }
+        );
+        assert_eq!(
+            p("mx:example.org:2525"),
+            Spec::Mx {
+                domain: "example.org".into(),
+                port: Some(2525)
+            }
+        );
+        // Still the host `mx` on port 25.
+        assert_eq!(
+            p("mx:25"),
+            Spec::Name {
+                host: "mx".into(),
+                port: Some(25)
+            }
+        );
+        assert!("mx:".parse::<Spec>().is_err());
+        assert!("mx:bad_domain!".parse::<Spec>().is_err());
+        assert!("mx:example.org:0".parse::<Spec>().is_err());
+    }
+
+    #[test]
     fn clear_errors() {
         for (bad, why) in [
             ("", "empty"),
@@ -297,6 +354,8 @@ mod tests {
             "[2001:db8::1]:25",
             "mail.example.org:587",
             "192.0.2.0-192.0.2.255",
+            "mx:example.org",
+            "mx:example.org:2525",
         ] {
             assert_eq!(p(s).to_string(), s);
             assert_eq!(p(&p(s).to_string()), p(s));

@@ -1,6 +1,8 @@
 //! Shared test support: the lab on a background runtime, and the binary.
 #![allow(dead_code)]
 
+pub mod dns;
+
 use relayscan::lab::{profile, Lab, Profile, DEFAULT_BASE};
 use std::net::SocketAddr;
 

@@ -1,0 +1,30 @@
+//! The name of an address (its PTR record): shown in the `hostname` column
+//! and used for `{H}` when a server's greeting names no valid host.
+
+use super::{reverse, Dns, DnsError};
+use crate::smtp::hostname;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use std::net::IpAddr;
+
+/// The address's PTR name, when it has a valid one. Loopback and unspecified
+/// addresses are not asked about: every resolver answers `localhost`.
+pub async fn name(dns: &Dns, ip: IpAddr) -> Result<Option<String>, DnsError> {
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Ok(None);
+    }
+    let records = match dns.query(&reverse::ptr_name(ip), RecordType::PTR).await {
+        Ok(records) => records,
+        Err(e) if e.is_negative() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut names: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            RData::PTR(ptr) => hostname::fqdn(&ptr.0.to_ascii()),
+            _ => None,
+        })
+        .collect();
+    // Several PTR records are allowed; take one reproducibly.
+    names.sort();
+    Ok(names.into_iter().next())
+}
