@@ -73,6 +73,9 @@ fn hosts_in(net: &str) -> u64 {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--inside-namespace") {
+        return unreachable_inside();
+    }
     let net = env_or("BENCH_NET", "127.1.0.0/16");
     let nmap_net = env_or("BENCH_NMAP_NET", "127.1.0.0/20");
     let concurrency = env_or("BENCH_CONCURRENCY", "1000");
@@ -242,8 +245,113 @@ fn main() {
         format!("{:.1} MB peak RSS", rss as f64 / 1024.0),
     ]);
 
+    // 5. Unreachable space, in a network namespace of our own.
+    match unreachable_outside() {
+        Ok(row) => rows.push(row),
+        Err(why) => eprintln!("skipping the unreachable-space benchmark: {why}"),
+    }
+
     println!("\n| what | hosts | time | rate / count | memory / notes |\n|---|---|---|---|---|");
     for r in rows {
         println!("| {} | {} | {} | {} | {} |", r[0], r[1], r[2], r[3], r[4]);
     }
+}
+
+/// The network the unreachable-space benchmark scans, and the part of it
+/// that answers; SYNs to the rest are dropped.
+const DEAD_NET: &str = "127.2.0.0/18";
+const LIVE_NET: &str = "127.2.0.0/24";
+const DEAD_CONNECT_TIMEOUT_S: u64 = 1;
+
+/// Re-run this benchmark in a new network namespace (`unshare --net`: only
+/// its own loopback exists there) where nftables drops SYNs to most of
+/// DEAD_NET, and read back its table row.
+fn unreachable_outside() -> Result<[String; 5], String> {
+    if Command::new("nft").arg("--version").output().is_err() {
+        return Err("nft not installed (apt-get install nftables)".into());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(exe)
+        .arg("--inside-namespace")
+        .output()
+        .map_err(|e| format!("unshare: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ROW\t"))
+        .ok_or_else(|| {
+            format!(
+                "no result from the namespace: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let f: Vec<&str> = line.split('\t').skip(1).collect();
+    if f.len() != 5 {
+        return Err(format!("bad row {line:?}"));
+    }
+    Ok([
+        f[0].into(),
+        f[1].into(),
+        f[2].into(),
+        f[3].into(),
+        f[4].into(),
+    ])
+}
+
+fn run_ok(cmd: &str, args: &[&str]) {
+    let status = Command::new(cmd)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(status.success(), "{cmd} {args:?} failed");
+}
+
+/// Inside the namespace: loopback up, SYNs to the dead part dropped, the lab
+/// on the live part, one scan of the whole network.
+fn unreachable_inside() {
+    run_ok("ip", &["link", "set", "lo", "up"]);
+    run_ok("nft", &["add", "table", "inet", "bench"]);
+    run_ok(
+        "nft",
+        &["add chain inet bench output { type filter hook output priority 0 ; }"],
+    );
+    let rule = format!(
+        "add rule inet bench output ip daddr {DEAD_NET} ip daddr != {LIVE_NET} tcp flags syn drop"
+    );
+    run_ok("nft", &[rule.as_str()]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let closed: &'static Profile = profile::find("postfix-closed").expect("profile");
+    let lab = rt
+        .block_on(WideLab::start(0, Duration::ZERO, move |_| Some(closed)))
+        .expect("lab");
+    let concurrency: u64 = env_or("BENCH_CONCURRENCY", "1000")
+        .parse()
+        .expect("BENCH_CONCURRENCY");
+    let (t, rss, _, stdout) = measure(Command::new(relayscan_bin()).args([
+        "scan",
+        DEAD_NET,
+        "-p",
+        &lab.port.to_string(),
+        "-c",
+        &concurrency.to_string(),
+        "-q",
+        "--connect-timeout",
+        &format!("{DEAD_CONNECT_TIMEOUT_S}s"),
+        "--ehlo",
+        "bench.relayscan.example",
+    ]));
+    let timeouts = stdout.lines().filter(|l| l.contains(",timeout,")).count() as u64;
+    let closed_n = stdout.lines().filter(|l| l.contains(",closed,")).count() as u64;
+    let hosts = hosts_in(DEAD_NET);
+    let bound = (timeouts as f64 / concurrency as f64).ceil() * DEAD_CONNECT_TIMEOUT_S as f64;
+    println!(
+        "ROW\tunreachable space: scan {DEAD_NET}, SYNs dropped except {LIVE_NET}, -c {concurrency}, --connect-timeout {DEAD_CONNECT_TIMEOUT_S}s\t{hosts}\t{:.1} s\t{timeouts} timeouts + {closed_n} closed; bound ⌈dead/c⌉×timeout = {bound:.0} s\t{:.1} MB peak RSS",
+        t.as_secs_f64(),
+        rss as f64 / 1024.0
+    );
 }
