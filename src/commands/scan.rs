@@ -20,6 +20,10 @@ use std::time::Duration;
 /// network, not relayscan, are the bottleneck.
 const MAX_CONCURRENCY: usize = 10_000;
 
+/// Plans larger than this (a /8 on one port) need `--allow-huge`: a mistyped
+/// prefix (`192.0.2.0/0`, `2001:db8::/0`) must not start scanning the world.
+const HUGE_PLAN: u128 = 1 << 24;
+
 pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     // Everything is validated before any file is created or socket opened.
     let mut include: Vec<Spec> = Vec::new();
@@ -45,6 +49,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     }
     let probe = probe_config(&args.probe, args.all_tests)?;
     let plan = Plan::new(&include, &exclude, &ports)?;
+    refuse_huge(plan.len(), args.allow_huge)?;
     let format = args
         .format
         .unwrap_or_else(|| format_for(args.output.as_deref()));
@@ -110,6 +115,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     Ok(exit_code(&summary))
 }
 
+/// The safety catch for huge plans (see [`HUGE_PLAN`]).
+fn refuse_huge(jobs: u128, allow_huge: bool) -> anyhow::Result<()> {
+    if jobs > HUGE_PLAN && !allow_huge {
+        bail!(
+            "{jobs} targets is more than {HUGE_PLAN} (a /8 on one port): check the prefix lengths, \
+             or pass --allow-huge if you really mean it"
+        );
+    }
+    Ok(())
+}
+
 /// `.jsonl`/`.json`/`.ndjson` → JSON Lines, `.txt` → table, anything else CSV.
 fn format_for(path: Option<&Path>) -> Format {
     match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
@@ -164,4 +180,33 @@ fn progress_bar(total: u128) -> ProgressBar {
     pb.set_message("relays: 0");
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(spec: &str, ports: &[u16]) -> u128 {
+        let spec: Spec = spec.parse().unwrap();
+        Plan::new(&[spec], &[], ports).unwrap().len()
+    }
+
+    #[test]
+    fn huge_plans_need_the_safety_catch() {
+        // Planning only: nothing here opens a socket.
+        for (spec, ports) in [
+            ("::/0", &[25][..]),
+            ("2001:db8::/0", &[25][..]),
+            ("0.0.0.0/0", &[25][..]),
+            ("2001:db8::/64", &[25][..]),
+            ("10.0.0.0/8", &[25, 587][..]),
+        ] {
+            let err = refuse_huge(jobs(spec, ports), false).unwrap_err();
+            assert!(err.to_string().contains("--allow-huge"), "{spec}: {err}");
+            assert!(refuse_huge(jobs(spec, ports), true).is_ok());
+        }
+        // A /8 on one port is the largest plan allowed without it.
+        assert!(refuse_huge(jobs("10.0.0.0/8", &[25]), false).is_ok());
+        assert!(refuse_huge(jobs("192.0.2.0/24", &[25, 465, 587]), false).is_ok());
+    }
 }
