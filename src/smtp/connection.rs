@@ -4,8 +4,10 @@
 
 use super::{Command, Reply, ReplyBuilder, ReplyError};
 use serde::Serialize;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{timeout_at, Instant};
 
 /// Any byte stream: plain TCP today, TLS later.
@@ -52,6 +54,11 @@ pub enum SessionError {
     Io(String),
     #[error("protocol-error: {0}")]
     Protocol(#[from] ReplyError),
+    /// The server sent a reply before it had the command: replies out of
+    /// step (a "pipelining liar"), which would pair every later reply with
+    /// the wrong command.
+    #[error("protocol-error: the server sent {0:?} before the command (replies out of step)")]
+    Unsolicited(String),
 }
 
 impl SessionError {
@@ -62,7 +69,7 @@ impl SessionError {
             SessionError::Deadline => "host-deadline",
             SessionError::Closed => "connection-closed",
             SessionError::Io(_) => "io-error",
-            SessionError::Protocol(_) => "protocol-error",
+            SessionError::Protocol(_) | SessionError::Unsolicited(_) => "protocol-error",
         }
     }
 }
@@ -220,10 +227,54 @@ impl Connection {
         }
     }
 
-    /// Send a command and read its reply.
+    /// Send a command and read its reply, in lock step: every earlier reply
+    /// has been read, so the server must be silent until it has the command.
+    /// Anything it sent before would be taken as this command's reply (a
+    /// server that answers ahead could make a refused RCPT look accepted),
+    /// so it is an error, [`SessionError::Unsolicited`] — except a 421,
+    /// which a server may send at any time before it closes (RFC 5321 §3.8):
+    /// that is returned as the reply, and the command is not sent.
+    ///
+    /// Pipelined batches (RFC 2920) use [`Connection::send`] and
+    /// [`Connection::read_reply`] instead.
     pub async fn command(&mut self, command: &Command) -> Result<Reply, SessionError> {
+        if self.server_spoke_first().await? {
+            let early = self.read_reply().await?;
+            if early.code == 421 {
+                return Ok(early);
+            }
+            let text: String = early.one_line().chars().take(80).collect();
+            return Err(SessionError::Unsolicited(text));
+        }
         self.send(command).await?;
         self.read_reply().await
+    }
+
+    /// Whether the server sent bytes we have not asked for: already buffered,
+    /// or waiting in the socket now (looked at once, without waiting).
+    async fn server_spoke_first(&mut self) -> Result<bool, SessionError> {
+        if self.pos < self.buf.len() {
+            return Ok(true);
+        }
+        let mut chunk = [0u8; 4096];
+        let mut read_buf = ReadBuf::new(&mut chunk);
+        let stream = &mut self.stream;
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut *stream).poll_read(cx, &mut read_buf))
+        })
+        .await;
+        match polled {
+            // Quiet, as it should be; or the stream ended, which the
+            // command's own read reports.
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(())) if read_buf.filled().is_empty() => Ok(false),
+            Poll::Ready(Ok(())) => {
+                let n = read_buf.filled().len();
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
+        }
     }
 
     /// Say QUIT and close, politely but without waiting long: the verdict is
