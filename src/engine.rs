@@ -4,20 +4,31 @@
 //! Backpressure comes from two places: the semaphore (no more than N probes
 //! in flight) and the channel (a slow writer blocks new records). Memory is
 //! therefore bounded by the concurrency, not by the size of the plan.
-//! Shutdown follows mini-redis: the first Ctrl-C (or SIGTERM) stops new
-//! connections and lets the probes in flight finish within their deadline; a
-//! second one aborts them, and they are recorded as interrupted.
+//!
+//! Shutdown escalates, one step per Ctrl-C (or SIGTERM): the first stops new
+//! connections and gives the probes in flight a grace period to finish; when
+//! it ends (or at the second signal) they are told to stop, and each is
+//! recorded with what it had found so far — a relay already proven stays a
+//! relay, anything else is `error` with error `interrupted`; a third signal
+//! aborts whatever is left. When the output goes away (`| head`), the probes
+//! are stopped at once: there is no one left to tell.
+//!
+//! Every probe also runs under a hard stop a little after its host deadline,
+//! so no code path, present or future, can hold a host longer than that.
 
+use crate::interrupt::Interrupts;
 use crate::output::Record;
-use crate::relay::{classify, probe, Connect, Facts, ProbeConfig, Status, Target, Verdict};
+use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
 use crate::targets::{Job, Plan};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::{Id, JoinSet};
+use tokio::time::{sleep_until, Instant};
 
 /// Settings for one run of the engine.
 #[derive(Debug, Clone)]
@@ -25,10 +36,41 @@ pub struct EngineConfig {
     pub concurrency: usize,
     /// How long a host name may take to resolve.
     pub resolve_timeout: Duration,
+    /// After the first interrupt, how long the probes in flight may go on.
+    pub grace: Duration,
+}
+
+/// The grace period when the user does not choose one (`--grace`).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// A probe still running this long after its host deadline is stopped by
+/// force: the probe keeps its own deadline, this only backs it up.
+const OVERRUN: Duration = Duration::from_secs(2);
+
+/// Why a probe was stopped before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The user interrupted the scan (after the grace period).
+    Interrupted,
+    /// The probe outlived its host deadline (a bug the hard stop catches).
+    Overran,
+}
+
+/// Resolves when the engine tells the probes in flight to stop.
+#[derive(Debug, Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    pub async fn wait(mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            // The engine is gone without a word: nothing will stop us.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Run the whole plan. Returns when every job is recorded, the writer has
-/// gone away (e.g. a closed pipe), or the user interrupted twice.
+/// gone away (e.g. a closed pipe), or the user interrupted.
 pub async fn run(
     plan: Arc<Plan>,
     probe_cfg: Arc<ProbeConfig>,
@@ -36,18 +78,43 @@ pub async fn run(
     tx: mpsc::Sender<Record>,
     interrupted: Arc<AtomicBool>,
 ) {
+    let interrupts = Interrupts::from_signals();
+    let resolve_timeout = cfg.resolve_timeout;
+    let work = move |job: Job, stop: Stop, tx: mpsc::Sender<Record>| {
+        let probe_cfg = probe_cfg.clone();
+        async move { run_job(job, &probe_cfg, resolve_timeout, stop, &tx).await }
+    };
+    drive(plan, &cfg, tx, interrupted, interrupts, work).await;
+}
+
+/// The engine proper, with the work for one job given: [`run`] probes, the
+/// tests give stand-ins (that panic, or never finish).
+pub async fn drive<W, F>(
+    plan: Arc<Plan>,
+    cfg: &EngineConfig,
+    tx: mpsc::Sender<Record>,
+    interrupted: Arc<AtomicBool>,
+    mut interrupts: Interrupts,
+    work: W,
+) where
+    W: Fn(Job, Stop, mpsc::Sender<Record>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let semaphore = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut running: HashMap<Id, Job> = HashMap::new();
-    let mut signal = Box::pin(shutdown_signal());
+    let (stop_all, stop) = watch::channel(false);
+    let mut grace_until: Option<Instant> = None;
 
     for job in plan.iter() {
         let permit = tokio::select! {
             biased;
-            _ = &mut signal => {
+            Some(()) = interrupts.recv() => {
                 interrupted.store(true, Ordering::SeqCst);
+                grace_until = Some(Instant::now() + cfg.grace);
                 break;
             }
+            () = tx.closed() => break,
             permit = semaphore.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
@@ -56,28 +123,38 @@ pub async fn run(
         while let Some(done) = tasks.try_join_next_with_id() {
             reap(done, &mut running, &tx).await;
         }
-        if tx.is_closed() {
-            break;
-        }
-        let (probe_cfg, tx2, job2) = (probe_cfg.clone(), tx.clone(), job.clone());
-        let resolve_timeout = cfg.resolve_timeout;
+        let probe = work(job.clone(), Stop(stop.clone()), tx.clone());
         let handle = tasks.spawn(async move {
             let _permit = permit;
-            run_job(job2, &probe_cfg, resolve_timeout, &tx2).await;
+            probe.await;
         });
         running.insert(handle.id(), job);
     }
 
-    // Drain: let the probes in flight finish; a (further) signal aborts them.
-    let mut aborted = false;
+    // Drain: the probes in flight finish, or are stopped (see the module doc).
+    let mut stopped = false;
     loop {
         tokio::select! {
             biased;
-            _ = &mut signal, if !aborted => {
+            Some(()) = interrupts.recv() => {
                 interrupted.store(true, Ordering::SeqCst);
-                aborted = true;
-                tasks.abort_all();
-                signal = Box::pin(shutdown_signal());
+                if grace_until.is_none() {
+                    grace_until = Some(Instant::now() + cfg.grace);
+                } else if !stopped {
+                    stop_all.send_replace(true);
+                    stopped = true;
+                } else {
+                    tasks.abort_all();
+                }
+            }
+            () = sleep_until(grace_until.unwrap_or_else(Instant::now)),
+                if grace_until.is_some() && !stopped => {
+                stop_all.send_replace(true);
+                stopped = true;
+            }
+            () = tx.closed(), if !stopped => {
+                stop_all.send_replace(true);
+                stopped = true;
             }
             done = tasks.join_next_with_id() => match done {
                 Some(done) => reap(done, &mut running, &tx).await,
@@ -99,16 +176,27 @@ async fn reap(
             running.remove(&id);
             return;
         }
-        Err(e) if e.is_panic() => (e.id(), "internal error: the probe panicked".to_string()),
-        Err(e) => (e.id(), "interrupted".to_string()),
+        Err(e) if e.is_panic() => (e.id(), "internal-error: the probe panicked"),
+        Err(e) => (e.id(), "interrupted"),
     };
     if let Some(job) = running.remove(&id) {
-        let (addr, name) = match job {
-            Job::Addr(a) => (a, None),
-            Job::Name { host, port } => (unresolved(port), Some(host)),
-        };
-        let _ = tx.send(failed(addr, name, why)).await;
+        let _ = tx.send(lost(&job, why)).await;
     }
+}
+
+/// The record for a job whose task ended without one (it panicked, or was
+/// aborted): what is known is the target, and why.
+fn lost(job: &Job, why: &str) -> Record {
+    let (addr, name) = match job {
+        Job::Addr(a) => (*a, None),
+        Job::Name { host, port } => (unresolved(*port), Some(host.clone())),
+    };
+    let mut facts = Facts::new(addr, name);
+    facts.error = Some(why.to_string());
+    let mut verdict = classify(&facts);
+    verdict.verdict = Status::Error;
+    verdict.reason = why.to_string();
+    Record::new(facts, verdict)
 }
 
 fn unresolved(port: u16) -> SocketAddr {
@@ -131,87 +219,347 @@ async fn run_job(
     job: Job,
     cfg: &ProbeConfig,
     resolve_timeout: Duration,
+    stop: Stop,
     tx: &mpsc::Sender<Record>,
 ) {
-    match job {
+    let (host, port) = match job {
         Job::Addr(addr) => {
-            let _ = tx
-                .send(probe_one(Target { addr, name: None }, cfg).await)
-                .await;
+            let record = probe_one(Target { addr, name: None }, cfg, stop).await;
+            let _ = tx.send(record).await;
+            return;
         }
-        Job::Name { host, port } => {
-            let resolved = tokio::time::timeout(
-                resolve_timeout,
-                tokio::net::lookup_host((host.as_str(), port)),
-            )
-            .await;
-            let mut addrs: Vec<SocketAddr> = match resolved {
-                Ok(Ok(list)) => list.collect(),
-                Ok(Err(e)) => {
-                    let _ = tx
-                        .send(failed(
-                            unresolved(port),
-                            Some(host.clone()),
-                            format!("dns: cannot resolve {host}: {e}"),
-                        ))
-                        .await;
-                    return;
-                }
-                Err(_) => {
-                    let _ = tx
-                        .send(failed(
-                            unresolved(port),
-                            Some(host.clone()),
-                            format!("dns: timeout resolving {host}"),
-                        ))
-                        .await;
-                    return;
-                }
-            };
-            addrs.sort();
-            addrs.dedup();
-            for addr in addrs {
-                let record = probe_one(
-                    Target {
-                        addr,
-                        name: Some(host.clone()),
-                    },
-                    cfg,
-                )
+        Job::Name { host, port } => (host, port),
+    };
+    let resolved = tokio::select! {
+        biased;
+        () = stop.clone().wait() => {
+            let job = Job::Name { host: host.clone(), port };
+            let _ = tx.send(lost(&job, "interrupted")).await;
+            return;
+        }
+        resolved = tokio::time::timeout(
+            resolve_timeout,
+            tokio::net::lookup_host((host.as_str(), port)),
+        ) => resolved,
+    };
+    let mut addrs: Vec<SocketAddr> = match resolved {
+        Ok(Ok(list)) => list.collect(),
+        Ok(Err(e)) => {
+            let _ = tx
+                .send(failed(
+                    unresolved(port),
+                    Some(host.clone()),
+                    format!("dns: cannot resolve {host}: {e}"),
+                ))
                 .await;
-                if tx.send(record).await.is_err() {
-                    return;
-                }
-            }
+            return;
+        }
+        Err(_) => {
+            let _ = tx
+                .send(failed(
+                    unresolved(port),
+                    Some(host.clone()),
+                    format!("dns: timeout resolving {host}"),
+                ))
+                .await;
+            return;
+        }
+    };
+    addrs.sort();
+    addrs.dedup();
+    for addr in addrs {
+        let target = Target {
+            addr,
+            name: Some(host.clone()),
+        };
+        // Once stopped, each remaining address is recorded as interrupted.
+        let record = probe_one(target, cfg, stop.clone()).await;
+        if tx.send(record).await.is_err() {
+            return;
         }
     }
 }
 
-async fn probe_one(target: Target, cfg: &ProbeConfig) -> Record {
-    let facts = probe(&target, cfg).await;
-    let verdict: Verdict = classify(&facts);
+/// Probe one address under the engine's stop and the hard deadline.
+async fn probe_one(target: Target, cfg: &ProbeConfig, stop: Stop) -> Record {
+    let hard_stop = tokio::time::sleep(cfg.host_timeout + OVERRUN);
+    let (facts, cut) = probe_until(&target, cfg, async move {
+        tokio::select! {
+            biased;
+            () = stop.wait() => Cut::Interrupted,
+            () = hard_stop => Cut::Overran,
+        }
+    })
+    .await;
+    record(facts, cut)
+}
+
+/// The record for a probe's facts. A probe cut short says so in `error`;
+/// its verdict stands only when it had already proven a relay.
+pub fn record(mut facts: Facts, cut: Option<Cut>) -> Record {
+    let mut verdict = classify(&facts);
+    let Some(cut) = cut else {
+        return Record::new(facts, verdict);
+    };
+    let (status, error, why) = match cut {
+        Cut::Interrupted => (
+            Status::Error,
+            "interrupted",
+            "interrupted before the tests could finish",
+        ),
+        Cut::Overran => (
+            Status::Timeout,
+            "host-deadline",
+            "stopped: the host overran its deadline",
+        ),
+    };
+    if let Some(earlier) = facts.error.replace(error.to_string()) {
+        if !verdict.notes.iter().any(|n| n.contains(&earlier)) {
+            verdict.notes.push(format!("session: {earlier}"));
+        }
+    }
+    if verdict.verdict.is_relay() {
+        verdict
+            .notes
+            .push(format!("{why}; the remaining tests did not run"));
+    } else {
+        verdict.verdict = status;
+        verdict.confidence = None;
+        verdict.deciding_test = None;
+        verdict.reply = None;
+        verdict.reason = why.to_string();
+    }
     Record::new(facts, verdict)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+#[cfg(test)]
+mod tests {
+    //! The engine with stand-in probes and hand-sent interrupts, on tokio's
+    //! paused clock: grace periods and escalation are checked to the second
+    //! without waiting for them. No sockets.
+    use super::*;
+    use crate::targets::Spec;
+
+    /// Stand-in probe outcomes.
+    #[derive(Clone, Copy)]
+    enum Stand {
+        /// Finishes after this long unless stopped first (then says so).
+        Takes(Duration),
+        /// Ignores the stop signal; only an abort ends it.
+        Deaf,
+        /// Panics.
+        Panics,
+    }
+
+    fn plan(n: u8) -> Arc<Plan> {
+        let spec: Spec = format!("192.0.2.1-{n}").parse().unwrap();
+        Arc::new(Plan::new(&[spec], &[], &[25]).unwrap())
+    }
+
+    fn cfg(concurrency: usize) -> EngineConfig {
+        EngineConfig {
+            concurrency,
+            resolve_timeout: Duration::from_secs(1),
+            grace: Duration::from_secs(5),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    fn done(addr: SocketAddr, cut: Option<Cut>) -> Record {
+        let mut facts = Facts::new(addr, None);
+        facts.error = Some("done".into());
+        record(facts, cut)
+    }
+
+    /// Run the engine over `n` stand-in jobs; `behaviour(i)` says what job i
+    /// does; `interrupts_at` lists when (from the start) interrupts arrive.
+    /// Returns the records (with the second they arrived) and the interrupted flag.
+    async fn scan(
+        n: u8,
+        concurrency: usize,
+        behaviour: fn(u8) -> Stand,
+        interrupts_at: &[u64],
+    ) -> (Vec<(u64, Record)>, bool) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let (send, interrupts) = Interrupts::manual();
+        let started = Instant::now();
+        for &at in interrupts_at {
+            let send = send.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(at)).await;
+                let _ = send.send(());
+            });
+        }
+        let collect = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(r) = rx.recv().await {
+                got.push((started.elapsed().as_secs(), r));
+            }
+            got
+        });
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let work = move |job: Job, stop: Stop, tx: mpsc::Sender<Record>| async move {
+            let Job::Addr(addr) = job else { return };
+            let last_octet = match addr.ip() {
+                IpAddr::V4(v4) => v4.octets()[3],
+                IpAddr::V6(_) => 0,
+            };
+            let record = match behaviour(last_octet) {
+                Stand::Panics => panic!("stand-in probe for {addr} panics"),
+                Stand::Deaf => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    done(addr, None)
+                }
+                Stand::Takes(d) => tokio::select! {
+                    () = stop.wait() => done(addr, Some(Cut::Interrupted)),
+                    () = tokio::time::sleep(d) => done(addr, None),
+                },
+            };
+            let _ = tx.send(record).await;
+        };
+        drive(
+            plan(n),
+            &cfg(concurrency),
+            tx,
+            interrupted.clone(),
+            interrupts,
+            work,
+        )
+        .await;
+        drop(send);
+        (collect.await.unwrap(), interrupted.load(Ordering::SeqCst))
+    }
+
+    fn errors(records: &[(u64, Record)]) -> Vec<String> {
+        let mut e: Vec<String> = records
+            .iter()
+            .map(|(_, r)| r.error().unwrap_or_default())
+            .collect();
+        e.sort();
+        e
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_in_one_probe_becomes_an_error_record_and_the_scan_goes_on() {
+        let (records, interrupted) = scan(
+            5,
+            2,
+            |i| {
+                if i == 3 {
+                    Stand::Panics
+                } else {
+                    Stand::Takes(Duration::from_secs(1))
+                }
+            },
+            &[],
+        )
+        .await;
+        assert!(!interrupted);
+        assert_eq!(records.len(), 5, "one record per target");
+        let panicked: Vec<&Record> = records
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.facts.addr.to_string() == "192.0.2.3:25")
+            .collect();
+        assert_eq!(panicked.len(), 1);
+        assert_eq!(panicked[0].verdict.verdict, Status::Error);
+        assert_eq!(
+            panicked[0].error().as_deref(),
+            Some("internal-error: the probe panicked")
+        );
+        assert_eq!(errors(&records).iter().filter(|e| *e == "done").count(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_interrupt_stops_new_work_and_gives_a_grace_period() {
+        // 2 at a time, each needing an hour; Ctrl-C after 1 s.
+        let (records, interrupted) =
+            scan(6, 2, |_| Stand::Takes(Duration::from_secs(3600)), &[1]).await;
+        assert!(interrupted);
+        assert_eq!(records.len(), 2, "the jobs not started are not probed");
+        for (at, r) in &records {
+            assert_eq!(*at, 6, "stopped when the 5 s grace ended");
+            assert_eq!(r.verdict.verdict, Status::Error);
+            assert_eq!(r.error().as_deref(), Some("interrupted"));
+            assert!(r.verdict.notes.iter().any(|n| n.contains("done")));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_that_finish_within_the_grace_are_recorded_normally() {
+        let (records, _) = scan(2, 2, |_| Stand::Takes(Duration::from_secs(3)), &[1]).await;
+        assert_eq!(errors(&records), ["done", "done"]);
+        assert!(records.iter().all(|(at, _)| *at == 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn second_interrupt_ends_the_grace_at_once() {
+        let (records, _) = scan(2, 2, |_| Stand::Takes(Duration::from_secs(3600)), &[1, 2]).await;
+        assert_eq!(errors(&records), ["interrupted", "interrupted"]);
+        assert!(records.iter().all(|(at, _)| *at == 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn third_interrupt_aborts_probes_that_do_not_stop() {
+        let (records, _) = scan(2, 2, |_| Stand::Deaf, &[1, 2, 3]).await;
+        assert_eq!(records.len(), 2, "aborted probes still get a record");
+        assert_eq!(errors(&records), ["interrupted", "interrupted"]);
+        assert!(records.iter().all(|(at, _)| *at == 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_output_stops_the_probes() {
+        let (tx, rx) = mpsc::channel(4);
+        let (_send, interrupts) = Interrupts::manual();
+        let started = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            drop(rx);
+        });
+        let work = |_job: Job, stop: Stop, _tx: mpsc::Sender<Record>| async move {
+            tokio::select! {
+                () = stop.wait() => {}
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+        };
+        let interrupted = Arc::new(AtomicBool::new(false));
+        drive(plan(100), &cfg(10), tx, interrupted, interrupts, work).await;
+        assert_eq!(started.elapsed().as_secs(), 1);
+    }
+
+    #[test]
+    fn a_cut_probe_keeps_a_proven_relay_and_says_so() {
+        use crate::relay::{catalogue, facts::Greeting, TestFacts};
+        use crate::smtp::Reply;
+        let mut facts = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        facts.greeting = Greeting {
+            banner: Some(Reply::new(220, "mx.example.org ESMTP")),
+            hello_command: Some("EHLO"),
+            hello: Some(Reply::new(250, "mx.example.org")),
+            ..Greeting::default()
+        };
+        let s1 = catalogue::find("S1").unwrap();
+        let mut t = TestFacts::skipped(s1.id, s1.kind, "");
+        t.skipped = None;
+        t.mail_reply = Some(Reply::new(250, "2.1.0 Ok"));
+        t.rcpt_reply = Some(Reply::new(250, "2.1.5 Ok"));
+        facts.tests.push(t);
+
+        let r = record(facts.clone(), Some(Cut::Interrupted));
+        assert_eq!(r.verdict.verdict, Status::OpenRelay);
+        assert_eq!(r.error().as_deref(), Some("interrupted"));
+        assert!(r.verdict.notes.iter().any(|n| n.contains("did not run")));
+
+        facts.tests[0].rcpt_reply = Some(Reply::new(554, "5.7.1 Relay access denied"));
+        let r = record(facts.clone(), Some(Cut::Interrupted));
+        assert_eq!(
+            r.verdict.verdict,
+            Status::Error,
+            "a partial 'closed' is not a verdict"
+        );
+        assert_eq!(r.verdict.reply, None);
+        let r = record(facts.clone(), Some(Cut::Overran));
+        assert_eq!(r.verdict.verdict, Status::Timeout);
+        assert_eq!(r.error().as_deref(), Some("host-deadline"));
+        assert_eq!(record(facts, None).verdict.verdict, Status::Closed);
     }
 }

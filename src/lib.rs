@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod interrupt;
 pub mod lab;
 pub mod output;
 pub mod relay;

@@ -24,6 +24,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let engine_cfg = EngineConfig {
         concurrency: 1,
         resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+        grace: crate::engine::DEFAULT_GRACE,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {
@@ -65,10 +66,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         use crate::relay::Status::*;
         matches!(r.verdict.verdict, Refused | Timeout | Error | NotSmtp)
     };
+    if summary.interrupted {
+        // 130 (or 1 if a relay was proven before the interrupt), not "could not be tested".
+        return Ok(exit_code(&summary));
+    }
     if summary.relay_count == 0 && records.iter().all(untested) {
         // Nothing could be tested (down, not SMTP, name did not resolve):
         // in CI that must fail, not pass as "no relay".
-        eprintln!("relayscan: error: {} could not be tested", args.target);
+        eprintln!(
+            "relayscan: error: {} could not be tested",
+            crate::output::sanitize::terminal(&args.target)
+        );
         return Ok(super::EXIT_ERROR);
     }
     Ok(exit_code(&summary))

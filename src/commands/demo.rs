@@ -92,6 +92,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let engine = EngineConfig {
         concurrency: 64,
         resolve_timeout: Duration::from_secs(1),
+        grace: crate::engine::DEFAULT_GRACE,
     };
     let summary = execute(
         plan,

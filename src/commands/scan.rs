@@ -99,6 +99,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let engine = EngineConfig {
         concurrency: args.concurrency,
         resolve_timeout: args.probe.connect_timeout.max(Duration::from_secs(5)),
+        grace: args.grace,
     };
     let summary = runtime()?.block_on(execute(plan, probe, engine, writer, sink))?;
     if let Some(pb) = progress {
