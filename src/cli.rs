@@ -139,6 +139,9 @@ pub struct DemoArgs {
     /// Where to write the demo's CSV.
     #[arg(short = 'o', long, default_value = "relayscan-demo.csv")]
     pub output: PathBuf,
+    /// Add the hostile servers (endless lines, slowloris, escape codes, liars, …).
+    #[arg(long)]
+    pub hostile: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ use super::{exit_code, out, runtime};
 use crate::cli::CheckArgs;
 use crate::config::probe_config;
 use crate::engine::{self, EngineConfig};
+use crate::output::sanitize::json_line;
 use crate::output::{report, Record};
 use crate::targets::{Plan, Spec};
 use std::sync::atomic::AtomicBool;
@@ -49,7 +50,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let mut summary = crate::output::Summary::default();
     for (i, record) in records.iter().enumerate() {
         if args.json {
-            out(format!("{}", record.json(args.probe.transcript)) + "\n")?;
+            out(json_line(&record.json(args.probe.transcript)) + "\n")?;
         } else {
             if i > 0 {
                 out("\n")?;

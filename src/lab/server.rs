@@ -32,6 +32,7 @@ pub async fn serve(
     profile: &'static Profile,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut accepted_so_far: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -41,8 +42,10 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                let n = accepted_so_far;
+                accepted_so_far += 1;
                 tokio::spawn(async move {
-                    let _ = timeout(Duration::from_secs(300), session(stream, profile)).await;
+                    let _ = timeout(Duration::from_secs(300), session(stream, profile, n)).await;
                 });
             }
         }
@@ -113,7 +116,11 @@ struct State {
     helo: bool,
 }
 
-async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Result<()> {
+/// One client. `n` counts this server's connections from 0.
+async fn session(stream: TcpStream, profile: &'static Profile, n: u64) -> std::io::Result<()> {
+    if let Greeting::Hostile(hostile) = profile.greeting {
+        return super::hostile::play(hostile, stream, &host_name(profile), n).await;
+    }
     let local = stream.local_addr()?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -165,6 +172,8 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             let _ = read_line(&mut reader).await;
             return Ok(());
         }
+        // Played by `hostile::play`, above.
+        Greeting::Hostile(_) => return Ok(()),
     }
 
     let literal = match local.ip() {
@@ -312,7 +321,7 @@ fn deny(profile: &Profile, rcpt: &str) -> String {
 }
 
 /// One command line, without CRLF; `None` at EOF or after the idle timeout.
-async fn read_line<R: tokio::io::AsyncRead + Unpin>(
+pub(super) async fn read_line<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
 ) -> std::io::Result<Option<String>> {
     let mut buf = Vec::new();
