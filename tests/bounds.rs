@@ -315,6 +315,36 @@ async fn a_huge_transcript_is_capped() {
     for _ in 0..10_000 {
         conn.read_reply().await.unwrap();
     }
-    assert_eq!(conn.take_transcript().len(), 100);
+    let transcript = conn.take_transcript();
+    assert_eq!(transcript.len(), 101, "100 lines and the truncation mark");
+    assert_eq!(transcript[100].line, "transcript truncated: cap reached");
+    assert!(conn.transcript_truncated);
+}
+
+#[tokio::test]
+async fn a_transcript_of_long_lines_is_capped_in_bytes() {
+    // Replies of one 1000-byte line, forever: the entry cap (2000) would
+    // keep 2 MB; the byte cap keeps 256 KiB.
+    let line = format!("250 {}\r\n", "L".repeat(996));
+    let pattern: &'static [u8] = Box::leak(line.into_bytes().into_boxed_slice());
+    let mut conn = Connection::new(
+        Box::new(Endless {
+            head: b"",
+            pattern,
+            served: Arc::default(),
+        }),
+        Limits {
+            transcript_entries: 2000,
+            ..Limits::default()
+        },
+        Instant::now() + Duration::from_secs(60),
+    );
+    for _ in 0..2000 {
+        conn.read_reply().await.unwrap();
+    }
+    let transcript = conn.take_transcript();
+    let bytes: usize = transcript.iter().map(|e| e.line.len()).sum();
+    assert!(bytes <= 256 * 1024 + 64, "{bytes} bytes kept");
+    assert!(transcript.len() < 300, "{} entries", transcript.len());
     assert!(conn.transcript_truncated);
 }

@@ -94,9 +94,16 @@ pub struct Connection {
     deadline: Instant,
     opened: Instant,
     transcript: Vec<TranscriptEntry>,
+    /// Bytes of text in `transcript`.
+    transcript_bytes: usize,
     /// Set when the transcript cap was reached.
     pub transcript_truncated: bool,
 }
+
+/// Most bytes of text kept in one connection's transcript: with at most
+/// `transcript_entries` lines, each of at most `max_line` characters, a
+/// server sending long lines could otherwise fill megabytes per connection.
+const TRANSCRIPT_BYTES: usize = 256 * 1024;
 
 impl Connection {
     pub fn new(stream: Box<dyn Stream>, limits: Limits, deadline: Instant) -> Self {
@@ -108,6 +115,7 @@ impl Connection {
             deadline,
             opened: Instant::now(),
             transcript: Vec::new(),
+            transcript_bytes: 0,
             transcript_truncated: false,
         }
     }
@@ -126,11 +134,23 @@ impl Connection {
         if self.limits.transcript_entries == 0 {
             return;
         }
-        if self.transcript.len() >= self.limits.transcript_entries {
-            self.transcript_truncated = true;
+        if self.transcript_truncated {
             return;
         }
         let line: String = line.chars().take(self.limits.max_line).collect();
+        if self.transcript.len() >= self.limits.transcript_entries
+            || self.transcript_bytes + line.len() > TRANSCRIPT_BYTES
+        {
+            // Say so once, so a cut transcript does not pass for a whole one.
+            self.transcript_truncated = true;
+            self.transcript.push(TranscriptEntry {
+                ms: self.opened.elapsed().as_millis() as u64,
+                dir: '*',
+                line: "transcript truncated: cap reached".into(),
+            });
+            return;
+        }
+        self.transcript_bytes += line.len();
         self.transcript.push(TranscriptEntry {
             ms: self.opened.elapsed().as_millis() as u64,
             dir,
@@ -146,6 +166,7 @@ impl Connection {
 
     /// Take the transcript recorded so far.
     pub fn take_transcript(&mut self) -> Vec<TranscriptEntry> {
+        self.transcript_bytes = 0;
         std::mem::take(&mut self.transcript)
     }
 
@@ -358,7 +379,9 @@ mod tests {
         for _ in 0..3 {
             c.read_reply().await.unwrap();
         }
-        assert_eq!(c.take_transcript().len(), 2);
+        let t = c.take_transcript();
+        assert_eq!(t.len(), 3, "two entries and the truncation mark");
+        assert_eq!(t[2].dir, '*');
         assert!(c.transcript_truncated);
     }
 }
