@@ -87,7 +87,7 @@ proptest! {
     #[test]
     fn the_target_parser_takes_any_text(s in ".{0,80}") {
         if let Ok(spec) = s.parse::<Spec>() {
-            prop_assert!(spec.len() >= 1);
+            prop_assert_ne!(spec.len(), 0);
             // What it prints is what it parsed.
             let again: Spec = spec.to_string().parse().unwrap();
             prop_assert_eq!(again, spec);
@@ -106,7 +106,7 @@ proptest! {
     ) {
         let s = pieces.concat();
         if let Ok(spec) = s.parse::<Spec>() {
-            prop_assert!(spec.len() >= 1);
+            prop_assert_ne!(spec.len(), 0);
             let again: Spec = spec.to_string().parse().unwrap();
             prop_assert_eq!(again, spec);
         }
