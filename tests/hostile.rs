@@ -345,7 +345,7 @@ fn a_scan_of_every_hostile_server_ends_in_time_with_valid_jsonl() {
 }
 
 #[test]
-fn the_table_check_report_and_demo_show_no_escape_bytes() {
+fn the_table_and_check_report_show_no_escape_bytes() {
     let lab = TestLab::hostile();
     let (stdout, _) = scan_all(&lab, "table", 14);
     assert_clean("table", &stdout);

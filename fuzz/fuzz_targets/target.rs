@@ -6,7 +6,7 @@ use relayscan::targets::Spec;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(spec) = String::from_utf8_lossy(data).parse::<Spec>() {
-        assert!(spec.len() >= 1);
+        assert_ne!(spec.len(), 0);
         let again: Spec = spec.to_string().parse().expect("printed spec parses");
         assert_eq!(again, spec);
     }
