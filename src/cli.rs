@@ -104,11 +104,19 @@ pub struct ScanArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Overwrite the output file if it exists.
-    #[arg(long, conflicts_with = "append")]
+    #[arg(long, conflicts_with = "append", requires = "output")]
     pub force: bool,
     /// Append to the output file if it exists.
-    #[arg(long)]
+    #[arg(long, requires = "output")]
     pub append: bool,
+    /// Scan more than 2^24 targets (a /8 on one port; e.g. 0.0.0.0/0 or an IPv6 /64):
+    /// a safety catch against a mistyped prefix length.
+    #[arg(long)]
+    pub allow_huge: bool,
+    /// After the first Ctrl-C, let the hosts in flight finish for this long before
+    /// stopping them (they are then recorded as interrupted).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
     /// No progress bar and no summary: only the results.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -194,6 +202,9 @@ pub struct DemoArgs {
     /// Where to write the demo's CSV.
     #[arg(short = 'o', long, default_value = "relayscan-demo.csv")]
     pub output: PathBuf,
+    /// Add the hostile servers (endless lines, slowloris, escape codes, liars, …).
+    #[arg(long)]
+    pub hostile: bool,
 }
 
 #[derive(Debug, Args)]
@@ -228,7 +239,11 @@ pub struct LabArgs {
     pub profiles: Option<String>,
 }
 
-/// `5s`, `500ms`, `2m`, or a bare number of seconds.
+/// The longest duration accepted: a day. Longer is a typo, and a deadline
+/// far enough away (`584542046090years`) would overflow the clock.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `5s`, `500ms`, `2m`, or a bare number of seconds; more than zero, at most a day.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let d = match s.trim().parse::<f64>() {
         Ok(secs) if (0.0..1e9).contains(&secs) => std::time::Duration::from_secs_f64(secs),
@@ -238,6 +253,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     };
     if d.is_zero() {
         return Err("a timeout must be longer than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err(format!("{s:?} is longer than a day"));
     }
     Ok(d)
 }
@@ -325,5 +343,14 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
+        // Far deadlines would overflow the clock: refused, not a panic.
+        assert!(parse_duration("584542046090years")
+            .unwrap_err()
+            .contains("longer than a day"));
+        assert!(parse_duration("999999999").is_err());
+        assert_eq!(
+            parse_duration("24h").unwrap(),
+            std::time::Duration::from_secs(86_400)
+        );
     }
 }

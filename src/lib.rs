@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod dns;
 pub mod engine;
+pub mod interrupt;
 pub mod lab;
 pub mod output;
 pub mod relay;

@@ -5,6 +5,7 @@ use crate::cli::CheckArgs;
 use crate::config::probe_config;
 use crate::dns;
 use crate::engine::{self, EngineConfig};
+use crate::output::sanitize::json_line;
 use crate::output::{report, Event, Record};
 use crate::targets::{Plan, Spec};
 use std::sync::atomic::AtomicBool;
@@ -35,6 +36,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         rate: None,
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         dns: dns::Dns::new(dns),
+        grace: crate::engine::DEFAULT_GRACE,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {
@@ -57,7 +59,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let mut summary = crate::output::Summary::default();
     for (i, record) in records.iter().enumerate() {
         if args.json {
-            out(format!("{}", record.json(args.probe.transcript)) + "\n")?;
+            out(json_line(&record.json(args.probe.transcript)) + "\n")?;
         } else {
             if i > 0 {
                 out("\n")?;
@@ -74,10 +76,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         use crate::relay::Status::*;
         matches!(r.verdict.verdict, Refused | Timeout | Error | NotSmtp)
     };
+    if summary.interrupted {
+        // 130 (or 1 if a relay was proven before the interrupt), not "could not be tested".
+        return Ok(exit_code(&summary));
+    }
     if summary.relay_count == 0 && records.iter().all(untested) {
         // Nothing could be tested (down, not SMTP, name did not resolve):
         // in CI that must fail, not pass as "no relay".
-        eprintln!("relayscan: error: {} could not be tested", args.target);
+        eprintln!(
+            "relayscan: error: {} could not be tested",
+            crate::output::sanitize::terminal(&args.target)
+        );
         return Ok(super::EXIT_ERROR);
     }
     Ok(exit_code(&summary))

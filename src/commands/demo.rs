@@ -4,7 +4,7 @@
 use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
 use crate::cli::DemoArgs;
 use crate::engine::EngineConfig;
-use crate::lab::{Lab, DEFAULT_BASE};
+use crate::lab::{Lab, Profile, DEFAULT_BASE, PROFILES};
 use crate::output::sanitize::terminal;
 use crate::output::{Format, Writer};
 use crate::relay::{ProbeConfig, Status};
@@ -24,7 +24,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
-    let lab = Lab::start_all(DEFAULT_BASE, 0).await?;
+    let profiles: Vec<&'static Profile> = PROFILES
+        .iter()
+        .filter(|p| args.hostile || !p.is_hostile())
+        .collect();
+    let lab = Lab::start(DEFAULT_BASE, 0, &profiles).await?;
     out(format!(
         "relayscan demo: {} simulated servers on {}-{} port {} (loopback only)\n",
         lab.servers.len(),
@@ -51,7 +55,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let mut probe = ProbeConfig {
         ehlo: "scanner.relayscan.example".into(),
         connect_timeout: Duration::from_secs(2),
-        host_timeout: Duration::from_secs(20),
+        // Generous for the tarpit; the hostile slowloris runs to it.
+        host_timeout: Duration::from_secs(10),
         ..ProbeConfig::default()
     };
     // Short enough that the silent web server is found out quickly, long
@@ -96,6 +101,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         rate: None,
         // Addresses only: no PTR, no blocklists.
         dns: crate::dns::Dns::default(),
+        grace: crate::engine::DEFAULT_GRACE,
     };
     let summary = execute(
         super::Work::sequential(plan),

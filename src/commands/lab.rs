@@ -18,6 +18,10 @@ pub fn run(args: LabArgs) -> anyhow::Result<i32> {
             })
             .collect::<Result<_, _>>()?,
     };
+    let Some(first) = profiles.first() else {
+        anyhow::bail!("--profiles names no profile (see `relayscan lab` for the list)");
+    };
+    let first = first.name;
     runtime()?.block_on(async {
         let lab = Lab::start(args.base, args.port, &profiles).await?;
         out(format!(
@@ -34,10 +38,15 @@ pub fn run(args: LabArgs) -> anyhow::Result<i32> {
                 server::host_name(p)
             ) + "\n")?;
         }
+        let try_addr = lab
+            .servers
+            .iter()
+            .find(|(_, p)| p.name == first)
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default();
         out(format!(
-            "\nlab running on port {}; try: relayscan check {}  (Ctrl-C stops)",
+            "\nlab running on port {}; try: relayscan check {try_addr}  (Ctrl-C stops)",
             lab.port(),
-            lab.servers[0].0
         ) + "\n")?;
         tokio::signal::ctrl_c().await?;
         drop(lab);

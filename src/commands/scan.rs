@@ -22,6 +22,10 @@ const MAX_CONCURRENCY: usize = 20_000;
 /// Targets `--dry-run` lists.
 const DRY_RUN_LIST: u128 = 10;
 
+/// Plans larger than this (a /8 on one port) need `--allow-huge`: a mistyped
+/// prefix (`192.0.2.0/0`, `2001:db8::/0`) must not start scanning the world.
+const HUGE_PLAN: u128 = 1 << 24;
+
 pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     // Everything is validated before any file is created or socket opened.
     let mut include: Vec<Spec> = Vec::new();
@@ -67,6 +71,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         ),
         other => other?,
     };
+    refuse_huge(plan.len(), args.allow_huge)?;
     let format = args
         .format
         .unwrap_or_else(|| format_for(args.output.as_deref()));
@@ -203,6 +208,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         rate: args.rate,
         dns: dns::Dns::new(dns),
+        grace: args.grace,
     };
     let summary = runtime()?.block_on(execute(work, probe, engine, writer, sink))?;
     if let Some(pb) = progress {
@@ -225,6 +231,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit_code(&summary))
+}
+
+/// The safety catch for huge plans (see [`HUGE_PLAN`]).
+fn refuse_huge(jobs: u128, allow_huge: bool) -> anyhow::Result<()> {
+    if jobs > HUGE_PLAN && !allow_huge {
+        bail!(
+            "{jobs} targets is more than {HUGE_PLAN} (a /8 on one port): check the prefix lengths, \
+             or pass --allow-huge if you really mean it"
+        );
+    }
+    Ok(())
 }
 
 fn dry_run(schedule: &Schedule, seed: u64, shard: Shard) -> anyhow::Result<i32> {
@@ -274,4 +291,33 @@ fn progress_bar(total: u128, done: u128) -> ProgressBar {
     pb.set_message("relays: 0");
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(spec: &str, ports: &[u16]) -> u128 {
+        let spec: Spec = spec.parse().unwrap();
+        Plan::new(&[spec], &[], ports).unwrap().len()
+    }
+
+    #[test]
+    fn huge_plans_need_the_safety_catch() {
+        // Planning only: nothing here opens a socket.
+        for (spec, ports) in [
+            ("::/0", &[25][..]),
+            ("2001:db8::/0", &[25][..]),
+            ("0.0.0.0/0", &[25][..]),
+            ("2001:db8::/64", &[25][..]),
+            ("10.0.0.0/8", &[25, 587][..]),
+        ] {
+            let err = refuse_huge(jobs(spec, ports), false).unwrap_err();
+            assert!(err.to_string().contains("--allow-huge"), "{spec}: {err}");
+            assert!(refuse_huge(jobs(spec, ports), true).is_ok());
+        }
+        // A /8 on one port is the largest plan allowed without it.
+        assert!(refuse_huge(jobs("10.0.0.0/8", &[25]), false).is_ok());
+        assert!(refuse_huge(jobs("192.0.2.0/24", &[25, 465, 587]), false).is_ok());
+    }
 }

@@ -1,41 +1,83 @@
-//! The engine: walks the plan, runs up to `concurrency` probes at once, and
-//! hands every record to the writer through a bounded channel.
+//! The engine: walks the schedule (the plan in scan order, one shard of it,
+//! from a checkpoint on), runs up to `concurrency` probes at once, paced by
+//! `--rate`, and hands every record to the writer through a bounded channel.
 //!
 //! Backpressure comes from two places: the semaphore (no more than N probes
 //! in flight) and the channel (a slow writer blocks new records). Memory is
 //! therefore bounded by the concurrency, not by the size of the plan.
-//! Shutdown follows mini-redis: the first Ctrl-C (or SIGTERM) stops new
-//! connections and lets the probes in flight finish within their deadline; a
-//! second one aborts them, and they are recorded as interrupted.
+//!
+//! Shutdown escalates, one step per Ctrl-C (or SIGTERM): the first stops new
+//! connections and gives the probes in flight a grace period to finish; when
+//! it ends (or at the second signal) they are told to stop, and each is
+//! recorded with what it had found so far — a relay already proven stays a
+//! relay, anything else is `error` with error `interrupted`; a third signal
+//! aborts whatever is left. When the output goes away (`| head`), the probes
+//! are stopped at once: there is no one left to tell.
+//!
+//! Every probe also runs under a hard stop a little after its host deadline,
+//! so no code path, present or future, can hold a host longer than that.
 
 pub mod checkpoint;
 pub mod pacer;
 pub mod resume;
 
 use crate::dns::{Dns, Unresolved};
+use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
-use crate::relay::{classify, probe, Connect, Facts, ProbeConfig, Status, Target, Verdict};
+use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
 use crate::targets::{Job, Schedule};
 use pacer::Pacer;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::{Id, JoinSet};
+use tokio::time::{sleep_until, Instant};
 
 /// Settings for one run of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub concurrency: usize,
-    /// How long a name may take to resolve (a domain: its MX records and
-    /// every exchanger's addresses).
+    /// How long a host name may take to resolve.
     pub resolve_timeout: Duration,
     /// Connection starts per second (`--rate`), if limited.
     pub rate: Option<f64>,
     /// The DNS handle: names, MX, PTR and blocklists (see `crate::dns`).
     pub dns: Dns,
+    /// After the first interrupt, how long the probes in flight may go on.
+    pub grace: Duration,
+}
+
+/// The grace period when the user does not choose one (`--grace`).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// A probe still running this long after its host deadline is stopped by
+/// force: the probe keeps its own deadline, this only backs it up.
+const OVERRUN: Duration = Duration::from_secs(2);
+
+/// Why a probe was stopped before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The user interrupted the scan (after the grace period).
+    Interrupted,
+    /// The probe outlived its host deadline (a bug the hard stop catches).
+    Overran,
+}
+
+/// Resolves when the engine tells the probes in flight to stop.
+#[derive(Debug, Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    pub async fn wait(mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            // The engine is gone without a word: nothing will stop us.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Jobs already done before a resumed run: by position, or (for the records
@@ -48,7 +90,7 @@ pub struct Skip {
 
 /// Run the schedule from position `start`. Returns when every job is
 /// recorded, the writer has gone away (e.g. a closed pipe), or the user
-/// interrupted twice.
+/// interrupted.
 pub async fn run(
     schedule: Arc<Schedule>,
     start: u128,
@@ -58,13 +100,50 @@ pub async fn run(
     tx: mpsc::Sender<Event>,
     interrupted: Arc<AtomicBool>,
 ) {
+    let interrupts = Interrupts::from_signals();
+    let resolve_timeout = cfg.resolve_timeout;
+    let dns = cfg.dns.clone();
+    let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>| {
+        let (probe_cfg, dns) = (probe_cfg.clone(), dns.clone());
+        async move { run_job(position, job, &probe_cfg, &dns, resolve_timeout, stop, &tx).await }
+    };
+    drive(
+        schedule,
+        start,
+        skip,
+        &cfg,
+        tx,
+        interrupted,
+        interrupts,
+        work,
+    )
+    .await;
+}
+
+/// The engine proper, with the work for one job given: [`run`] probes, the
+/// tests give stand-ins (that panic, or never finish).
+#[allow(clippy::too_many_arguments)]
+pub async fn drive<W, F>(
+    schedule: Arc<Schedule>,
+    start: u128,
+    skip: Skip,
+    cfg: &EngineConfig,
+    tx: mpsc::Sender<Event>,
+    interrupted: Arc<AtomicBool>,
+    mut interrupts: Interrupts,
+    work: W,
+) where
+    W: Fn(u128, Job, Stop, mpsc::Sender<Event>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let semaphore = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut running: HashMap<Id, (u128, Job)> = HashMap::new();
-    let mut signal = Box::pin(shutdown_signal());
+    let (stop_all, stop) = watch::channel(false);
+    let mut grace_until: Option<Instant> = None;
     let mut pacer = cfg.rate.map(Pacer::new);
 
-    for (position, job) in schedule.iter_from(start) {
+    'jobs: for (position, job) in schedule.iter_from(start) {
         let skipped = skip.positions.contains(&position)
             || matches!(&job, Job::Addr(a) if skip.addrs.contains(a));
         if skipped {
@@ -75,50 +154,64 @@ pub async fn run(
         }
         let permit = tokio::select! {
             biased;
-            _ = &mut signal => {
+            Some(()) = interrupts.recv() => {
                 interrupted.store(true, Ordering::SeqCst);
+                grace_until = Some(Instant::now() + cfg.grace);
                 break;
             }
+            () = tx.closed() => break,
             permit = semaphore.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
-        if let Some(p) = pacer.as_mut() {
+        if let Some(pacer) = pacer.as_mut() {
             tokio::select! {
                 biased;
-                _ = &mut signal => {
+                Some(()) = interrupts.recv() => {
                     interrupted.store(true, Ordering::SeqCst);
-                    break;
+                    grace_until = Some(Instant::now() + cfg.grace);
+                    break 'jobs;
                 }
-                _ = p.wait() => {}
+                () = tx.closed() => break 'jobs,
+                () = pacer.wait() => {}
             }
         }
         while let Some(done) = tasks.try_join_next_with_id() {
             reap(done, &mut running, &tx).await;
         }
-        if tx.is_closed() {
-            break;
-        }
-        let (probe_cfg, tx2, job2) = (probe_cfg.clone(), tx.clone(), job.clone());
-        let (resolve_timeout, dns) = (cfg.resolve_timeout, cfg.dns.clone());
+        let probe = work(position, job.clone(), Stop(stop.clone()), tx.clone());
         let handle = tasks.spawn(async move {
             let _permit = permit;
-            run_job(position, job2, &probe_cfg, &dns, resolve_timeout, &tx2).await;
+            probe.await;
         });
         running.insert(handle.id(), (position, job));
     }
 
-    // Drain: let the probes in flight finish; a (further) signal aborts them.
-    let mut aborted = false;
+    // Drain: the probes in flight finish, or are stopped (see the module doc).
+    let mut stopped = false;
     loop {
         tokio::select! {
             biased;
-            _ = &mut signal, if !aborted => {
+            Some(()) = interrupts.recv() => {
                 interrupted.store(true, Ordering::SeqCst);
-                aborted = true;
-                tasks.abort_all();
-                signal = Box::pin(shutdown_signal());
+                if grace_until.is_none() {
+                    grace_until = Some(Instant::now() + cfg.grace);
+                } else if !stopped {
+                    stop_all.send_replace(true);
+                    stopped = true;
+                } else {
+                    tasks.abort_all();
+                }
+            }
+            () = sleep_until(grace_until.unwrap_or_else(Instant::now)),
+                if grace_until.is_some() && !stopped => {
+                stop_all.send_replace(true);
+                stopped = true;
+            }
+            () = tx.closed(), if !stopped => {
+                stop_all.send_replace(true);
+                stopped = true;
             }
             done = tasks.join_next_with_id() => match done {
                 Some(done) => reap(done, &mut running, &tx).await,
@@ -140,17 +233,11 @@ async fn reap(
             running.remove(&id);
             return;
         }
-        Err(e) if e.is_panic() => (e.id(), "internal error: the probe panicked".to_string()),
-        Err(e) => (e.id(), "interrupted".to_string()),
+        Err(e) if e.is_panic() => (e.id(), "internal-error: the probe panicked"),
+        Err(e) => (e.id(), "interrupted"),
     };
     if let Some((position, job)) = running.remove(&id) {
-        let (addr, name) = match job {
-            Job::Addr(a) => (a, None),
-            Job::Name { host, port } | Job::Mx { domain: host, port } => {
-                (unresolved(port), Some(host))
-            }
-        };
-        let record = Box::new(failed(addr, name, why));
+        let record = Box::new(lost(&job, why));
         let _ = tx
             .send(Event::Record {
                 record,
@@ -161,20 +248,25 @@ async fn reap(
     }
 }
 
-fn unresolved(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
-}
-
-/// A record for a target that could not be probed at all.
-fn failed(addr: SocketAddr, name: Option<String>, why: String) -> Record {
-    let mut facts = Facts::new(addr, name);
-    facts.connect = Connect::Error {
-        message: why.clone(),
+/// The record for a job whose task ended without one (it panicked, or was
+/// aborted): what is known is the target, and why.
+fn lost(job: &Job, why: &str) -> Record {
+    let (addr, name) = match job {
+        Job::Addr(a) => (*a, None),
+        Job::Name { host, port } | Job::Mx { domain: host, port } => {
+            (unresolved(*port), Some(host.clone()))
+        }
     };
+    let mut facts = Facts::new(addr, name);
+    facts.error = Some(why.to_string());
     let mut verdict = classify(&facts);
     verdict.verdict = Status::Error;
-    verdict.reason = why;
+    verdict.reason = why.to_string();
     Record::new(facts, verdict)
+}
+
+fn unresolved(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
 }
 
 /// A record for a name that led to no address.
@@ -192,6 +284,7 @@ async fn run_job(
     cfg: &ProbeConfig,
     dns: &Dns,
     resolve_timeout: Duration,
+    stop: Stop,
     tx: &mpsc::Sender<Event>,
 ) {
     let send = |record: Record, last: bool| {
@@ -201,7 +294,15 @@ async fn run_job(
             last,
         })
     };
-    let targets = match tokio::time::timeout(resolve_timeout, dns.targets(&job)).await {
+    let resolved = tokio::select! {
+        biased;
+        () = stop.clone().wait() => {
+            let _ = send(lost(&job, "interrupted"), true).await;
+            return;
+        }
+        resolved = tokio::time::timeout(resolve_timeout, dns.targets(&job)) => resolved,
+    };
+    let targets = match resolved {
         Ok(targets) => targets,
         Err(_) => {
             let (name, port) = match &job {
@@ -218,8 +319,9 @@ async fn run_job(
     };
     let count = targets.len();
     for (i, target) in targets.into_iter().enumerate() {
+        // Once stopped, each remaining address is recorded as interrupted.
         let record = match target {
-            Ok(target) => probe_one(target, cfg, dns).await,
+            Ok(target) => probe_one(target, cfg, dns, stop.clone()).await,
             Err(u) => unresolved_record(u),
         };
         if send(record, i + 1 == count).await.is_err() {
@@ -228,37 +330,315 @@ async fn run_job(
     }
 }
 
-/// Probe one target. Its PTR name is looked up first (it may stand for
-/// `{H}`); its blocklist check runs alongside the probe, in DNS only.
-async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns) -> Record {
+/// Probe one target under the engine's stop and the hard deadline. Its PTR
+/// name is looked up first (it may stand for `{H}`); its blocklist check
+/// runs alongside the probe, in DNS only.
+async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop) -> Record {
     target.ptr = dns.ptr_for(&target).await;
-    let (mut facts, dnsbl) = tokio::join!(probe(&target, cfg), dns.blocklists_for(&target));
+    let hard_stop = tokio::time::sleep(cfg.host_timeout + OVERRUN);
+    let probing = probe_until(&target, cfg, async move {
+        tokio::select! {
+            biased;
+            () = stop.wait() => Cut::Interrupted,
+            () = hard_stop => Cut::Overran,
+        }
+    });
+    let ((mut facts, cut), dnsbl) = tokio::join!(probing, dns.blocklists_for(&target));
     facts.ptr = target.ptr;
     facts.mx = target.mx;
     facts.dnsbl = dnsbl;
-    let verdict: Verdict = classify(&facts);
+    record(facts, cut)
+}
+
+/// The record for a probe's facts. A probe cut short says so in `error`;
+/// its verdict stands only when it had already proven a relay.
+pub fn record(mut facts: Facts, cut: Option<Cut>) -> Record {
+    let mut verdict = classify(&facts);
+    let Some(cut) = cut else {
+        return Record::new(facts, verdict);
+    };
+    let (status, error, why) = match cut {
+        Cut::Interrupted => (
+            Status::Error,
+            "interrupted",
+            "interrupted before the tests could finish",
+        ),
+        Cut::Overran => (
+            Status::Timeout,
+            "host-deadline",
+            "stopped: the host overran its deadline",
+        ),
+    };
+    if let Some(earlier) = facts.error.replace(error.to_string()) {
+        if !verdict.notes.iter().any(|n| n.contains(&earlier)) {
+            verdict.notes.push(format!("session: {earlier}"));
+        }
+    }
+    if verdict.verdict.is_relay() {
+        verdict
+            .notes
+            .push(format!("{why}; the remaining tests did not run"));
+    } else {
+        verdict.verdict = status;
+        verdict.confidence = None;
+        verdict.deciding_test = None;
+        verdict.reply = None;
+        verdict.reason = why.to_string();
+    }
     Record::new(facts, verdict)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+#[cfg(test)]
+mod tests {
+    //! The engine with stand-in probes and hand-sent interrupts, on tokio's
+    //! paused clock: grace periods and escalation are checked to the second
+    //! without waiting for them. No sockets.
+    use super::*;
+    use crate::targets::{Order, Plan, Shard, Spec};
+
+    /// Stand-in probe outcomes.
+    #[derive(Clone, Copy)]
+    enum Stand {
+        /// Finishes after this long unless stopped first (then says so).
+        Takes(Duration),
+        /// Ignores the stop signal; only an abort ends it.
+        Deaf,
+        /// Panics.
+        Panics,
+    }
+
+    fn plan(n: u8) -> Arc<Schedule> {
+        let spec: Spec = format!("192.0.2.1-{n}").parse().unwrap();
+        let plan = Arc::new(Plan::new(&[spec], &[], &[25]).unwrap());
+        Arc::new(Schedule::new(plan, Order::Sequential, 0, Shard::default()))
+    }
+
+    fn cfg(concurrency: usize) -> EngineConfig {
+        EngineConfig {
+            concurrency,
+            resolve_timeout: Duration::from_secs(1),
+            rate: None,
+            dns: Dns::default(),
+            grace: Duration::from_secs(5),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    fn done(addr: SocketAddr, cut: Option<Cut>) -> Record {
+        let mut facts = Facts::new(addr, None);
+        facts.error = Some("done".into());
+        record(facts, cut)
+    }
+
+    /// Run the engine over `n` stand-in jobs; `behaviour(i)` says what job i
+    /// does; `interrupts_at` lists when (from the start) interrupts arrive.
+    /// Returns the records (with the second they arrived) and the interrupted flag.
+    async fn scan(
+        n: u8,
+        concurrency: usize,
+        behaviour: fn(u8) -> Stand,
+        interrupts_at: &[u64],
+    ) -> (Vec<(u64, Record)>, bool) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let (send, interrupts) = Interrupts::manual();
+        let started = Instant::now();
+        for &at in interrupts_at {
+            let send = send.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(at)).await;
+                let _ = send.send(());
+            });
+        }
+        let collect = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(event) = rx.recv().await {
+                if let Event::Record { record, .. } = event {
+                    got.push((started.elapsed().as_secs(), *record));
+                }
+            }
+            got
+        });
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>| async move {
+            let Job::Addr(addr) = job else { return };
+            let last_octet = match addr.ip() {
+                IpAddr::V4(v4) => v4.octets()[3],
+                IpAddr::V6(_) => 0,
+            };
+            let record = match behaviour(last_octet) {
+                Stand::Panics => panic!("stand-in probe for {addr} panics"),
+                Stand::Deaf => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    done(addr, None)
+                }
+                Stand::Takes(d) => tokio::select! {
+                    () = stop.wait() => done(addr, Some(Cut::Interrupted)),
+                    () = tokio::time::sleep(d) => done(addr, None),
+                },
+            };
+            let _ = tx
+                .send(Event::Record {
+                    record: Box::new(record),
+                    position,
+                    last: true,
+                })
+                .await;
+        };
+        drive(
+            plan(n),
+            0,
+            Skip::default(),
+            &cfg(concurrency),
+            tx,
+            interrupted.clone(),
+            interrupts,
+            work,
+        )
+        .await;
+        drop(send);
+        (collect.await.unwrap(), interrupted.load(Ordering::SeqCst))
+    }
+
+    fn errors(records: &[(u64, Record)]) -> Vec<String> {
+        let mut e: Vec<String> = records
+            .iter()
+            .map(|(_, r)| r.error().unwrap_or_default())
+            .collect();
+        e.sort();
+        e
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_in_one_probe_becomes_an_error_record_and_the_scan_goes_on() {
+        let (records, interrupted) = scan(
+            5,
+            2,
+            |i| {
+                if i == 3 {
+                    Stand::Panics
+                } else {
+                    Stand::Takes(Duration::from_secs(1))
+                }
+            },
+            &[],
+        )
+        .await;
+        assert!(!interrupted);
+        assert_eq!(records.len(), 5, "one record per target");
+        let panicked: Vec<&Record> = records
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.facts.addr.to_string() == "192.0.2.3:25")
+            .collect();
+        assert_eq!(panicked.len(), 1);
+        assert_eq!(panicked[0].verdict.verdict, Status::Error);
+        assert_eq!(
+            panicked[0].error().as_deref(),
+            Some("internal-error: the probe panicked")
+        );
+        assert_eq!(errors(&records).iter().filter(|e| *e == "done").count(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_interrupt_stops_new_work_and_gives_a_grace_period() {
+        // 2 at a time, each needing an hour; Ctrl-C after 1 s.
+        let (records, interrupted) =
+            scan(6, 2, |_| Stand::Takes(Duration::from_secs(3600)), &[1]).await;
+        assert!(interrupted);
+        assert_eq!(records.len(), 2, "the jobs not started are not probed");
+        for (at, r) in &records {
+            assert_eq!(*at, 6, "stopped when the 5 s grace ended");
+            assert_eq!(r.verdict.verdict, Status::Error);
+            assert_eq!(r.error().as_deref(), Some("interrupted"));
+            assert!(r.verdict.notes.iter().any(|n| n.contains("done")));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_that_finish_within_the_grace_are_recorded_normally() {
+        let (records, _) = scan(2, 2, |_| Stand::Takes(Duration::from_secs(3)), &[1]).await;
+        assert_eq!(errors(&records), ["done", "done"]);
+        assert!(records.iter().all(|(at, _)| *at == 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn second_interrupt_ends_the_grace_at_once() {
+        let (records, _) = scan(2, 2, |_| Stand::Takes(Duration::from_secs(3600)), &[1, 2]).await;
+        assert_eq!(errors(&records), ["interrupted", "interrupted"]);
+        assert!(records.iter().all(|(at, _)| *at == 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn third_interrupt_aborts_probes_that_do_not_stop() {
+        let (records, _) = scan(2, 2, |_| Stand::Deaf, &[1, 2, 3]).await;
+        assert_eq!(records.len(), 2, "aborted probes still get a record");
+        assert_eq!(errors(&records), ["interrupted", "interrupted"]);
+        assert!(records.iter().all(|(at, _)| *at == 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_output_stops_the_probes() {
+        let (tx, rx) = mpsc::channel(4);
+        let (_send, interrupts) = Interrupts::manual();
+        let started = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            drop(rx);
+        });
+        let work = |_position: u128, _job: Job, stop: Stop, _tx: mpsc::Sender<Event>| async move {
+            tokio::select! {
+                () = stop.wait() => {}
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+        };
+        let interrupted = Arc::new(AtomicBool::new(false));
+        drive(
+            plan(100),
+            0,
+            Skip::default(),
+            &cfg(10),
+            tx,
+            interrupted,
+            interrupts,
+            work,
+        )
+        .await;
+        assert_eq!(started.elapsed().as_secs(), 1);
+    }
+
+    #[test]
+    fn a_cut_probe_keeps_a_proven_relay_and_says_so() {
+        use crate::relay::{catalogue, facts::Greeting, TestFacts};
+        use crate::smtp::Reply;
+        let mut facts = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        facts.greeting = Greeting {
+            banner: Some(Reply::new(220, "mx.example.org ESMTP")),
+            hello_command: Some("EHLO"),
+            hello: Some(Reply::new(250, "mx.example.org")),
+            ..Greeting::default()
+        };
+        let s1 = catalogue::find("S1").unwrap();
+        let mut t = TestFacts::skipped(s1.id, s1.kind, "");
+        t.skipped = None;
+        t.mail_reply = Some(Reply::new(250, "2.1.0 Ok"));
+        t.rcpt_reply = Some(Reply::new(250, "2.1.5 Ok"));
+        facts.tests.push(t);
+
+        let r = record(facts.clone(), Some(Cut::Interrupted));
+        assert_eq!(r.verdict.verdict, Status::OpenRelay);
+        assert_eq!(r.error().as_deref(), Some("interrupted"));
+        assert!(r.verdict.notes.iter().any(|n| n.contains("did not run")));
+
+        facts.tests[0].rcpt_reply = Some(Reply::new(554, "5.7.1 Relay access denied"));
+        let r = record(facts.clone(), Some(Cut::Interrupted));
+        assert_eq!(
+            r.verdict.verdict,
+            Status::Error,
+            "a partial 'closed' is not a verdict"
+        );
+        assert_eq!(r.verdict.reply, None);
+        let r = record(facts.clone(), Some(Cut::Overran));
+        assert_eq!(r.verdict.verdict, Status::Timeout);
+        assert_eq!(r.error().as_deref(), Some("host-deadline"));
+        assert_eq!(record(facts, None).verdict.verdict, Status::Closed);
     }
 }

@@ -3,9 +3,11 @@
 //! It binds loopback addresses only, so nothing outside this machine can
 //! reach it and nothing it does leaves the machine.
 
+pub mod hostile;
 pub mod profile;
 pub mod server;
 
+pub use hostile::Hostile;
 pub use profile::{Profile, PROFILES};
 
 use anyhow::{bail, Context};

@@ -2,6 +2,7 @@
 //! real server behaves, with the verdict relayscan must reach against it.
 //! Later profiles (TLS, hostile servers) are added here as more rows.
 
+use super::hostile::Hostile;
 use crate::relay::Status;
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ pub enum Greeting {
     Http,
     /// A raw non-SMTP line (e.g. an SSH banner).
     Raw(&'static str),
+    /// A hostile server ([`Hostile`]): it plays the whole session its own
+    /// way, and the profile's other fields are not used.
+    Hostile(Hostile),
 }
 
 /// What the server does with a recipient in a foreign domain.
@@ -116,6 +120,31 @@ const IIS_EXT: &[&str] = &[
     "OK",
 ];
 
+impl Profile {
+    /// Hostile servers are in `relayscan lab`, the tests and `demo
+    /// --hostile`, but not in the plain demo: their tricks cost time (the
+    /// slowloris holds each probe to its host deadline).
+    pub fn is_hostile(&self) -> bool {
+        matches!(self.greeting, Greeting::Hostile(_))
+    }
+}
+
+const fn hostile(
+    name: &'static str,
+    description: &'static str,
+    expected: Status,
+    hostile: Hostile,
+) -> Profile {
+    profile(
+        name,
+        description,
+        expected,
+        Greeting::Hostile(hostile),
+        &[],
+        RelayPolicy::Deny(554, "unused"),
+    )
+}
+
 const fn profile(
     name: &'static str,
     description: &'static str,
@@ -198,6 +227,22 @@ pub const PROFILES: &[Profile] = &[
         ..profile("helo-only", "an old open relay that knows only HELO", Status::OpenRelay,
             Greeting::Banner("Sendmail 8.6.12 ready"), &[], RelayPolicy::Open)
     },
+    // Hostile servers (src/lab/hostile.rs): relayscan must reach a verdict,
+    // within its deadline, with clean output.
+    hostile("endless-line", "220 and then megabytes without a line end", Status::NotSmtp, Hostile::EndlessLine),
+    hostile("endless-reply", "an EHLO reply whose 250- lines never end", Status::Inconclusive, Hostile::EndlessReply),
+    hostile("slowloris", "one byte a second, forever", Status::Timeout, Hostile::Slowloris),
+    hostile("binary-junk", "NUL bytes and invalid UTF-8 in every reply; closed", Status::Closed, Hostile::BinaryJunk),
+    hostile("escape-codes", "terminal escapes (colour, cursor, title, OSC 8/52) in every reply; closed", Status::Closed, Hostile::EscapeCodes),
+    hostile("formula-banner", "a spreadsheet formula for a banner (=, +, -, @, tab, CR in turn)", Status::NotSmtp, Hostile::FormulaBanner),
+    hostile("bad-codes", "answers MAIL with 999, 2x0 or 25", Status::Inconclusive, Hostile::BadCodes),
+    hostile("reset-mid-reply", "half an EHLO reply, then a TCP reset", Status::Inconclusive, Hostile::ResetMidReply),
+    hostile("close-on-connect", "accepts, then closes at once", Status::Error, Hostile::CloseOnConnect),
+    hostile("pipelining-liar", "answers before it is asked (a refused RCPT would read as accepted)", Status::Inconclusive, Hostile::PipeliningLiar),
+    hostile("shutdown-421", "accepts MAIL, then 421 and hangs up", Status::TempFail, Hostile::Shutdown421),
+    hostile("silent", "accepts, then never says a word", Status::Timeout, Hostile::Silent),
+    hostile("tls-stall", "demands STARTTLS, then stalls the TLS handshake", Status::TlsRequired, Hostile::TlsStall),
+    hostile("huge-ehlo", "480 EHLO extensions and 3000 AUTH mechanisms; closed", Status::Closed, Hostile::HugeEhlo),
 ];
 
 /// Look a profile up by name.
@@ -239,6 +284,8 @@ mod tests {
             Status::Inconclusive,
             Status::Rejected,
             Status::NotSmtp,
+            Status::Timeout,
+            Status::Error,
         ] {
             assert!(
                 PROFILES.iter().any(|p| p.expected == status),

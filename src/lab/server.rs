@@ -51,6 +51,7 @@ pub async fn serve_with<F>(
     F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
 {
     let pick = std::sync::Arc::new(pick);
+    let mut accepted_so_far: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -65,8 +66,10 @@ pub async fn serve_with<F>(
                     _ => continue,
                 };
                 let Some(profile) = pick(local.ip()) else { continue };
+                let n = accepted_so_far;
+                accepted_so_far += 1;
                 tokio::spawn(async move {
-                    let _ = timeout(Duration::from_secs(300), session(stream, profile, latency)).await;
+                    let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, n)).await;
                 });
             }
         }
@@ -137,11 +140,16 @@ struct State {
     helo: bool,
 }
 
+/// One client. `n` counts this server's connections from 0.
 async fn session(
     stream: TcpStream,
     profile: &'static Profile,
     latency: Duration,
+    n: u64,
 ) -> std::io::Result<()> {
+    if let Greeting::Hostile(hostile) = profile.greeting {
+        return super::hostile::play(hostile, stream, &host_name(profile), n).await;
+    }
     let local = stream.local_addr()?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -196,6 +204,8 @@ async fn session(
             let _ = read_line(&mut reader).await;
             return Ok(());
         }
+        // Played by `hostile::play`, above.
+        Greeting::Hostile(_) => return Ok(()),
     }
 
     let literal = match local.ip() {
@@ -370,7 +380,7 @@ fn deny(profile: &Profile, rcpt: &str) -> String {
 }
 
 /// One command line, without CRLF; `None` at EOF or after the idle timeout.
-async fn read_line<R: tokio::io::AsyncRead + Unpin>(
+pub(super) async fn read_line<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
 ) -> std::io::Result<Option<String>> {
     let mut buf = Vec::new();

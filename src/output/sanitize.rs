@@ -45,6 +45,30 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// A JSON value on one line, safe to print on a terminal: serde_json already
+/// escapes C0 controls; this also escapes DEL, the C1 controls (U+0080–U+009F,
+/// among them the 8-bit CSI) and bidi controls as `\uXXXX`. Every such
+/// character can only be inside a JSON string (the syntax is ASCII), where
+/// the escape means the same character: the value is unchanged.
+pub fn json_line(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    if !text
+        .chars()
+        .any(|c| c == '\u{7f}' || (c as u32 >= 0x80 && is_unsafe(c)))
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c == '\u{7f}' || (c as u32 >= 0x80 && is_unsafe(c)) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Shorten to at most `max` characters for a table column, marking the cut.
 pub fn truncate(s: &str, max: usize) -> Cow<'_, str> {
     if s.chars().count() <= max {
@@ -87,7 +111,31 @@ mod tests {
         assert_eq!(csv_cell("220 mx ESMTP"), "220 mx ESMTP");
     }
 
+    #[test]
+    fn json_lines_escape_what_json_leaves_raw() {
+        let v = serde_json::json!({"banner": "a\u{1b}[31m b\u{9b}6n c\u{202e}d \u{7f} é"});
+        let line = json_line(&v);
+        assert_eq!(
+            line,
+            r#"{"banner":"a\u001b[31m b\u009b6n c\u202ed \u007f é"}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, v);
+    }
+
     proptest::proptest! {
+        /// Any text in a JSON string: one line, no raw control character,
+        /// and it parses back to the same value.
+        #[test]
+        fn json_lines_are_valid_and_inert(s in ".*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}a-z\"\\\\]*") {
+            let v = serde_json::json!({"text": s, "list": [s.clone()]});
+            let line = json_line(&v);
+            proptest::prop_assert!(!line.contains('\n'));
+            proptest::prop_assert!(!line.chars().any(|c| c == '\u{7f}' || is_unsafe(c)), "{:?}", line);
+            let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+            proptest::prop_assert_eq!(back, v);
+        }
+
         #[test]
         fn no_control_character_survives(s in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}a-z]*") {
             let t = terminal(&s);

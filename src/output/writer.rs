@@ -4,7 +4,7 @@
 //! bounded channel, so a slow sink slows the scan instead of filling memory.
 
 use super::record::{Record, CSV_HEADER};
-use super::sanitize::{terminal, truncate};
+use super::sanitize::{json_line, terminal, truncate};
 use crate::engine::checkpoint::{Checkpoint, Completion};
 use crate::relay::Status;
 use indicatif::ProgressBar;
@@ -290,8 +290,7 @@ impl Sink {
             }
             Sink::Csv(_) => Ok(()),
             Sink::Lines(w, Format::Jsonl) => {
-                serde_json::to_writer(&mut *w, &cfg.meta)?;
-                w.write_all(b"\n")?;
+                writeln!(w, "{}", json_line(&cfg.meta))?;
                 w.flush()
             }
             Sink::Lines(w, _) => {
@@ -312,8 +311,7 @@ impl Sink {
                 w.flush()
             }
             Sink::Lines(w, Format::Jsonl) => {
-                serde_json::to_writer(&mut *w, &r.json(transcript))?;
-                w.write_all(b"\n")?;
+                writeln!(w, "{}", json_line(&r.json(transcript)))?;
                 w.flush()
             }
             Sink::Lines(w, _) => {
@@ -338,8 +336,7 @@ impl Sink {
         match self {
             Sink::Csv(w) => w.flush(),
             Sink::Lines(w, Format::Jsonl) => {
-                serde_json::to_writer(&mut *w, &summary.json())?;
-                w.write_all(b"\n")?;
+                writeln!(w, "{}", json_line(&summary.json()))?;
                 w.flush()
             }
             Sink::Lines(w, _) => w.flush(),

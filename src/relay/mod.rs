@@ -12,5 +12,5 @@ pub mod reply_class;
 pub use catalogue::{Kind, RelayTest, CATALOGUE};
 pub use classify::{classify, Confidence, Outcome, Status, Verdict};
 pub use facts::{Connect, Facts, TestFacts};
-pub use probe::{probe, ProbeConfig, Target};
+pub use probe::{probe, probe_until, ProbeConfig, Target};
 pub use reply_class::{classify_reply, ReplyClass};

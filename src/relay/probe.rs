@@ -110,6 +110,20 @@ struct Session {
 
 /// Probe one target and return what happened.
 pub async fn probe(target: &Target, cfg: &ProbeConfig) -> Facts {
+    probe_until(target, cfg, std::future::pending::<()>())
+        .await
+        .0
+}
+
+/// Probe one target, but stop as soon as `stop` resolves (the user
+/// interrupted; a hard deadline passed). The facts gathered until then are
+/// kept — a relay already proven stays proven — and returned with what
+/// `stop` gave. The connection open at that moment is dropped without QUIT.
+pub async fn probe_until<T>(
+    target: &Target,
+    cfg: &ProbeConfig,
+    stop: impl std::future::Future<Output = T>,
+) -> (Facts, Option<T>) {
     let started = Instant::now();
     let mut run = Probe {
         cfg,
@@ -119,11 +133,15 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> Facts {
         facts: Facts::new(target.addr, target.name.clone()),
         transcript: Vec::new(),
     };
-    run.run().await;
+    let cut = tokio::select! {
+        biased;
+        why = stop => Some(why),
+        () = run.run() => None,
+    };
     let mut facts = run.facts;
     facts.transcript = run.transcript;
     facts.duration_ms = started.elapsed().as_millis() as u64;
-    facts
+    (facts, cut)
 }
 
 struct Probe<'a> {

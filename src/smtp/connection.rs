@@ -4,8 +4,10 @@
 
 use super::{Command, Reply, ReplyBuilder, ReplyError};
 use serde::Serialize;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{timeout_at, Instant};
 
 /// Any byte stream: plain TCP today, TLS later.
@@ -52,6 +54,11 @@ pub enum SessionError {
     Io(String),
     #[error("protocol-error: {0}")]
     Protocol(#[from] ReplyError),
+    /// The server sent a reply before it had the command: replies out of
+    /// step (a "pipelining liar"), which would pair every later reply with
+    /// the wrong command.
+    #[error("protocol-error: the server sent {0:?} before the command (replies out of step)")]
+    Unsolicited(String),
 }
 
 impl SessionError {
@@ -62,7 +69,7 @@ impl SessionError {
             SessionError::Deadline => "host-deadline",
             SessionError::Closed => "connection-closed",
             SessionError::Io(_) => "io-error",
-            SessionError::Protocol(_) => "protocol-error",
+            SessionError::Protocol(_) | SessionError::Unsolicited(_) => "protocol-error",
         }
     }
 }
@@ -87,9 +94,16 @@ pub struct Connection {
     deadline: Instant,
     opened: Instant,
     transcript: Vec<TranscriptEntry>,
+    /// Bytes of text in `transcript`.
+    transcript_bytes: usize,
     /// Set when the transcript cap was reached.
     pub transcript_truncated: bool,
 }
+
+/// Most bytes of text kept in one connection's transcript: with at most
+/// `transcript_entries` lines, each of at most `max_line` characters, a
+/// server sending long lines could otherwise fill megabytes per connection.
+const TRANSCRIPT_BYTES: usize = 256 * 1024;
 
 impl Connection {
     pub fn new(stream: Box<dyn Stream>, limits: Limits, deadline: Instant) -> Self {
@@ -101,6 +115,7 @@ impl Connection {
             deadline,
             opened: Instant::now(),
             transcript: Vec::new(),
+            transcript_bytes: 0,
             transcript_truncated: false,
         }
     }
@@ -119,11 +134,23 @@ impl Connection {
         if self.limits.transcript_entries == 0 {
             return;
         }
-        if self.transcript.len() >= self.limits.transcript_entries {
-            self.transcript_truncated = true;
+        if self.transcript_truncated {
             return;
         }
         let line: String = line.chars().take(self.limits.max_line).collect();
+        if self.transcript.len() >= self.limits.transcript_entries
+            || self.transcript_bytes + line.len() > TRANSCRIPT_BYTES
+        {
+            // Say so once, so a cut transcript does not pass for a whole one.
+            self.transcript_truncated = true;
+            self.transcript.push(TranscriptEntry {
+                ms: self.opened.elapsed().as_millis() as u64,
+                dir: '*',
+                line: "transcript truncated: cap reached".into(),
+            });
+            return;
+        }
+        self.transcript_bytes += line.len();
         self.transcript.push(TranscriptEntry {
             ms: self.opened.elapsed().as_millis() as u64,
             dir,
@@ -139,6 +166,7 @@ impl Connection {
 
     /// Take the transcript recorded so far.
     pub fn take_transcript(&mut self) -> Vec<TranscriptEntry> {
+        self.transcript_bytes = 0;
         std::mem::take(&mut self.transcript)
     }
 
@@ -220,8 +248,25 @@ impl Connection {
         }
     }
 
-    /// Send a command and read its reply.
+    /// Send a command and read its reply, in lock step: every earlier reply
+    /// has been read, so the server must be silent until it has the command.
+    /// Anything it sent before would be taken as this command's reply (a
+    /// server that answers ahead could make a refused RCPT look accepted),
+    /// so it is an error, [`SessionError::Unsolicited`] — except a 421,
+    /// which a server may send at any time before it closes (RFC 5321 §3.8):
+    /// that is returned as the reply, and the command is not sent.
+    ///
+    /// Pipelined batches (RFC 2920) use [`Connection::send`] and
+    /// [`Connection::read_reply`] instead.
     pub async fn command(&mut self, command: &Command) -> Result<Reply, SessionError> {
+        if self.server_spoke_first().await? {
+            let early = self.read_reply().await?;
+            if early.code == 421 {
+                return Ok(early);
+            }
+            let text: String = early.one_line().chars().take(80).collect();
+            return Err(SessionError::Unsolicited(text));
+        }
         self.send(command).await?;
         self.read_reply().await
     }
@@ -240,6 +285,33 @@ impl Connection {
             });
         }
         transcript
+    }
+
+    /// Whether the server sent bytes we have not asked for: already buffered,
+    /// or waiting in the socket now (looked at once, without waiting).
+    async fn server_spoke_first(&mut self) -> Result<bool, SessionError> {
+        if self.pos < self.buf.len() {
+            return Ok(true);
+        }
+        let mut chunk = [0u8; 4096];
+        let mut read_buf = ReadBuf::new(&mut chunk);
+        let stream = &mut self.stream;
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut *stream).poll_read(cx, &mut read_buf))
+        })
+        .await;
+        match polled {
+            // Quiet, as it should be; or the stream ended, which the
+            // command's own read reports.
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(())) if read_buf.filled().is_empty() => Ok(false),
+            Poll::Ready(Ok(())) => {
+                let n = read_buf.filled().len();
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
+        }
     }
 
     /// Say QUIT and close, politely but without waiting long: the verdict is
@@ -323,7 +395,9 @@ mod tests {
         for _ in 0..3 {
             c.read_reply().await.unwrap();
         }
-        assert_eq!(c.take_transcript().len(), 2);
+        let t = c.take_transcript();
+        assert_eq!(t.len(), 3, "two entries and the truncation mark");
+        assert_eq!(t[2].dir, '*');
         assert!(c.transcript_truncated);
     }
 }

@@ -7,6 +7,9 @@ use serde::Serialize;
 
 /// At most this many extension lines are kept; a hostile server may send thousands.
 const MAX_EXTENSIONS: usize = 64;
+/// At most this many SASL mechanisms are kept: `AUTH` may be repeated on
+/// every line, each listing hundreds of names.
+const MAX_AUTH: usize = 32;
 
 /// The service extensions a server advertised in its EHLO reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -36,9 +39,10 @@ impl Capabilities {
                 Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
                 None => (first.to_ascii_uppercase(), None),
             };
-            if !keyword
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            if keyword.is_empty()
+                || !keyword
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
             {
                 continue;
             }
@@ -54,6 +58,9 @@ impl Capabilities {
                             && mech
                                 .chars()
                                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                        if caps.auth.len() >= MAX_AUTH {
+                            break;
+                        }
                         if valid && !caps.auth.contains(&mech) {
                             caps.auth.push(mech);
                         }
@@ -124,12 +131,37 @@ mod tests {
         assert_eq!(Capabilities::from_reply(&r).keywords.len(), MAX_EXTENSIONS);
     }
 
+    #[test]
+    fn endless_auth_lists_are_capped() {
+        let mut lines = vec!["host".to_string()];
+        for l in 0..500 {
+            let mechs: Vec<String> = (0..100).map(|m| format!("M{l}X{m}")).collect();
+            lines.push(format!("AUTH {}", mechs.join(" ")));
+        }
+        let caps = Capabilities::from_reply(&Reply { code: 250, lines });
+        assert_eq!(caps.auth.len(), MAX_AUTH);
+        assert_eq!(caps.keywords, vec!["AUTH"]);
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(lines in proptest::collection::vec("\\PC{0,40}", 0..20)) {
             let r = Reply { code: 250, lines };
             let caps = Capabilities::from_reply(&r);
             proptest::prop_assert!(caps.keywords.len() <= MAX_EXTENSIONS);
+        }
+
+        /// Any text at all (control characters, escapes, NUL): kept
+        /// keywords and mechanisms are plain tokens, within their caps.
+        #[test]
+        fn any_text_gives_only_plain_tokens(lines in proptest::collection::vec(".{0,60}", 0..40)) {
+            let caps = Capabilities::from_reply(&Reply { code: 250, lines });
+            proptest::prop_assert!(caps.keywords.len() <= MAX_EXTENSIONS);
+            proptest::prop_assert!(caps.auth.len() <= MAX_AUTH);
+            for word in caps.keywords.iter().chain(caps.auth.iter()) {
+                proptest::prop_assert!(!word.is_empty());
+                proptest::prop_assert!(word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{:?}", word);
+            }
         }
     }
 }

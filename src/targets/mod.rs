@@ -21,13 +21,16 @@ pub fn reserved() -> Vec<Spec> {
     RESERVED.iter().filter_map(|s| s.parse().ok()).collect()
 }
 
-use anyhow::Context;
-use std::io::BufRead;
+use anyhow::{bail, Context};
+use std::io::{BufRead, Read};
+
+/// Longest line accepted in a target list.
+const MAX_LIST_LINE: usize = 4096;
 
 /// Read target specs from a file (or `-` for standard input): one per line,
 /// blank lines and `#` comments ignored. Errors name the file and line.
 pub fn read_list(path: &str) -> anyhow::Result<Vec<Spec>> {
-    let reader: Box<dyn BufRead> = if path == "-" {
+    let mut reader: Box<dyn BufRead> = if path == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let file =
@@ -35,8 +38,24 @@ pub fn read_list(path: &str) -> anyhow::Result<Vec<Spec>> {
         Box::new(std::io::BufReader::new(file))
     };
     let mut specs = Vec::new();
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read target file {path}"))?;
+    let mut buf = Vec::new();
+    for n in 1.. {
+        buf.clear();
+        // Read at most one byte more than a line may hold: `-i /dev/zero`
+        // must be an error, not an endless line filling memory.
+        let read = (&mut reader)
+            .take(MAX_LIST_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("cannot read target file {path}"))?;
+        if read == 0 {
+            break;
+        }
+        let content = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if content.len() > MAX_LIST_LINE {
+            bail!("{path}:{n}: line longer than {MAX_LIST_LINE} bytes");
+        }
+        let line = std::str::from_utf8(content)
+            .map_err(|_| anyhow::anyhow!("{path}:{n}: not text (invalid UTF-8)"))?;
         let text = line.split('#').next().unwrap_or("").trim();
         if text.is_empty() {
             continue;
@@ -44,7 +63,7 @@ pub fn read_list(path: &str) -> anyhow::Result<Vec<Spec>> {
         for word in text.split_whitespace() {
             specs.push(
                 word.parse::<Spec>()
-                    .with_context(|| format!("{path}:{}", n + 1))?,
+                    .with_context(|| format!("{path}:{n}"))?,
             );
         }
     }

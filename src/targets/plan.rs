@@ -41,8 +41,9 @@ struct Block {
 }
 
 impl Block {
+    /// Saturating: `::/0` times any ports does not fit in a u128.
     fn jobs(&self) -> u128 {
-        self.len * self.ports.len() as u128
+        self.len.saturating_mul(self.ports.len() as u128)
     }
 }
 
@@ -163,7 +164,8 @@ impl Plan {
     fn addr_block(v6: bool, start: u128, end: u128, ports: &Arc<[u16]>) -> Block {
         Block {
             what: if v6 { What::V6(start) } else { What::V4(start) },
-            len: end - start + 1,
+            // `::/0` has 2^128 addresses: saturate rather than overflow.
+            len: (end - start).saturating_add(1),
             ports: ports.clone(),
         }
     }
@@ -313,6 +315,19 @@ mod tests {
             Some(Job::Addr("[2001:db8::]:25".parse().unwrap()))
         );
         assert_eq!(plan.get(plan.len()), None);
+    }
+
+    #[test]
+    fn the_whole_address_space_saturates_instead_of_overflowing() {
+        let all_v6 = Plan::new(&specs(&["::/0"]), &[], &[25, 587]).unwrap();
+        assert_eq!(all_v6.len(), u128::MAX);
+        assert_eq!(all_v6.get(3), Some(Job::Addr("[::1]:587".parse().unwrap())));
+        let all_v4 = Plan::new(&specs(&["0.0.0.0/0", "::/0"]), &[], &[25]).unwrap();
+        assert_eq!(all_v4.len(), u128::MAX);
+        assert_eq!(
+            all_v4.get((1 << 32) - 1),
+            Some(Job::Addr("255.255.255.255:25".parse().unwrap()))
+        );
     }
 
     #[test]

@@ -36,10 +36,13 @@ fn err(input: &str, why: impl Into<String>) -> SpecError {
 }
 
 impl Spec {
-    /// How many addresses it stands for (a name counts as one).
+    /// How many addresses it stands for (a name counts as one). Saturates at
+    /// `u128::MAX`: only `::/0` (2^128 addresses) would overflow.
     pub fn len(&self) -> u128 {
         match self {
-            Spec::Range { start, end, .. } => ip_to_u128(*end) - ip_to_u128(*start) + 1,
+            Spec::Range { start, end, .. } => {
+                (ip_to_u128(*end) - ip_to_u128(*start)).saturating_add(1)
+            }
             Spec::Name { .. } | Spec::Mx { .. } => 1,
         }
     }
@@ -344,6 +347,16 @@ mod tests {
             let e = bad.parse::<Spec>().unwrap_err();
             assert!(e.to_string().contains(why), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn whole_address_spaces() {
+        assert_eq!(p("::/0").len(), u128::MAX, "2^128 saturates");
+        assert_eq!(p("0.0.0.0/0").len(), 1 << 32);
+        assert_eq!(
+            p("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").len(),
+            u128::MAX
+        );
     }
 
     #[test]

@@ -13,16 +13,34 @@ pub struct TestLab {
 }
 
 impl TestLab {
-    /// Start the named profiles (all of them when `names` is empty) on a free port.
+    /// Start the named profiles (every one but the hostile servers when
+    /// `names` is empty) on a free port.
     pub fn start(names: &[&str]) -> TestLab {
         let profiles: Vec<&'static Profile> = if names.is_empty() {
-            relayscan::lab::PROFILES.iter().collect()
+            relayscan::lab::PROFILES
+                .iter()
+                .filter(|p| !p.is_hostile())
+                .collect()
         } else {
             names
                 .iter()
                 .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
                 .collect()
         };
+        Self::start_with(profiles)
+    }
+
+    /// Start every hostile server.
+    pub fn hostile() -> TestLab {
+        Self::start_with(
+            relayscan::lab::PROFILES
+                .iter()
+                .filter(|p| p.is_hostile())
+                .collect(),
+        )
+    }
+
+    pub fn start_with(profiles: Vec<&'static Profile>) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
