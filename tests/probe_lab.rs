@@ -1,7 +1,8 @@
 //! The probe and classifier against every lab profile, in process.
 
-use relayscan::lab::{Lab, DEFAULT_BASE, PROFILES};
+use relayscan::lab::{Lab, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
 use relayscan::relay::{classify, probe, ProbeConfig, Status, Target};
+use relayscan::smtp::sasl::{Credentials, Password};
 use std::time::Duration;
 
 fn config() -> ProbeConfig {
@@ -12,11 +13,29 @@ fn config() -> ProbeConfig {
     cfg
 }
 
+/// The lab account, for the authenticated relay tests.
+fn with_lab_credentials(mut cfg: ProbeConfig) -> ProbeConfig {
+    cfg.auth = Some(Credentials {
+        user: LAB_USER.into(),
+        password: Password::new(LAB_PASSWORD),
+    });
+    cfg.auth_plaintext = true;
+    cfg
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_profile_gets_its_expected_verdict() {
+    every_profile_gets(config(), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_gets_its_expected_verdict_with_credentials() {
+    every_profile_gets(with_lab_credentials(config()), true).await;
+}
+
+async fn every_profile_gets(cfg: ProbeConfig, with_auth: bool) {
     let lab = Lab::start_all(DEFAULT_BASE, 0).await.expect("lab starts");
     assert_eq!(lab.servers.len(), PROFILES.len());
-    let cfg = config();
     let mut handles = Vec::new();
     for (addr, profile) in lab.servers.clone() {
         let cfg = cfg.clone();
@@ -28,10 +47,17 @@ async fn every_profile_gets_its_expected_verdict() {
     let mut wrong = Vec::new();
     for h in handles {
         let (profile, verdict, facts) = h.await.unwrap();
-        if verdict.verdict != profile.expected {
+        let expected = profile.expected_verdict(with_auth);
+        if verdict.verdict != expected {
             wrong.push(format!(
-                "{}: expected {}, got {} ({}) {:#?}",
-                profile.name, profile.expected, verdict.verdict, verdict.reason, facts.tests
+                "{}: expected {}, got {} ({}) {:#?} {:#?} {:?}",
+                profile.name,
+                expected,
+                verdict.verdict,
+                verdict.reason,
+                facts.tests,
+                facts.tls,
+                facts.error
             ));
         }
     }

@@ -332,6 +332,25 @@ pub fn classify(facts: &Facts) -> Verdict {
         return v;
     }
 
+    // A relay attempt after a deliberately wrong password (`--auth`) was
+    // accepted: anyone who tries AUTH with any password can relay.
+    if let Some(t) = super::auth::relay_after_failed_auth(facts) {
+        let mut v = Verdict::new(
+            Status::OpenRelay,
+            format!(
+                "relays after a failed AUTH: {} MAIL FROM:{} RCPT TO:{}",
+                t.id,
+                t.mail_from.as_deref().unwrap_or(""),
+                t.rcpt_to.as_deref().unwrap_or("")
+            ),
+        )
+        .decided_by(t);
+        v.accepted = vec![t.id];
+        v.confidence = Some(Confidence::Rcpt);
+        v.notes = notes;
+        return v;
+    }
+
     // Nothing accepted: why?
     let refused = |class: ReplyClass| first(&|_, o| o.refusal() == Some(class));
     let direct_ran: Vec<Outcome> = outcomes

@@ -2,6 +2,7 @@
 //! target and records facts, and the pure classifier that turns facts into a
 //! verdict.
 
+pub mod auth;
 pub mod catalogue;
 pub mod classify;
 pub mod facts;

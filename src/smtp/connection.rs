@@ -191,6 +191,12 @@ impl Connection {
         n
     }
 
+    /// The bytes received but not (yet) read as a line: after a failed read,
+    /// what the server sent that was not a reply (e.g. a TLS alert).
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     /// Note an event (`*`) in the transcript.
     pub fn note(&mut self, line: &str) {
         self.record('*', line);

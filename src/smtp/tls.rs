@@ -23,6 +23,24 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
+/// When to use STARTTLS (`--starttls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StartTlsMode {
+    /// When the server advertises it, or demands it with a `530`.
+    #[default]
+    Auto,
+    /// On every connection, advertised or not; a server that refuses it is not tested.
+    Always,
+    /// Never: test the plaintext session only.
+    Never,
+}
+
+/// True when `bytes` look like the start of a TLS record (an alert or a
+/// handshake, TLS 1.0-1.3): what a TLS-only service says to a plaintext client.
+pub fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
+}
+
 /// What a TLS handshake established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsInfo {
