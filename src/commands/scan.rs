@@ -62,6 +62,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         &probe.recipient,
         probe.target_domain.as_deref().unwrap_or(""),
         &probe.ehlo,
+        &format!("{:?} {}", probe.starttls, probe.implicit_tls),
+        probe.auth.as_ref().map_or("", |a| a.user.as_str()),
     ]);
     let meta = json!({
         "type": "meta",
@@ -77,6 +79,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "tests": test_ids,
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
+        "starttls": format!("{:?}", probe.starttls).to_lowercase(),
+        "implicit_tls": probe.implicit_tls,
+        "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
     });
 
     let (sink, header) = open_output(args.output.as_deref(), args.force, args.append)?;

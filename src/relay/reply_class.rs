@@ -114,7 +114,7 @@ fn any(text: &str, phrases: &[&str]) -> bool {
 /// The reply text with `<…>` paths blanked out: servers quote the address
 /// they refuse, and an address (`<v%example.net@starttls.example.org>`) must
 /// not be read as a phrase ("starttls").
-fn without_paths(text: &str) -> String {
+pub(crate) fn without_paths(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut depth = 0u32;
     for c in text.chars() {
