@@ -181,10 +181,10 @@ fn auth_lines(out: &mut String, r: &Record) {
     let (before, after) = crate::relay::auth::mechanisms(&r.facts);
     let implicit = r.facts.tls.as_ref().is_some_and(|x| x.mode == "implicit");
     match after {
-        Some(after) if implicit => {
-            let _ = writeln!(out, "  auth        {} (over TLS)", t(&after.join(" ")));
+        _ if implicit && !before.is_empty() => {
+            let _ = writeln!(out, "  auth        {} (over TLS)", t(&before.join(" ")));
         }
-        Some(after) => {
+        Some(after) if !(before.is_empty() && after.is_empty()) && !implicit => {
             let show = |m: &[String]| {
                 if m.is_empty() {
                     "none".to_string()
@@ -199,10 +199,10 @@ fn auth_lines(out: &mut String, r: &Record) {
                 show(&after)
             );
         }
-        None if !before.is_empty() => {
+        None if !before.is_empty() && !implicit => {
             let _ = writeln!(out, "  auth        {} (no TLS)", t(&before.join(" ")));
         }
-        None => {}
+        _ => {}
     }
     let Some(a) = &r.facts.auth else {
         return;

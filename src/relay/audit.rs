@@ -144,10 +144,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
         Status::OpenRelay if after_failed_auth => add(
             FindingId::RelayAfterFailedAuth,
             Severity::High,
-            format!(
-                "relays after AUTH with a wrong password: {}",
-                verdict.reason
-            ),
+            verdict.reason.clone(),
         ),
         Status::OpenRelay => add(
             FindingId::OpenRelay,
