@@ -58,6 +58,9 @@ pub enum TlsPolicy {
     /// STARTTLS offered, and MAIL refused with `530 5.7.0 Must issue a
     /// STARTTLS command first` until it is done (Postfix `smtpd_tls_security_level = encrypt`).
     Required,
+    /// Like `Required`, but STARTTLS is not advertised in EHLO: only the
+    /// `530` to MAIL says it is needed.
+    RequiredUnadvertised,
     /// STARTTLS offered, but the `220` to it is followed by these extra
     /// plaintext bytes before the handshake (a STARTTLS response injection).
     Injecting(&'static str),
@@ -324,6 +327,12 @@ pub const PROFILES: &[Profile] = &[
         ..profile("relay-after-failed-auth", "relays for any client that tried AUTH, even with a wrong password", Status::AuthRequired,
             Greeting::Banner("ESMTP MailEnable Service, Version: 10.44-- ready at 11/29/26 03:00:00"), &["AUTH LOGIN", "SIZE 20480000", "HELP"],
             RelayPolicy::Deny(530, "5.7.0 Authentication required"))
+    },
+    Profile {
+        tls: TlsPolicy::RequiredUnadvertised,
+        ..profile("starttls-unadvertised", "demands STARTTLS with 530 without advertising it, then refuses relay", Status::Closed,
+            Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "ENHANCEDSTATUSCODES"],
+            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     Profile {
         tls: TlsPolicy::Injecting("250 2.0.0 injected before the handshake\r\n"),

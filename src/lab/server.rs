@@ -256,7 +256,12 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             }
             "MAIL" if !st.helo => "503 5.5.1 Error: send HELO/EHLO first".into(),
             "MAIL" if st.mail => "503 5.5.1 Error: nested MAIL command".into(),
-            "MAIL" if profile.tls == TlsPolicy::Required && !st.tls => {
+            "MAIL"
+                if matches!(
+                    profile.tls,
+                    TlsPolicy::Required | TlsPolicy::RequiredUnadvertised
+                ) && !st.tls =>
+            {
                 "530 5.7.0 Must issue a STARTTLS command first".into()
             }
             "MAIL" => match profile.mail {
