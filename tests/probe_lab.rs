@@ -332,3 +332,15 @@ async fn starttls_always_against_a_server_without_tls() {
     assert!(facts.error.as_deref().unwrap().contains("STARTTLS refused"));
     assert!(ids(&audit).contains(&"tls-failed"));
 }
+
+#[tokio::test]
+async fn a_broken_handshake_falls_back_to_plaintext_and_says_tls_required() {
+    let (facts, v, audit) = audited("starttls-broken", &config()).await;
+    assert_eq!(v.verdict, Status::TlsRequired, "{v:#?}");
+    let tls = facts.tls.as_ref().unwrap();
+    assert!(tls.session.is_none());
+    assert!(tls.error.as_deref().unwrap().starts_with("tls-error"), "{tls:#?}");
+    let found = ids(&audit);
+    assert!(found.contains(&"tls-failed") && found.contains(&"tls-untested"), "{found:?}");
+    assert_eq!(audit.software_id(), "opensmtpd");
+}

@@ -64,6 +64,9 @@ pub enum TlsPolicy {
     /// STARTTLS offered, but the `220` to it is followed by these extra
     /// plaintext bytes before the handshake (a STARTTLS response injection).
     Injecting(&'static str),
+    /// Like `Required`, but the handshake after `220` always fails (a TLS
+    /// alert, then the connection is closed): a server nobody can send to.
+    RequiredBroken,
     /// TLS from the first byte (SMTPS, port 465): no STARTTLS.
     Implicit,
 }
@@ -333,6 +336,12 @@ pub const PROFILES: &[Profile] = &[
         ..profile("starttls-unadvertised", "demands STARTTLS with 530 without advertising it, then refuses relay", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "ENHANCEDSTATUSCODES"],
             RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+    },
+    Profile {
+        tls: TlsPolicy::RequiredBroken,
+        ..profile("starttls-broken", "demands STARTTLS, but every handshake fails", Status::TlsRequired,
+            Greeting::Banner("ESMTP OpenSMTPD"), &["8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 36700160", "DSN", "HELP"],
+            RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>"))
     },
     Profile {
         tls: TlsPolicy::Injecting("250 2.0.0 injected before the handshake\r\n"),

@@ -217,6 +217,13 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             "STARTTLS" if matches!(profile.tls, TlsPolicy::None | TlsPolicy::Implicit) => {
                 "454 4.7.0 TLS not available".into()
             }
+            "STARTTLS" if profile.tls == TlsPolicy::RequiredBroken => {
+                // A fatal internal_error alert instead of a ServerHello.
+                io.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                io.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50])
+                    .await?;
+                return io.shutdown().await;
+            }
             "STARTTLS" => {
                 let mut ready = b"220 2.0.0 Ready to start TLS\r\n".to_vec();
                 if let TlsPolicy::Injecting(extra) = profile.tls {
@@ -259,7 +266,9 @@ async fn session(stream: TcpStream, profile: &'static Profile) -> std::io::Resul
             "MAIL"
                 if matches!(
                     profile.tls,
-                    TlsPolicy::Required | TlsPolicy::RequiredUnadvertised
+                    TlsPolicy::Required
+                        | TlsPolicy::RequiredUnadvertised
+                        | TlsPolicy::RequiredBroken
                 ) && !st.tls =>
             {
                 "530 5.7.0 Must issue a STARTTLS command first".into()
@@ -334,7 +343,10 @@ fn ehlo_reply(profile: &Profile, host: &str, tls: bool) -> String {
         let mut ext = profile.extensions.to_vec();
         if matches!(
             profile.tls,
-            TlsPolicy::Offered | TlsPolicy::Required | TlsPolicy::Injecting(_)
+            TlsPolicy::Offered
+                | TlsPolicy::Required
+                | TlsPolicy::RequiredBroken
+                | TlsPolicy::Injecting(_)
         ) && !ext.contains(&"STARTTLS")
         {
             ext.push("STARTTLS");
