@@ -339,8 +339,24 @@ async fn a_broken_handshake_falls_back_to_plaintext_and_says_tls_required() {
     assert_eq!(v.verdict, Status::TlsRequired, "{v:#?}");
     let tls = facts.tls.as_ref().unwrap();
     assert!(tls.session.is_none());
-    assert!(tls.error.as_deref().unwrap().starts_with("tls-error"), "{tls:#?}");
+    assert!(
+        tls.error.as_deref().unwrap().starts_with("tls-error"),
+        "{tls:#?}"
+    );
     let found = ids(&audit);
-    assert!(found.contains(&"tls-failed") && found.contains(&"tls-untested"), "{found:?}");
+    assert!(
+        found.contains(&"tls-failed") && found.contains(&"tls-untested"),
+        "{found:?}"
+    );
     assert_eq!(audit.software_id(), "opensmtpd");
+}
+
+#[tokio::test]
+async fn iis6_open_relay_gets_the_iis_fix() {
+    let (_, v, audit) = audited("iis-open", &config()).await;
+    assert_eq!(v.verdict, Status::OpenRelay);
+    assert_eq!(audit.software_id(), "iis-smtp");
+    let fix = fix(&audit, FindingId::OpenRelay);
+    assert!(fix.contains("Only the list below"), "{fix}");
+    assert!(fix.contains("successfully authenticate"), "{fix}");
 }

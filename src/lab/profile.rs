@@ -298,6 +298,12 @@ pub const PROFILES: &[Profile] = &[
             IIS_AUTH_EXT, RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}"))
     },
     Profile {
+        auth: AuthPolicy::Check,
+        ..profile("iis-open", "Microsoft IIS 6 SMTP, relay restrictions \"All except the list below\" with an empty list", Status::OpenRelay,
+            Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"),
+            IIS_AUTH_EXT, RelayPolicy::Open)
+    },
+    Profile {
         tls: TlsPolicy::Offered,
         tls_extensions: EXCHANGE_TLS_EXT,
         auth: AuthPolicy::Check,

@@ -184,7 +184,7 @@ fn auth_lines(out: &mut String, r: &Record) {
         _ if implicit && !before.is_empty() => {
             let _ = writeln!(out, "  auth        {} (over TLS)", t(&before.join(" ")));
         }
-        Some(after) if !(before.is_empty() && after.is_empty()) && !implicit => {
+        Some(after) if !implicit && (!before.is_empty() || !after.is_empty()) => {
             let show = |m: &[String]| {
                 if m.is_empty() {
                     "none".to_string()
