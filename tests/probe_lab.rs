@@ -353,8 +353,19 @@ async fn a_broken_handshake_falls_back_to_plaintext_and_says_tls_required() {
 
 #[tokio::test]
 async fn iis6_open_relay_gets_the_iis_fix() {
-    let (_, v, audit) = audited("iis-open", &config()).await;
+    let (facts, v, audit) = audited("iis-open", &with_lab_credentials(config())).await;
     assert_eq!(v.verdict, Status::OpenRelay);
+    assert_eq!(v.deciding_test, Some("S1"));
+    // It relays for anyone: relaying after a failed AUTH is no separate news.
+    let a2 = facts
+        .auth
+        .as_ref()
+        .unwrap()
+        .after_failed_auth
+        .as_ref()
+        .unwrap();
+    assert_eq!(Outcome::of(a2), Outcome::Accepted);
+    assert!(!ids(&audit).contains(&"relay-after-failed-auth"));
     assert_eq!(audit.software_id(), "iis-smtp");
     let fix = fix(&audit, FindingId::OpenRelay);
     assert!(fix.contains("Only the list below"), "{fix}");

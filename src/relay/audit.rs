@@ -163,14 +163,6 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
         ),
         _ => {}
     }
-    if !after_failed_auth && auth::relay_after_failed_auth(facts).is_some() {
-        add(
-            FindingId::RelayAfterFailedAuth,
-            Severity::High,
-            "also relays after AUTH with a wrong password (A2)".into(),
-        );
-    }
-
     let greeted = facts
         .greeting
         .hello
