@@ -69,9 +69,25 @@ pub struct ProbeArgs {
     /// Which tests to run: all, direct, tricks, or ids like S1,S2,R10.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub tests: String,
-    /// Keep the whole SMTP dialogue in the JSON Lines output.
+    /// Keep the whole SMTP dialogue in the JSON Lines output (AUTH lines are redacted).
     #[arg(long)]
     pub transcript: bool,
+    /// STARTTLS: auto (when advertised, or demanded with a 530), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub starttls: crate::smtp::tls::StartTlsMode,
+    /// Implicit TLS (SMTPS) on every port; it is automatic on port 465.
+    #[arg(long)]
+    pub tls: bool,
+    /// Also test relaying after AUTH as USER: after a wrong password (must be refused) and the right one.
+    /// The password comes from --auth-password-file or the RELAYSCAN_AUTH_PASSWORD environment variable.
+    #[arg(long, value_name = "USER")]
+    pub auth: Option<String>,
+    /// Read the --auth password from the first line of FILE (never echoed or written out).
+    #[arg(long, value_name = "FILE", requires = "auth")]
+    pub auth_password_file: Option<PathBuf>,
+    /// Send the --auth password even where the connection is not encrypted.
+    #[arg(long, requires = "auth")]
+    pub auth_plaintext: bool,
 }
 
 #[derive(Debug, Args)]

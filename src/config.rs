@@ -3,6 +3,7 @@
 
 use crate::cli::ProbeArgs;
 use crate::relay::{catalogue, ProbeConfig};
+use crate::smtp::sasl::{Credentials, Password};
 use crate::smtp::{hostname, Limits};
 use anyhow::{bail, Context};
 
@@ -38,6 +39,10 @@ pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeCo
         ),
         None => None,
     };
+    let auth = match &args.auth {
+        Some(user) => Some(credentials(user, args.auth_password_file.as_deref())?),
+        None => None,
+    };
     if args.host_timeout < args.read_timeout.min(args.connect_timeout) {
         bail!("--host-timeout is shorter than the connect and read timeouts: no test could finish");
     }
@@ -57,7 +62,50 @@ pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeCo
         connect_timeout: args.connect_timeout,
         host_timeout: args.host_timeout,
         transcript: args.transcript,
+        starttls: args.starttls,
+        implicit_tls: args.tls,
+        auth,
+        auth_plaintext: args.auth_plaintext,
         ..ProbeConfig::default()
+    })
+}
+
+/// The environment variable that may hold the `--auth` password.
+pub const PASSWORD_ENV: &str = "RELAYSCAN_AUTH_PASSWORD";
+
+/// The `--auth` user and its password, from `--auth-password-file` or
+/// [`PASSWORD_ENV`]. Error messages name where the password was looked
+/// for, never the password.
+fn credentials(user: &str, file: Option<&std::path::Path>) -> anyhow::Result<Credentials> {
+    if user.is_empty() || user.len() > 256 || user.chars().any(char::is_control) {
+        bail!("--auth takes a user name (no control characters, at most 256 bytes)");
+    }
+    let password = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read --auth-password-file {}: {}", path.display(), e.kind())
+            })?;
+            text.lines().next().unwrap_or("").to_string()
+        }
+        None => match std::env::var(PASSWORD_ENV) {
+            Ok(p) => p,
+            Err(_) => bail!(
+                "--auth {user:?} needs a password: --auth-password-file FILE or the {PASSWORD_ENV} environment variable"
+            ),
+        },
+    };
+    if password.is_empty() {
+        bail!("the --auth password is empty");
+    }
+    if password
+        .chars()
+        .any(|c| c == '\0' || c == '\r' || c == '\n')
+    {
+        bail!("the --auth password contains a control character SASL cannot carry");
+    }
+    Ok(Credentials {
+        user: user.to_string(),
+        password: Password::new(password),
     })
 }
 

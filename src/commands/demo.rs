@@ -4,10 +4,11 @@
 use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
 use crate::cli::DemoArgs;
 use crate::engine::EngineConfig;
-use crate::lab::{Lab, Profile, DEFAULT_BASE, PROFILES};
+use crate::lab::{Lab, Profile, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
 use crate::output::sanitize::terminal;
 use crate::output::{Format, Writer};
 use crate::relay::{ProbeConfig, Status};
+use crate::smtp::sasl::{Credentials, Password};
 use crate::targets::{Plan, Spec};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -52,11 +53,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let plan = Plan::new(&specs, &[], &[lab.port()])?;
+    // The demo knows the lab's one account, so it also runs the
+    // authenticated relay tests (A1, A2); the lab is loopback only, so the
+    // password may go in the clear there.
     let mut probe = ProbeConfig {
         ehlo: "scanner.relayscan.example".into(),
         connect_timeout: Duration::from_secs(2),
         // Generous for the tarpit; the hostile slowloris runs to it.
         host_timeout: Duration::from_secs(10),
+        auth: Some(Credentials {
+            user: LAB_USER.into(),
+            password: Password::new(LAB_PASSWORD),
+        }),
+        auth_plaintext: true,
         ..ProbeConfig::default()
     };
     // Short enough that the silent web server is found out quickly, long
@@ -117,7 +126,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let mut rows = seen.lock().map(|s| s.clone()).unwrap_or_default();
     rows.sort_by_key(|r| r.0);
     out(format!(
-        "{:<18} {:<19} {:<15} {:<15} {:<12} {:<3} reply",
+        "{:<18} {:<24} {:<15} {:<15} {:<12} {:<3} reply",
         "address", "profile", "expected", "verdict", "confidence", "ok"
     ) + "\n")?;
     let mut wrong = 0;
@@ -125,14 +134,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         let Some(profile) = lab.profile_at(*addr) else {
             continue;
         };
-        let ok = *verdict == profile.expected;
+        let expected = profile.expected_verdict(true);
+        let ok = *verdict == expected;
         wrong += usize::from(!ok);
         let reply: String = terminal(reply).chars().take(60).collect();
         out(format!(
-            "{:<18} {:<19} {:<15} {:<15} {:<12} {:<3} {reply}",
+            "{:<18} {:<24} {:<15} {:<15} {:<12} {:<3} {reply}",
             addr.ip().to_string(),
             profile.name,
-            profile.expected.as_str(),
+            expected.as_str(),
             verdict.as_str(),
             conf,
             if ok { "✓" } else { "✗" }

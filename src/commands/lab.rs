@@ -25,12 +25,12 @@ pub fn run(args: LabArgs) -> anyhow::Result<i32> {
     runtime()?.block_on(async {
         let lab = Lab::start(args.base, args.port, &profiles).await?;
         out(format!(
-            "{:<22} {:<20} {:<15} description",
+            "{:<22} {:<24} {:<15} description",
             "address", "profile", "expected"
         ) + "\n")?;
         for (addr, p) in &lab.servers {
             out(format!(
-                "{:<22} {:<20} {:<15} {} ({})",
+                "{:<22} {:<24} {:<15} {} ({})",
                 addr.to_string(),
                 p.name,
                 p.expected.as_str(),

@@ -90,6 +90,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         probe.sender.clone(),
         probe.recipient.clone(),
         probe.target_domain.clone().unwrap_or_default(),
+        format!("{:?} {}", probe.starttls, probe.implicit_tls),
+        probe
+            .auth
+            .as_ref()
+            .map_or(String::new(), |a| a.user.clone()),
     ];
     let plan_refs: Vec<&str> = plan_parts.iter().map(String::as_str).collect();
     let checkpoint = match &args.resume {
@@ -169,6 +174,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
         "dns": dns.meta(),
+        "starttls": format!("{:?}", probe.starttls).to_lowercase(),
+        "implicit_tls": probe.implicit_tls,
+        "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
     });
 
     let append = args.append || checkpoint.is_some();

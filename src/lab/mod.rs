@@ -6,6 +6,7 @@
 pub mod hostile;
 pub mod profile;
 pub mod server;
+pub mod tls;
 
 pub use hostile::Hostile;
 pub use profile::{Profile, PROFILES};
@@ -14,6 +15,12 @@ use anyhow::{bail, Context};
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// The lab's one SASL account (PLAIN and LOGIN). It guards nothing: the lab
+/// is simulated servers on loopback.
+pub const LAB_USER: &str = "labuser";
+/// The password of [`LAB_USER`].
+pub const LAB_PASSWORD: &str = "labpass";
 
 /// The first lab address: profiles take 127.0.0.11, .12, … in order.
 pub const DEFAULT_BASE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);

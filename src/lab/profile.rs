@@ -1,6 +1,6 @@
 //! Lab profiles: simulated SMTP servers as data. Each profile is one way a
 //! real server behaves, with the verdict relayscan must reach against it.
-//! Later profiles (TLS, hostile servers) are added here as more rows.
+//! A new behaviour is a new row.
 
 use super::hostile::Hostile;
 use crate::relay::Status;
@@ -47,8 +47,44 @@ pub enum RelayPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailPolicy {
     Accept,
-    /// Refuse every sender with this reply.
+    /// Refuse every sender with this reply until the client has authenticated
+    /// (IIS with anonymous access cleared).
     Refuse(u16, &'static str),
+}
+
+/// What the server does about TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// No STARTTLS: `454 TLS not available`.
+    None,
+    /// STARTTLS offered, not required.
+    Offered,
+    /// STARTTLS offered, and MAIL refused with `530 5.7.0 Must issue a
+    /// STARTTLS command first` until it is done (Postfix `smtpd_tls_security_level = encrypt`).
+    Required,
+    /// Like `Required`, but STARTTLS is not advertised in EHLO: only the
+    /// `530` to MAIL says it is needed.
+    RequiredUnadvertised,
+    /// STARTTLS offered, but the `220` to it is followed by these extra
+    /// plaintext bytes before the handshake (a STARTTLS response injection).
+    Injecting(&'static str),
+    /// Like `Required`, but the handshake after `220` always fails (a TLS
+    /// alert, then the connection is closed): a server nobody can send to.
+    RequiredBroken,
+    /// TLS from the first byte (SMTPS, port 465): no STARTTLS.
+    Implicit,
+}
+
+/// What the server does with AUTH (PLAIN and LOGIN against the lab account,
+/// [`super::LAB_USER`] / [`super::LAB_PASSWORD`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPolicy {
+    /// Every AUTH fails with 535.
+    None,
+    /// The lab account authenticates, and an authenticated client may relay.
+    Check,
+    /// Like `Check`, but a failed AUTH unlocks relaying too (a real bug class).
+    RelayAfterAnyAttempt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +104,30 @@ pub struct Profile {
     /// Accept any local part at the server's own names (a catch-all domain),
     /// so `user%foreign@self` and `foreign!user` land in a local mailbox.
     pub catch_all: bool,
+    pub tls: TlsPolicy,
+    /// EHLO extension lines after TLS (empty: the same as before, without STARTTLS).
+    pub tls_extensions: &'static [&'static str],
+    pub auth: AuthPolicy,
+    /// The verdict when probed with the lab account's credentials (`--auth`),
+    /// when it differs from `expected`.
+    pub expected_with_auth: Option<Status>,
+}
+
+impl Profile {
+    /// Hostile servers are in `relayscan lab`, the tests and `demo
+    /// --hostile`, but not in the plain demo: their tricks cost time (the
+    /// slowloris holds each probe to its host deadline).
+    pub fn is_hostile(&self) -> bool {
+        matches!(self.greeting, Greeting::Hostile(_))
+    }
+
+    /// The verdict relayscan must reach, with or without the lab's credentials.
+    pub fn expected_verdict(&self, with_auth: bool) -> Status {
+        match self.expected_with_auth {
+            Some(status) if with_auth => status,
+            _ => self.expected,
+        }
+    }
 }
 
 const POSTFIX_EXT: &[&str] = &[
@@ -120,30 +180,47 @@ const IIS_EXT: &[&str] = &[
     "OK",
 ];
 
-impl Profile {
-    /// Hostile servers are in `relayscan lab`, the tests and `demo
-    /// --hostile`, but not in the plain demo: their tricks cost time (the
-    /// slowloris holds each probe to its host deadline).
-    pub fn is_hostile(&self) -> bool {
-        matches!(self.greeting, Greeting::Hostile(_))
-    }
-}
-
-const fn hostile(
-    name: &'static str,
-    description: &'static str,
-    expected: Status,
-    hostile: Hostile,
-) -> Profile {
-    profile(
-        name,
-        description,
-        expected,
-        Greeting::Hostile(hostile),
-        &[],
-        RelayPolicy::Deny(554, "unused"),
-    )
-}
+const IIS_AUTH_EXT: &[&str] = &[
+    "TURN",
+    "SIZE 2097152",
+    "ETRN",
+    "PIPELINING",
+    "DSN",
+    "ENHANCEDSTATUSCODES",
+    "8bitmime",
+    "BINARYMIME",
+    "CHUNKING",
+    "VRFY",
+    "AUTH GSSAPI NTLM LOGIN",
+    "AUTH=LOGIN",
+    "OK",
+];
+const EXCHANGE_EXT: &[&str] = &[
+    "SIZE 37748736",
+    "PIPELINING",
+    "DSN",
+    "ENHANCEDSTATUSCODES",
+    "STARTTLS",
+    "X-ANONYMOUSTLS",
+    "AUTH NTLM",
+    "X-EXPS GSSAPI NTLM",
+    "8BITMIME",
+    "BINARYMIME",
+    "CHUNKING",
+    "XRDST",
+];
+const EXCHANGE_TLS_EXT: &[&str] = &[
+    "SIZE 37748736",
+    "PIPELINING",
+    "DSN",
+    "ENHANCEDSTATUSCODES",
+    "AUTH NTLM LOGIN",
+    "X-EXPS GSSAPI NTLM",
+    "8BITMIME",
+    "BINARYMIME",
+    "CHUNKING",
+    "XRDST",
+];
 
 const fn profile(
     name: &'static str,
@@ -163,7 +240,27 @@ const fn profile(
         mail: MailPolicy::Accept,
         relay,
         catch_all: false,
+        tls: TlsPolicy::None,
+        tls_extensions: &[],
+        auth: AuthPolicy::None,
+        expected_with_auth: None,
     }
+}
+
+const fn hostile(
+    name: &'static str,
+    description: &'static str,
+    expected: Status,
+    hostile: Hostile,
+) -> Profile {
+    profile(
+        name,
+        description,
+        expected,
+        Greeting::Hostile(hostile),
+        &[],
+        RelayPolicy::Deny(554, "unused"),
+    )
 }
 
 /// Every profile the lab plays, in address order.
@@ -194,12 +291,15 @@ pub const PROFILES: &[Profile] = &[
             Greeting::Banner("ESMTP OpenSMTPD"), OPENSMTPD_EXT,
             RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>"))
     },
-    profile("auth-required", "relays only after AUTH", Status::AuthRequired,
-        Greeting::Banner("ESMTP"), &["PIPELINING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"],
-        RelayPolicy::Deny(530, "5.7.0 Authentication required")),
     Profile {
-        mail: MailPolicy::Refuse(530, "5.7.0 Must issue a STARTTLS command first"),
-        ..profile("starttls-required", "refuses mail until STARTTLS", Status::TlsRequired,
+        auth: AuthPolicy::Check,
+        ..profile("auth-required", "relays only after AUTH", Status::AuthRequired,
+            Greeting::Banner("ESMTP"), &["PIPELINING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"],
+            RelayPolicy::Deny(530, "5.7.0 Authentication required"))
+    },
+    Profile {
+        tls: TlsPolicy::Required,
+        ..profile("starttls-closed", "refuses mail until STARTTLS, then refuses relay (Postfix, TLS mandatory)", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"],
             RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
     },
@@ -226,6 +326,71 @@ pub const PROFILES: &[Profile] = &[
         ehlo: false,
         ..profile("helo-only", "an old open relay that knows only HELO", Status::OpenRelay,
             Greeting::Banner("Sendmail 8.6.12 ready"), &[], RelayPolicy::Open)
+    },
+    Profile {
+        mail: MailPolicy::Refuse(530, "5.7.1 Client was not authenticated"),
+        auth: AuthPolicy::Check,
+        ..profile("iis-auth", "Microsoft IIS 6 SMTP, anonymous access cleared, relay for authenticated clients", Status::AuthRequired,
+            Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"),
+            IIS_AUTH_EXT, RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}"))
+    },
+    Profile {
+        auth: AuthPolicy::Check,
+        ..profile("iis-open", "Microsoft IIS 6 SMTP, relay restrictions \"All except the list below\" with an empty list", Status::OpenRelay,
+            Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"),
+            IIS_AUTH_EXT, RelayPolicy::Open)
+    },
+    Profile {
+        tls: TlsPolicy::Offered,
+        tls_extensions: EXCHANGE_TLS_EXT,
+        auth: AuthPolicy::Check,
+        ..profile("exchange-closed", "Exchange 2016 receive connector, anonymous users may not relay", Status::Closed,
+            Greeting::Banner("Microsoft ESMTP MAIL Service ready at Sun, 29 Nov 2026 03:00:00 +0000"), EXCHANGE_EXT,
+            RelayPolicy::Deny(550, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"))
+    },
+    Profile {
+        tls: TlsPolicy::Required,
+        ..profile("starttls-open", "refuses mail until STARTTLS, then relays for anyone", Status::OpenRelay,
+            Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"], RelayPolicy::Open)
+    },
+    Profile {
+        tls: TlsPolicy::Implicit,
+        tls_extensions: &["PIPELINING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES", "8BITMIME"],
+        auth: AuthPolicy::Check,
+        ..profile("implicit-tls", "SMTPS (TLS from the first byte), relay only after AUTH", Status::Closed,
+            Greeting::Banner("ESMTP Postfix"), &[],
+            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+    },
+    Profile {
+        auth: AuthPolicy::Check,
+        ..profile("plaintext-auth", "offers AUTH PLAIN LOGIN without any TLS", Status::Closed,
+            Greeting::Banner("ESMTP Exim 4.96 Sun, 29 Nov 2026 03:00:00 +0000"), &["SIZE 52428800", "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN", "HELP"],
+            RelayPolicy::Deny(550, "relay not permitted"))
+    },
+    Profile {
+        auth: AuthPolicy::RelayAfterAnyAttempt,
+        expected_with_auth: Some(Status::OpenRelay),
+        ..profile("relay-after-failed-auth", "relays for any client that tried AUTH, even with a wrong password", Status::AuthRequired,
+            Greeting::Banner("ESMTP MailEnable Service, Version: 10.44-- ready at 11/29/26 03:00:00"), &["AUTH LOGIN", "SIZE 20480000", "HELP"],
+            RelayPolicy::Deny(530, "5.7.0 Authentication required"))
+    },
+    Profile {
+        tls: TlsPolicy::RequiredUnadvertised,
+        ..profile("starttls-unadvertised", "demands STARTTLS with 530 without advertising it, then refuses relay", Status::Closed,
+            Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "ENHANCEDSTATUSCODES"],
+            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+    },
+    Profile {
+        tls: TlsPolicy::RequiredBroken,
+        ..profile("starttls-broken", "demands STARTTLS, but every handshake fails", Status::TlsRequired,
+            Greeting::Banner("ESMTP OpenSMTPD"), &["8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 36700160", "DSN", "HELP"],
+            RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>"))
+    },
+    Profile {
+        tls: TlsPolicy::Injecting("250 2.0.0 injected before the handshake\r\n"),
+        ..profile("starttls-injection", "sends extra plaintext right after 220 Ready to start TLS", Status::Closed,
+            Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"],
+            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     // Hostile servers (src/lab/hostile.rs): relayscan must reach a verdict,
     // within its deadline, with clean output.

@@ -6,7 +6,7 @@
 //! domain or `localhost`; anything else is relaying, which the profile's
 //! policy decides.
 
-use super::profile::{Greeting, MailPolicy, Profile, RelayPolicy};
+use super::profile::{AuthPolicy, Greeting, MailPolicy, Profile, RelayPolicy, TlsPolicy};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -138,9 +138,20 @@ struct State {
     rcpts: u32,
     errors: u32,
     helo: bool,
+    /// The session runs over TLS (after STARTTLS, or implicit).
+    tls: bool,
+    /// The client authenticated with the lab account.
+    authenticated: bool,
+    /// Relaying was unlocked (authenticated, or any AUTH attempt under
+    /// [`AuthPolicy::RelayAfterAnyAttempt`]).
+    may_relay: bool,
 }
 
-/// One client. `n` counts this server's connections from 0.
+/// The connection as the lab sees it: TCP, or TLS over it.
+type Io = BufReader<Box<dyn crate::smtp::Stream>>;
+
+/// One client. `n` counts this server's connections from 0; `latency` is
+/// added once per round trip.
 async fn session(
     stream: TcpStream,
     profile: &'static Profile,
@@ -152,60 +163,69 @@ async fn session(
     }
     let local = stream.local_addr()?;
     stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
     let host = host_name(profile);
+    let mut st = State {
+        mail: false,
+        rcpts: 0,
+        errors: 0,
+        helo: false,
+        tls: false,
+        authenticated: false,
+        may_relay: false,
+    };
+    let mut io: Io = if profile.tls == TlsPolicy::Implicit {
+        st.tls = true;
+        BufReader::new(Box::new(accept_tls(Box::new(stream)).await?))
+    } else {
+        BufReader::new(Box::new(stream))
+    };
 
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     match profile.greeting {
+        Greeting::Hostile(_) => return Ok(()),
         Greeting::Banner(text) => {
-            write
-                .write_all(format!("220 {host} {text}\r\n").as_bytes())
+            io.write_all(format!("220 {host} {text}\r\n").as_bytes())
                 .await?
         }
         Greeting::Slow(delay, text) => {
             tokio::time::sleep(delay).await;
-            write
-                .write_all(format!("220 {host} {text}\r\n").as_bytes())
+            io.write_all(format!("220 {host} {text}\r\n").as_bytes())
                 .await?;
         }
         Greeting::CloseAfterBanner(text) => {
-            write
-                .write_all(format!("220 {host} {text}\r\n").as_bytes())
+            io.write_all(format!("220 {host} {text}\r\n").as_bytes())
                 .await?;
-            return write.shutdown().await;
+            return io.shutdown().await;
         }
         Greeting::Reject(code, text) => {
-            write
-                .write_all(format!("{code} {text}\r\n").as_bytes())
+            io.write_all(format!("{code} {text}\r\n").as_bytes())
                 .await?;
             // RFC 5321 §3.1: after a 554 greeting, answer 503 until QUIT.
-            while let Some(line) = read_line(&mut reader).await? {
+            while let Some(line) = read_line(&mut io).await? {
                 if line.eq_ignore_ascii_case("QUIT") {
-                    write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                    io.write_all(b"221 2.0.0 Bye\r\n").await?;
                     break;
                 }
-                write.write_all(b"503 5.5.1 No service\r\n").await?;
+                io.write_all(b"503 5.5.1 No service\r\n").await?;
             }
             return Ok(());
         }
         Greeting::Http => {
-            if read_line(&mut reader).await?.is_some() {
-                write
-                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await?;
+            if read_line(&mut io).await?.is_some() {
+                io.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await?;
             }
             return Ok(());
         }
         Greeting::Raw(text) => {
-            write.write_all(format!("{text}\r\n").as_bytes()).await?;
-            let _ = read_line(&mut reader).await;
+            io.write_all(format!("{text}\r\n").as_bytes()).await?;
+            let _ = read_line(&mut io).await;
             return Ok(());
         }
-        // Played by `hostile::play`, above.
-        Greeting::Hostile(_) => return Ok(()),
     }
 
     let literal = match local.ip() {
@@ -218,15 +238,9 @@ async fn session(
         literal,
         "localhost".to_string(),
     ];
-    let mut st = State {
-        mail: false,
-        rcpts: 0,
-        errors: 0,
-        helo: false,
-    };
 
     let mut pending = String::new();
-    while let Some(line) = read_line(&mut reader).await? {
+    while let Some(line) = read_line(&mut io).await? {
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
             None => (line.to_ascii_uppercase(), String::new()),
@@ -235,25 +249,83 @@ async fn session(
             "EHLO" if !profile.ehlo => "500 5.5.2 Command unrecognized: \"EHLO\"".into(),
             "EHLO" => {
                 st.helo = true;
-                let mut r = format!("250-{host}");
-                for ext in profile.extensions {
-                    r.push_str(&format!("\r\n250-{ext}"));
-                }
-                r.push_str("\r\n250 HELP");
-                r
+                ehlo_reply(profile, &host, st.tls)
             }
             "HELO" => {
                 st.helo = true;
                 format!("250 {host} Hello")
             }
+            "STARTTLS" if st.tls => "503 5.5.1 Error: TLS already active".into(),
+            "STARTTLS" if matches!(profile.tls, TlsPolicy::None | TlsPolicy::Implicit) => {
+                "454 4.7.0 TLS not available".into()
+            }
+            "STARTTLS" if profile.tls == TlsPolicy::RequiredBroken => {
+                io.write_all(std::mem::take(&mut pending).as_bytes())
+                    .await?;
+                // A fatal internal_error alert instead of a ServerHello.
+                io.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                io.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50])
+                    .await?;
+                return io.shutdown().await;
+            }
+            "STARTTLS" => {
+                let mut ready = std::mem::take(&mut pending).into_bytes();
+                ready.extend_from_slice(b"220 2.0.0 Ready to start TLS\r\n");
+                if let TlsPolicy::Injecting(extra) = profile.tls {
+                    // One write, so the extra bytes travel with the 220.
+                    ready.extend_from_slice(extra.as_bytes());
+                }
+                io.write_all(&ready).await?;
+                // RFC 3207 §4.2: forget what the client sent before the
+                // handshake (and everything learnt in plaintext).
+                let plain = io.into_inner();
+                io = BufReader::new(Box::new(accept_tls(plain).await?));
+                st = State {
+                    mail: false,
+                    rcpts: 0,
+                    errors: st.errors,
+                    helo: false,
+                    tls: true,
+                    authenticated: false,
+                    may_relay: false,
+                };
+                continue;
+            }
+            "AUTH" if !st.helo => "503 5.5.1 Error: send HELO/EHLO first".into(),
+            "AUTH" if st.authenticated => "503 5.5.1 Error: already authenticated".into(),
+            "AUTH" => {
+                io.write_all(std::mem::take(&mut pending).as_bytes())
+                    .await?;
+                let ok = sasl_exchange(&mut io, &arg).await?;
+                if profile.auth == AuthPolicy::RelayAfterAnyAttempt {
+                    st.may_relay = true;
+                }
+                if ok && profile.auth != AuthPolicy::None {
+                    st.authenticated = true;
+                    st.may_relay = true;
+                    "235 2.7.0 Authentication successful".into()
+                } else {
+                    "535 5.7.8 Error: authentication failed".into()
+                }
+            }
             "MAIL" if !st.helo => "503 5.5.1 Error: send HELO/EHLO first".into(),
             "MAIL" if st.mail => "503 5.5.1 Error: nested MAIL command".into(),
+            "MAIL"
+                if matches!(
+                    profile.tls,
+                    TlsPolicy::Required
+                        | TlsPolicy::RequiredUnadvertised
+                        | TlsPolicy::RequiredBroken
+                ) && !st.tls =>
+            {
+                "530 5.7.0 Must issue a STARTTLS command first".into()
+            }
             "MAIL" => match profile.mail {
-                MailPolicy::Refuse(code, text) => format!("{code} {text}"),
-                MailPolicy::Accept if !arg.to_ascii_uppercase().starts_with("FROM:") => {
+                MailPolicy::Refuse(code, text) if !st.authenticated => format!("{code} {text}"),
+                _ if !arg.to_ascii_uppercase().starts_with("FROM:") => {
                     "501 5.5.4 Syntax: MAIL FROM:<address>".into()
                 }
-                MailPolicy::Accept => {
+                _ => {
                     st.mail = true;
                     "250 2.1.0 Ok".into()
                 }
@@ -261,7 +333,7 @@ async fn session(
             "RCPT" if !st.mail => "503 5.5.1 Error: need MAIL command".into(),
             "RCPT" => match arg.get(..3).map(str::to_ascii_uppercase).as_deref() {
                 Some("TO:") => {
-                    let reply = judge_rcpt(profile, &arg[3..], &local_names);
+                    let reply = judge_rcpt(profile, &arg[3..], &local_names, st.may_relay);
                     if reply.starts_with('2') {
                         st.rcpts += 1;
                     }
@@ -272,9 +344,9 @@ async fn session(
             "DATA" if st.rcpts == 0 => "503 5.5.1 Error: need RCPT command".into(),
             "DATA" => {
                 pending.push_str("354 End data with <CR><LF>.<CR><LF>\r\n");
-                write.write_all(pending.as_bytes()).await?;
+                io.write_all(pending.as_bytes()).await?;
                 pending.clear();
-                while let Some(l) = read_line(&mut reader).await? {
+                while let Some(l) = read_line(&mut io).await? {
                     if l == "." {
                         break;
                     }
@@ -290,12 +362,10 @@ async fn session(
             }
             "NOOP" => "250 2.0.0 Ok".into(),
             "VRFY" => "252 2.0.0 Cannot VRFY user".into(),
-            "STARTTLS" => "454 4.7.0 TLS not available".into(),
-            "AUTH" => "535 5.7.8 Error: authentication failed".into(),
             "QUIT" => {
                 pending.push_str("221 2.0.0 Bye\r\n");
-                write.write_all(pending.as_bytes()).await?;
-                return Ok(());
+                io.write_all(pending.as_bytes()).await?;
+                return io.shutdown().await;
             }
             _ => "502 5.5.2 Error: command not recognized".into(),
         };
@@ -306,25 +376,112 @@ async fn session(
         // client's commands are all read.
         pending.push_str(&reply);
         pending.push_str("\r\n");
-        if reader.buffer().is_empty() {
+        if io.buffer().is_empty() {
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
-            write.write_all(pending.as_bytes()).await?;
+            io.write_all(pending.as_bytes()).await?;
             pending.clear();
         }
         if st.errors >= HARD_ERROR_LIMIT {
-            write.write_all(pending.as_bytes()).await?;
-            write
-                .write_all(b"421 4.7.0 Error: too many errors\r\n")
-                .await?;
+            pending.push_str("421 4.7.0 Error: too many errors\r\n");
+            io.write_all(pending.as_bytes()).await?;
             return Ok(());
         }
     }
     Ok(())
 }
 
-fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String]) -> String {
+/// The EHLO reply: the profile's extensions, or after TLS its TLS extensions
+/// (by default the same without STARTTLS).
+fn ehlo_reply(profile: &Profile, host: &str, tls: bool) -> String {
+    let mut r = format!("250-{host}");
+    let extensions: Vec<&str> = if tls && !profile.tls_extensions.is_empty() {
+        profile.tls_extensions.to_vec()
+    } else {
+        let mut ext = profile.extensions.to_vec();
+        if matches!(
+            profile.tls,
+            TlsPolicy::Offered
+                | TlsPolicy::Required
+                | TlsPolicy::RequiredBroken
+                | TlsPolicy::Injecting(_)
+        ) && !ext.contains(&"STARTTLS")
+        {
+            ext.push("STARTTLS");
+        }
+        if tls {
+            ext.retain(|e| *e != "STARTTLS");
+        }
+        ext
+    };
+    for ext in extensions {
+        r.push_str(&format!("\r\n250-{ext}"));
+    }
+    r.push_str("\r\n250 HELP");
+    r
+}
+
+async fn accept_tls(
+    stream: Box<dyn crate::smtp::Stream>,
+) -> std::io::Result<tokio_rustls::server::TlsStream<Box<dyn crate::smtp::Stream>>> {
+    let acceptor = super::tls::acceptor().map_err(std::io::Error::other)?;
+    timeout(IDLE, acceptor.accept(stream))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+/// One AUTH exchange (PLAIN with or without an initial response, LOGIN).
+/// True when the lab account's user name and password were given.
+async fn sasl_exchange(io: &mut Io, arg: &str) -> std::io::Result<bool> {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine;
+    let decode = |s: &str| {
+        BASE64
+            .decode(s.trim())
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let mut words = arg.split_whitespace();
+    let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
+    let initial = words.next().map(str::to_string);
+    let (user, password) = match mechanism.as_str() {
+        "PLAIN" => {
+            let response = match initial {
+                Some(r) => r,
+                None => {
+                    io.write_all(b"334 \r\n").await?;
+                    read_line(io).await?.unwrap_or_default()
+                }
+            };
+            let Some(text) = decode(&response) else {
+                return Ok(false);
+            };
+            let mut parts = text.split('\0').skip(1);
+            (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            )
+        }
+        "LOGIN" => {
+            io.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
+            let user = read_line(io).await?.unwrap_or_default();
+            if user.trim() == "*" {
+                return Ok(false);
+            }
+            io.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
+            let password = read_line(io).await?.unwrap_or_default();
+            (
+                decode(&user).unwrap_or_default(),
+                decode(&password).unwrap_or_default(),
+            )
+        }
+        _ => return Ok(false),
+    };
+    Ok(user == super::LAB_USER && password == super::LAB_PASSWORD)
+}
+
+fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String], may_relay: bool) -> String {
     let arg = arg.trim();
     let rcpt = arg.trim_start_matches('<').trim_end_matches('>');
     match parse_rcpt(arg, local_names) {
@@ -356,6 +513,7 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String]) -> String {
         Rcpt::Local { .. } => {
             format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
         }
+        Rcpt::Foreign { .. } if may_relay => "250 2.1.5 Ok".into(),
         Rcpt::Foreign { domain } => match profile.relay {
             RelayPolicy::AcceptAll => "250 2.1.5 Ok".into(),
             RelayPolicy::Open

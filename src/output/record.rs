@@ -2,7 +2,7 @@
 //! the shapes the output contract fixes (README, "Output").
 
 use super::sanitize::csv_cell;
-use crate::relay::{Connect, Facts, Outcome, TestFacts, Verdict};
+use crate::relay::{audit, Audit, Connect, Facts, Outcome, TestFacts, Verdict};
 use crate::smtp::Reply;
 use serde_json::{json, Value};
 use std::time::SystemTime;
@@ -31,15 +31,23 @@ pub const CSV_HEADER: [&str; 16] = [
 pub struct Record {
     pub facts: Facts,
     pub verdict: Verdict,
+    /// Software, TLS/AUTH findings with remediation, vantage point: derived
+    /// from the facts and the verdict when the record is made.
+    pub audit: Audit,
     pub timestamp: SystemTime,
 }
 
 impl Record {
     pub fn new(facts: Facts, verdict: Verdict) -> Self {
+        let timestamp = SystemTime::now();
+        let now = timestamp
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         Record {
+            audit: audit(&facts, &verdict, now),
             facts,
             verdict,
-            timestamp: SystemTime::now(),
+            timestamp,
         }
     }
 
@@ -67,7 +75,18 @@ impl Record {
         }
     }
 
-    fn starttls(&self) -> &'static str {
+    /// `starttls` column: `implicit` (TLS from the first byte), `yes` (STARTTLS
+    /// done), `failed` (tried, refused or handshake failed), `advertised`
+    /// (offered, not used: `--starttls never`), `no`, or empty when EHLO did
+    /// not succeed.
+    pub fn starttls(&self) -> &'static str {
+        if let Some(tls) = &self.facts.tls {
+            return match (tls.mode, tls.session.is_some()) {
+                ("implicit", true) => "implicit",
+                (_, true) => "yes",
+                (_, false) => "failed",
+            };
+        }
         match &self.facts.greeting.hello_command {
             Some("EHLO")
                 if self
@@ -85,6 +104,26 @@ impl Record {
             }
             _ => "",
         }
+    }
+
+    /// The negotiated TLS version (`TLSv1.3`), if TLS was up.
+    pub fn tls_version(&self) -> Option<&str> {
+        self.facts
+            .tls
+            .as_ref()
+            .and_then(|t| t.session.as_ref())
+            .map(|s| s.version.as_str())
+    }
+
+    /// AUTH mechanisms as advertised, for the CSV `auth` column (see [`auth_cell`]).
+    pub fn auth_mechanisms(&self) -> String {
+        let (before, after) = crate::relay::auth::mechanisms(&self.facts);
+        let implicit = self
+            .facts
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.mode == "implicit");
+        auth_cell(&before, after.as_deref(), implicit)
     }
 
     fn timestamp(&self) -> String {
@@ -117,10 +156,17 @@ impl Record {
             "reason": v.reason,
             "notes": v.notes,
             "banner": self.banner(),
-            "software": Value::Null,
+            "software": self.audit.software.as_ref().map(|s| s.software),
+            "software_version": self.audit.software.as_ref().and_then(|s| s.version.as_deref()),
             "starttls": self.starttls(),
-            "tls_version": Value::Null,
+            "tls_version": self.tls_version(),
+            "tls": f.tls,
             "auth": f.greeting.capabilities.auth,
+            "auth_tls": f.tls.as_ref().and_then(|t| t.capabilities.as_ref()).map(|c| &c.auth),
+            "auth_audit": f.auth.as_ref().map(auth_json),
+            "findings": self.audit.findings,
+            "remediation": self.audit.findings.iter().filter_map(|x| x.remediation.map(|r| json!({"finding": x.id, "fix": r}))).collect::<Vec<_>>(),
+            "vantage": self.audit.vantage,
             "ehlo": {
                 "command": f.greeting.hello_command,
                 "reply": f.greeting.hello.as_ref().map(|r| &r.lines),
@@ -142,6 +188,23 @@ impl Record {
         }
         obj
     }
+}
+
+/// AUTH mechanisms before TLS, and after it when they changed:
+/// `LOGIN;tls:PLAIN;tls:LOGIN` reads "LOGIN in plaintext, PLAIN and LOGIN over TLS".
+pub fn auth_cell<S: AsRef<str>>(before: &[S], after: Option<&[S]>, implicit: bool) -> String {
+    let mut cells: Vec<String> = before.iter().map(|m| m.as_ref().to_string()).collect();
+    if let Some(after) = after {
+        let same = after.len() == before.len()
+            && after
+                .iter()
+                .zip(before)
+                .all(|(a, b)| a.as_ref() == b.as_ref());
+        if !same && !implicit {
+            cells.extend(after.iter().map(|m| format!("tls:{}", m.as_ref())));
+        }
+    }
+    cells.join(";")
 }
 
 /// The CSV row of a JSON `result` object, every text cell neutralised. One
@@ -173,7 +236,20 @@ pub fn csv_row(result: &Value) -> Vec<String> {
         text("software"),
         text("starttls"),
         text("tls_version"),
-        list("auth"),
+        {
+            let strings = |v: &Value| -> Option<Vec<String>> {
+                v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+            };
+            let before = strings(&result["auth"]).unwrap_or_default();
+            let after = strings(&result["auth_tls"]);
+            let implicit = result["tls"]["mode"] == "implicit";
+            csv_cell(&auth_cell(&before, after.as_deref(), implicit)).into_owned()
+        },
         text("error"),
         number("duration_ms"),
         text("timestamp"),
@@ -185,6 +261,18 @@ pub fn csv_row(result: &Value) -> Vec<String> {
             csv_cell(&zones.join(";")).into_owned()
         },
     ]
+}
+
+/// The `--auth` tests. The password is not in the facts, so it cannot be here.
+fn auth_json(a: &crate::relay::auth::AuthFacts) -> Value {
+    json!({
+        "user": a.user,
+        "wrong_password": a.wrong_password,
+        "after_failed_auth": a.after_failed_auth.as_ref().map(test_json),
+        "login": a.login,
+        "authenticated_relay": a.authenticated_relay.as_ref().map(test_json),
+        "skipped": a.skipped,
+    })
 }
 
 fn test_json(t: &TestFacts) -> Value {

@@ -50,14 +50,17 @@ pub fn render(r: &Record) -> String {
             truncate(&t(&exts), 100)
         );
     }
-    if !f.greeting.capabilities.auth.is_empty() {
-        let _ = writeln!(
-            out,
-            "  auth        {}",
-            t(&f.greeting.capabilities.auth.join(" "))
-        );
+    if let Some(fp) = &r.audit.software {
+        let version = fp
+            .version
+            .as_deref()
+            .map(|v| format!(" {}", t(v)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  software    {}{version}", fp.software.name());
     }
     dns_lines(&mut out, r);
+    tls_lines(&mut out, r);
+    auth_lines(&mut out, r);
     if let Some(src) = f.source {
         let _ = writeln!(out, "  source      {src}");
     }
@@ -74,7 +77,12 @@ pub fn render(r: &Record) -> String {
             out,
             "\n  test  outcome       sender → recipient                                   reply"
         );
-        for test in f.tests.iter().chain(f.controls.iter()) {
+        let auth_tests = f.auth.iter().flat_map(|a| {
+            a.after_failed_auth
+                .iter()
+                .chain(a.authenticated_relay.iter())
+        });
+        for test in f.tests.iter().chain(f.controls.iter()).chain(auth_tests) {
             let _ = writeln!(out, "  {}", test_line(test));
         }
     }
@@ -84,7 +92,157 @@ pub fn render(r: &Record) -> String {
             let _ = writeln!(out, "  - {}", t(n));
         }
     }
+    if !r.audit.findings.is_empty() {
+        let _ = writeln!(out, "\n  findings");
+        for finding in &r.audit.findings {
+            let _ = writeln!(
+                out,
+                "  - [{}] {}: {}",
+                finding.severity.as_str(),
+                finding.id.as_str(),
+                t(&finding.summary)
+            );
+            if let Some(fix) = finding.remediation {
+                let _ = writeln!(out, "    fix: {fix}");
+            }
+        }
+    }
+    if !r.audit.vantage.warnings.is_empty() {
+        let _ = writeln!(out, "\n  vantage point");
+        for w in &r.audit.vantage.warnings {
+            let _ = writeln!(out, "  - {}", t(w));
+        }
+    }
     out
+}
+
+/// TLS: how it was used, what was negotiated, the certificate.
+fn tls_lines(out: &mut String, r: &Record) {
+    let t = |s: &str| terminal(s).into_owned();
+    let Some(tls) = &r.facts.tls else {
+        return;
+    };
+    match &tls.session {
+        Some(session) => {
+            let _ = writeln!(
+                out,
+                "  tls         {} ({}): {} {}",
+                tls.mode,
+                tls.reason,
+                t(&session.version),
+                t(&session.cipher)
+            );
+            if let Some(cert) = &session.certificate {
+                let _ = writeln!(
+                    out,
+                    "  certificate {}{}",
+                    t(cert.subject.as_deref().unwrap_or("(unreadable)")),
+                    if cert.self_signed {
+                        ", self-signed"
+                    } else {
+                        ""
+                    }
+                );
+                if !cert.self_signed {
+                    if let Some(issuer) = &cert.issuer {
+                        let _ = writeln!(out, "  issuer      {}", t(issuer));
+                    }
+                }
+                if !cert.sans.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "  names       {}",
+                        truncate(&t(&cert.sans.join(" ")), 100)
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "  valid       {} to {}",
+                    cert.not_before.as_deref().unwrap_or("?"),
+                    cert.not_after.as_deref().unwrap_or("?")
+                );
+                let _ = writeln!(out, "  sha256      {}", cert.sha256);
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  tls         {} ({}) failed: {}",
+                tls.mode,
+                tls.reason,
+                t(tls.error.as_deref().unwrap_or("?"))
+            );
+        }
+    }
+}
+
+/// AUTH: the mechanisms before and after TLS, and the `--auth` tests.
+fn auth_lines(out: &mut String, r: &Record) {
+    let t = |s: &str| terminal(s).into_owned();
+    let (before, after) = crate::relay::auth::mechanisms(&r.facts);
+    let implicit = r.facts.tls.as_ref().is_some_and(|x| x.mode == "implicit");
+    match after {
+        _ if implicit && !before.is_empty() => {
+            let _ = writeln!(out, "  auth        {} (over TLS)", t(&before.join(" ")));
+        }
+        Some(after) if !implicit && (!before.is_empty() || !after.is_empty()) => {
+            let show = |m: &[String]| {
+                if m.is_empty() {
+                    "none".to_string()
+                } else {
+                    t(&m.join(" "))
+                }
+            };
+            let _ = writeln!(
+                out,
+                "  auth        {} before TLS, {} over TLS",
+                show(&before),
+                show(&after)
+            );
+        }
+        None if !before.is_empty() && !implicit => {
+            let _ = writeln!(out, "  auth        {} (no TLS)", t(&before.join(" ")));
+        }
+        _ => {}
+    }
+    let Some(a) = &r.facts.auth else {
+        return;
+    };
+    let attempt =
+        |label: &str, x: &Option<crate::relay::auth::AuthAttempt>, test: &Option<TestFacts>| {
+            let Some(x) = x else {
+                return None;
+            };
+            let reply = x
+                .reply
+                .as_ref()
+                .map(Reply::one_line)
+                .or_else(|| x.error.clone())
+                .unwrap_or_default();
+            let relay = test
+                .as_ref()
+                .map(|t| format!(" → {}: {}", t.id, Outcome::of(t).label()))
+                .unwrap_or_default();
+            Some(format!(
+                "  {label:<11} AUTH {} as {}{}: {}{relay}",
+                x.mechanism,
+                t(&a.user),
+                if x.encrypted { " over TLS" } else { "" },
+                truncate(&t(&reply), 60)
+            ))
+        };
+    for line in [
+        attempt("wrong pass", &a.wrong_password, &a.after_failed_auth),
+        attempt("login", &a.login, &a.authenticated_relay),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = writeln!(out, "{line}");
+    }
+    for s in &a.skipped {
+        let _ = writeln!(out, "  auth test   skipped: {}", t(s));
+    }
 }
 
 fn test_line(test: &TestFacts) -> String {

@@ -18,6 +18,9 @@ pub enum Kind {
     Trick,
     /// Not a relay test: calibrates the verdict.
     Control,
+    /// A relay test run after AUTH (`--auth`): after a deliberately wrong
+    /// password it must be refused; after the right one it may be accepted.
+    Auth,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -326,9 +326,30 @@ pub fn classify(facts: &Facts) -> Verdict {
         outcomes.iter().find(|(t, o)| pred(t, *o)).map(|(t, _)| *t)
     };
 
-    if let Some(t) = first(&|t, o| o == Outcome::Accepted && t.kind == Kind::Direct)
-        .or_else(|| first(&|_, o| o == Outcome::Accepted))
+    // A relay attempt after a deliberately wrong password (`--auth`) was
+    // accepted: anyone who tries AUTH with any password can relay. That is
+    // stronger evidence than an address trick, weaker news than a plain open relay.
+    let direct_accepted = first(&|t, o| o == Outcome::Accepted && t.kind == Kind::Direct);
+    if let Some(t) =
+        super::auth::relay_after_failed_auth(facts).filter(|_| direct_accepted.is_none())
     {
+        let mut v = Verdict::new(
+            Status::OpenRelay,
+            format!(
+                "relays after a failed AUTH: {} MAIL FROM:{} RCPT TO:{}",
+                t.id,
+                t.mail_from.as_deref().unwrap_or(""),
+                t.rcpt_to.as_deref().unwrap_or("")
+            ),
+        )
+        .decided_by(t);
+        v.accepted = vec![t.id];
+        v.confidence = Some(Confidence::Rcpt);
+        v.notes = notes;
+        return v;
+    }
+
+    if let Some(t) = direct_accepted.or_else(|| first(&|_, o| o == Outcome::Accepted)) {
         let direct = t.kind == Kind::Direct;
         let (status, what) = if direct {
             (Status::OpenRelay, "accepted mail for a foreign domain")

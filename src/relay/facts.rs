@@ -1,8 +1,10 @@
 //! What the probe saw at one target: every command's reply, timings and
 //! errors. No judgement here; [`super::classify`] decides.
 
+use super::auth::AuthFacts;
 use super::catalogue::Kind;
 use crate::dns::{BlocklistCheck, MxHost};
+use crate::smtp::tls::TlsInfo;
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -36,6 +38,33 @@ pub struct Greeting {
     pub hello_command: Option<&'static str>,
     pub hello: Option<Reply>,
     pub capabilities: Capabilities,
+}
+
+/// How TLS went with the target: recorded on the first connection that
+/// tried it (later connections only add an error if theirs failed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsFacts {
+    /// `starttls` or `implicit`.
+    pub mode: &'static str,
+    /// Why TLS was used: `advertised` (STARTTLS in EHLO), `demanded` (a reply
+    /// asked for STARTTLS), `requested` (`--starttls always`), `port-465`,
+    /// `option` (`--tls`) or `detected` (the service answered in TLS).
+    pub reason: &'static str,
+    /// The reply to STARTTLS.
+    pub starttls_reply: Option<Reply>,
+    /// The reply that demanded STARTTLS, when one did.
+    pub demanded_by: Option<Reply>,
+    /// Plaintext bytes the server sent after its `220` to STARTTLS and before
+    /// the handshake: discarded, never read as replies (response injection).
+    pub injected_bytes: usize,
+    /// Version, cipher and certificate, when the handshake succeeded.
+    pub session: Option<TlsInfo>,
+    /// Why STARTTLS or the handshake failed.
+    pub error: Option<String>,
+    /// The EHLO reply over TLS.
+    pub hello: Option<Reply>,
+    /// The extensions advertised over TLS (AUTH mechanisms often change).
+    pub capabilities: Option<Capabilities>,
 }
 
 /// One relay test (or control) as it ran.
@@ -87,6 +116,10 @@ pub struct Facts {
     pub target_domain: Option<String>,
     pub tests: Vec<TestFacts>,
     pub controls: Vec<TestFacts>,
+    /// TLS, when it was tried (None: never, e.g. not offered or `--starttls never`).
+    pub tls: Option<TlsFacts>,
+    /// The authenticated relay tests (`--auth`), when asked for.
+    pub auth: Option<AuthFacts>,
     /// Connections opened to this target (reconnects stay under the error budget).
     pub connections: u32,
     /// The session error that ended the probe early, if any.
@@ -114,6 +147,8 @@ impl Facts {
             target_domain: None,
             tests: Vec::new(),
             controls: Vec::new(),
+            tls: None,
+            auth: None,
             connections: 0,
             error: None,
             duration_ms: 0,

@@ -3,12 +3,18 @@
 //! verdict.
 
 pub mod address;
+pub mod audit;
+pub mod auth;
 pub mod catalogue;
 pub mod classify;
 pub mod facts;
+pub mod fingerprint;
 pub mod probe;
+pub mod remediation;
 pub mod reply_class;
+pub mod vantage;
 
+pub use audit::{audit, Audit, Finding, FindingId, Severity};
 pub use catalogue::{Kind, RelayTest, CATALOGUE};
 pub use classify::{classify, Confidence, Outcome, Status, Verdict};
 pub use facts::{Connect, Facts, TestFacts};

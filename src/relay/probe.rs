@@ -6,6 +6,12 @@
 //! between tests, reconnect before the server's error limit (Postfix tarpits
 //! after 10 errors, Exim drops after 3 syntax errors), QUIT at the end, and
 //! never DATA.
+//!
+//! TLS and AUTH live in the child modules: `secure` (STARTTLS and implicit
+//! TLS, redone on every connection) and `authenticated` (the `--auth` tests).
+
+mod authenticated;
+mod secure;
 
 use super::address::{self, SelfForm};
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
@@ -13,6 +19,8 @@ use super::facts::{Connect, Facts, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
 use crate::dns::MxHost;
 use crate::smtp::dial::{self, DialError};
+use crate::smtp::sasl::Credentials;
+use crate::smtp::tls::StartTlsMode;
 use crate::smtp::{
     hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
 };
@@ -75,6 +83,14 @@ pub struct ProbeConfig {
     pub transcript: bool,
     /// Connect from this local address (`--source-ip`).
     pub source_ip: Option<std::net::IpAddr>,
+    /// When to use STARTTLS.
+    pub starttls: StartTlsMode,
+    /// Implicit TLS on every port (it is automatic on 465).
+    pub implicit_tls: bool,
+    /// Run the authenticated relay tests with these credentials.
+    pub auth: Option<Credentials>,
+    /// Send the password even over an unencrypted connection.
+    pub auth_plaintext: bool,
 }
 
 impl Default for ProbeConfig {
@@ -96,6 +112,10 @@ impl Default for ProbeConfig {
             max_connections: 8,
             transcript: false,
             source_ip: None,
+            starttls: StartTlsMode::Auto,
+            implicit_tls: false,
+            auth: None,
+            auth_plaintext: false,
         }
     }
 }
@@ -106,6 +126,10 @@ struct Session {
     number: u32,
     errors: u32,
     syntax_errors: u32,
+    /// The session runs over TLS.
+    encrypted: bool,
+    /// What this session's last EHLO advertised (after TLS, the TLS one).
+    capabilities: Capabilities,
 }
 
 /// Probe one target and return what happened.
@@ -132,6 +156,8 @@ pub async fn probe_until<T>(
         deadline: started + cfg.host_timeout,
         facts: Facts::new(target.addr, target.name.clone()),
         transcript: Vec::new(),
+        greeted: false,
+        tls: secure::TlsState::new(cfg, target),
     };
     let cut = tokio::select! {
         biased;
@@ -151,11 +177,16 @@ struct Probe<'a> {
     deadline: Instant,
     facts: Facts,
     transcript: Vec<TranscriptEntry>,
+    /// The greeting has been recorded (the first connection, or the first
+    /// after implicit TLS was detected).
+    greeted: bool,
+    /// What this probe has learnt about TLS with the target.
+    tls: secure::TlsState,
 }
 
 impl Probe<'_> {
     async fn run(&mut self) {
-        let mut current = self.open().await;
+        let mut current = self.open_session().await;
         if current.is_none() {
             return;
         }
@@ -196,13 +227,25 @@ impl Probe<'_> {
                     continue;
                 }
             };
-            let facts = match self.ensure_session(&mut current).await {
+            let mut facts = match self.ensure_session(&mut current).await {
                 Ok(session) => Self::run_test(session, &rendered).await,
                 Err(why) => {
                     stop = Some(why.clone());
                     TestFacts::skipped(test.id, test.kind, format!("not run: {why}"))
                 }
             };
+            // A server that demands STARTTLS without advertising it: switch
+            // to TLS and run the test again there.
+            if self.switch_to_tls(&facts, current.as_ref()) {
+                self.close(&mut current, true).await;
+                facts = match self.ensure_session(&mut current).await {
+                    Ok(session) => Self::run_test(session, &rendered).await,
+                    Err(why) => {
+                        stop = Some(why.clone());
+                        TestFacts::skipped(test.id, test.kind, format!("not run: {why}"))
+                    }
+                };
+            }
             let (alive, accepted) = outcome_flags(&facts);
             mail_ever_accepted |= facts.mail_reply.as_ref().is_some_and(Reply::is_positive);
             if !alive {
@@ -261,13 +304,26 @@ impl Probe<'_> {
                 self.facts.controls.push(facts);
             }
         }
+        self.run_auth_tests(&mut current, &placeholders).await;
         self.close(&mut current, true).await;
+    }
+
+    /// Open a session; when the first attempt showed that TLS must be done
+    /// differently (implicit TLS detected, or STARTTLS failed and plaintext
+    /// is worth a try), once more.
+    async fn open_session(&mut self) -> Option<Session> {
+        let session = self.open().await;
+        if session.is_some() || !self.retry_with_new_tls() {
+            return session;
+        }
+        self.open().await
     }
 
     /// Connect, read the greeting, say EHLO (or HELO). The first connection's
     /// greeting is recorded in the facts; later ones only need to succeed.
     async fn open(&mut self) -> Option<Session> {
-        let first = self.facts.connections == 0;
+        let first = !self.greeted;
+        self.greeted = true;
         self.facts.connections += 1;
         let number = self.facts.connections;
         self.note(format!(
@@ -310,6 +366,14 @@ impl Probe<'_> {
         }
         let mut conn = Connection::new(Box::new(stream), limits, self.deadline);
         conn.set_epoch(self.started);
+        let mut encrypted = false;
+        if self.tls.implicit.is_some() {
+            if !self.implicit_tls(&mut conn, first).await {
+                self.keep_transcript(&mut conn);
+                return None;
+            }
+            encrypted = true;
+        }
 
         let banner = match conn.read_reply().await {
             Ok(reply) => reply,
@@ -364,11 +428,32 @@ impl Probe<'_> {
             self.transcript.extend(transcript);
             return None;
         }
+        let mut capabilities = if hello_command == "EHLO" {
+            Capabilities::from_reply(&reply)
+        } else {
+            Capabilities::default()
+        };
+        if !encrypted && self.wants_starttls(&capabilities) {
+            match self.starttls(&mut conn).await {
+                secure::Upgrade::Done(caps) => {
+                    encrypted = true;
+                    capabilities = caps;
+                }
+                secure::Upgrade::Plaintext => {}
+                secure::Upgrade::Failed => {
+                    let transcript = conn.quit().await;
+                    self.transcript.extend(transcript);
+                    return None;
+                }
+            }
+        }
         Some(Session {
             conn,
             number,
             errors: 0,
             syntax_errors: 0,
+            encrypted,
+            capabilities,
         })
     }
 
@@ -397,7 +482,11 @@ impl Probe<'_> {
                     .await
                     .is_ok()
                 {
-                    if let Err(SessionError::Protocol(e)) = conn.read_reply().await {
+                    let answer = conn.read_reply().await;
+                    if self.speaks_tls(conn) {
+                        // A TLS-only service (SMTPS on another port) answers
+                        // plaintext with a TLS alert: not "not SMTP" yet.
+                    } else if let Err(SessionError::Protocol(e)) = answer {
                         self.facts.greeting.not_smtp = Some(not_smtp_sample(e));
                     }
                 }
@@ -435,7 +524,7 @@ impl Probe<'_> {
             if Instant::now() >= self.deadline {
                 return Err("host deadline reached".into());
             }
-            match self.open().await {
+            match self.open_session().await {
                 Some(s) => *current = Some(s),
                 None => {
                     return Err(self

@@ -111,6 +111,26 @@ fn any(text: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| text.contains(p))
 }
 
+/// The reply text with `<…>` paths blanked out: servers quote the address
+/// they refuse, and an address (`<v%example.net@starttls.example.org>`) must
+/// not be read as a phrase ("starttls").
+pub(crate) fn without_paths(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0u32;
+    for c in text.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth > 0 => {
+                depth -= 1;
+                out.push_str("<>");
+            }
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Classify one reply to MAIL FROM or RCPT TO.
 pub fn classify_reply(reply: &Reply) -> ReplyClass {
     if reply.is_positive() {
@@ -119,7 +139,7 @@ pub fn classify_reply(reply: &Reply) -> ReplyClass {
     if reply.code == 421 {
         return ReplyClass::SessionEnd;
     }
-    let text = reply.text().to_ascii_lowercase();
+    let text = without_paths(&reply.text()).to_ascii_lowercase();
     let status = reply.enhanced_status();
     let subject_detail = status.map(|(_, s, d)| (s, d));
     if any(&text, TLS_PHRASES) || subject_detail == Some((7, 11)) {
@@ -265,6 +285,22 @@ mod tests {
             ReplyClass::Refused
         );
         assert_eq!(class(250, "2.1.5 Ok"), ReplyClass::Accepted);
+    }
+
+    #[test]
+    fn quoted_addresses_are_not_read_as_phrases() {
+        assert_eq!(
+            class(550, "5.1.1 <v%example.net@starttls-closed.lab.example>: Recipient address rejected: User unknown in local recipient table"),
+            ReplyClass::UserUnknown
+        );
+        assert_eq!(
+            class(
+                554,
+                "5.7.1 <relay-denied@example.net>: Recipient address rejected: Access denied"
+            ),
+            ReplyClass::Refused
+        );
+        assert_eq!(without_paths("a <b<c>> d <e"), "a <><> d ");
     }
 
     #[test]

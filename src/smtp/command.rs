@@ -1,10 +1,17 @@
-//! The SMTP commands relayscan sends (RFC 5321 §4.1). There is deliberately no
-//! DATA here: the scanner never sends a message unless a confirmation test is
-//! asked for, and that lives in its own module.
+//! The SMTP commands relayscan sends (RFC 5321 §4.1, STARTTLS from RFC 3207,
+//! AUTH from RFC 4954). There is deliberately no DATA here: the scanner never
+//! sends a message unless a confirmation test is asked for, and that lives in
+//! its own module.
+//!
+//! A command has two renderings: the wire form, and the `Display` form used in
+//! transcripts and error messages, where every SASL credential is
+//! `<redacted>`. Nothing but [`Command::to_wire`] ever sees a secret.
 
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` is the redacted `Display` form, so a credential cannot leak
+/// through a debug print either.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Command {
     Ehlo(String),
     Helo(String),
@@ -16,6 +23,17 @@ pub enum Command {
     Rset,
     Noop,
     Quit,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954). The initial response
+    /// carries credentials: it is redacted everywhere but on the wire.
+    Auth {
+        mechanism: String,
+        initial_response: Option<String>,
+    },
+    /// A line answering a `334` challenge (base64 of a user name or password):
+    /// redacted everywhere but on the wire.
+    AuthResponse(String),
 }
 
 impl Command {
@@ -29,16 +47,32 @@ impl Command {
             Command::Rset => "RSET",
             Command::Noop => "NOOP",
             Command::Quit => "QUIT",
+            Command::StartTls => "STARTTLS",
+            Command::Auth { .. } => "AUTH",
+            Command::AuthResponse(_) => "AUTH-RESPONSE",
         }
     }
 
     /// The command line on the wire, with CRLF. Any CR or LF inside an argument
     /// is removed so that a hostile placeholder value cannot inject a command.
     pub fn to_wire(&self) -> Vec<u8> {
-        let mut line = self.to_string();
+        let mut line = match self {
+            Command::Auth {
+                mechanism,
+                initial_response: Some(response),
+            } => format!("AUTH {mechanism} {response}"),
+            Command::AuthResponse(response) => response.clone(),
+            other => other.to_string(),
+        };
         line.retain(|c| c != '\r' && c != '\n');
         line.push_str("\r\n");
         line.into_bytes()
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Command({self})")
     }
 }
 
@@ -52,6 +86,13 @@ impl fmt::Display for Command {
             Command::Rset => f.write_str("RSET"),
             Command::Noop => f.write_str("NOOP"),
             Command::Quit => f.write_str("QUIT"),
+            Command::StartTls => f.write_str("STARTTLS"),
+            Command::Auth {
+                mechanism,
+                initial_response: None,
+            } => write!(f, "AUTH {mechanism}"),
+            Command::Auth { mechanism, .. } => write!(f, "AUTH {mechanism} <redacted>"),
+            Command::AuthResponse(_) => f.write_str("<redacted>"),
         }
     }
 }
@@ -73,5 +114,25 @@ mod tests {
     fn line_breaks_in_arguments_cannot_inject_commands() {
         let wire = Command::RcptTo("<a@b>\r\nDATA".into()).to_wire();
         assert_eq!(wire, b"RCPT TO:<a@b>DATA\r\n");
+    }
+
+    #[test]
+    fn credentials_reach_the_wire_but_never_the_display_form() {
+        let auth = Command::Auth {
+            mechanism: "PLAIN".into(),
+            initial_response: Some("AHVzZXIAc2VjcmV0".into()),
+        };
+        assert_eq!(auth.to_wire(), b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+        assert_eq!(auth.to_string(), "AUTH PLAIN <redacted>");
+        let response = Command::AuthResponse("c2VjcmV0".into());
+        assert_eq!(response.to_wire(), b"c2VjcmV0\r\n");
+        assert_eq!(response.to_string(), "<redacted>");
+        assert!(!format!("{auth:?} {response:?}").contains("c2VjcmV0"));
+        let login = Command::Auth {
+            mechanism: "LOGIN".into(),
+            initial_response: None,
+        };
+        assert_eq!(login.to_string(), "AUTH LOGIN");
+        assert_eq!(Command::StartTls.to_wire(), b"STARTTLS\r\n");
     }
 }

@@ -10,9 +10,45 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{timeout_at, Instant};
 
-/// Any byte stream: plain TCP today, TLS later.
+/// Any byte stream: plain TCP, or TLS over it after STARTTLS.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// What a connection holds while its stream is being handed to the TLS
+/// handshake, and after a failed one: reads see EOF, writes fail.
+struct Detached;
+
+impl AsyncRead for Detached {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Detached {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// Limits that keep a hostile server from using up memory or time.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +95,8 @@ pub enum SessionError {
     /// the wrong command.
     #[error("protocol-error: the server sent {0:?} before the command (replies out of step)")]
     Unsolicited(String),
+    #[error("tls-error: {0}")]
+    Tls(String),
 }
 
 impl SessionError {
@@ -70,6 +108,7 @@ impl SessionError {
             SessionError::Closed => "connection-closed",
             SessionError::Io(_) => "io-error",
             SessionError::Protocol(_) | SessionError::Unsolicited(_) => "protocol-error",
+            SessionError::Tls(_) => "tls-error",
         }
     }
 }
@@ -178,6 +217,47 @@ impl Connection {
         self.buf.clear();
         self.pos = 0;
         n
+    }
+
+    /// The bytes received but not (yet) read as a line: after a failed read,
+    /// what the server sent that was not a reply (e.g. a TLS alert).
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Note an event (`*`) in the transcript.
+    pub fn note(&mut self, line: &str) {
+        self.record('*', line);
+    }
+
+    /// Switch the connection to TLS: at once for implicit TLS, or after the
+    /// server's `220` to STARTTLS. Whatever the server sent that we have not
+    /// read yet is plaintext from before the handshake: it is discarded, never
+    /// read as a reply after it (STARTTLS response injection), and the count
+    /// of discarded bytes is returned with the session's facts. The handshake
+    /// runs within the read timeout and the host deadline.
+    pub async fn start_tls(
+        &mut self,
+        name: rustls_pki_types::ServerName<'static>,
+    ) -> Result<(usize, super::tls::TlsInfo), SessionError> {
+        let discarded = self.discard_buffered();
+        let plain = std::mem::replace(&mut self.stream, Box::new(Detached));
+        let (until, err) = self.step_deadline();
+        match timeout_at(until, super::tls::handshake(plain, name)).await {
+            Err(_) => Err(err),
+            Ok(Err(e)) => {
+                self.record('*', &format!("TLS handshake failed: {e}"));
+                Err(SessionError::Tls(e))
+            }
+            Ok(Ok((stream, info))) => {
+                self.stream = stream;
+                self.record(
+                    '*',
+                    &format!("TLS established: {} {}", info.version, info.cipher),
+                );
+                Ok((discarded, info))
+            }
+        }
     }
 
     /// Read one line (without CRLF; a bare LF is accepted too).

@@ -6,6 +6,8 @@ pub mod dial;
 pub mod ehlo;
 pub mod hostname;
 pub mod reply;
+pub mod sasl;
+pub mod tls;
 
 pub use command::Command;
 pub use connection::{Connection, Limits, SessionError, Stream, TranscriptEntry};

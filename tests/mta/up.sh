@@ -35,7 +35,7 @@ INSTANCES=(
   "postfix-open     127.0.25.1  postfix    open    open-relay    yes"
   "postfix-closed   127.0.25.2  postfix    closed  closed        no"
   "postfix-auth     127.0.25.3  postfix    auth    closed        no"
-  "postfix-tls      127.0.25.4  postfix    tls     tls-required  no"
+  "postfix-tls      127.0.25.4  postfix    tls     closed        no"
   "exim-open        127.0.25.11 exim       open    open-relay    yes"
   "exim-closed      127.0.25.12 exim       closed  closed        no"
   "opensmtpd-open   127.0.25.21 opensmtpd  open    open-relay    yes"

@@ -1,0 +1,305 @@
+//! The audit: what is wrong with a server beyond the relay verdict — TLS,
+//! AUTH, the vantage point — each finding with the fix for the software that
+//! was detected. A pure function of the facts, the verdict and the time the
+//! record was made (for certificate validity); no I/O.
+
+use super::auth;
+use super::classify::{Outcome, Status, Verdict};
+use super::facts::Facts;
+use super::fingerprint::{fingerprint, Fingerprint, Software};
+use super::remediation::advice;
+use super::vantage::{vantage, Vantage};
+use serde::Serialize;
+
+/// What can be found. The kebab-case names are the `id` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingId {
+    /// A direct relay test was accepted.
+    OpenRelay,
+    /// Only an address trick was accepted.
+    PossibleRelay,
+    /// Relaying was accepted after a deliberately wrong password (A2).
+    RelayAfterFailedAuth,
+    /// AUTH PLAIN or LOGIN offered on an unencrypted connection.
+    PlaintextAuth,
+    /// Neither STARTTLS nor implicit TLS.
+    NoTls,
+    /// STARTTLS was refused or its handshake failed.
+    TlsFailed,
+    /// The server demands STARTTLS, and relaying could not be tested over TLS.
+    TlsUntested,
+    /// Plaintext after `220 Ready to start TLS`, before the handshake.
+    StartTlsInjection,
+    CertificateExpired,
+    SelfSignedCertificate,
+    /// A1 refused: an authenticated user cannot relay.
+    AuthenticatedRelayRefused,
+    /// AUTH with the given credentials failed.
+    AuthFailed,
+    /// NTLM / GSSAPI (Integrated Windows Authentication) offered: noted, not a problem.
+    WindowsIntegratedAuth,
+}
+
+impl FindingId {
+    pub const ALL: [FindingId; 13] = [
+        FindingId::OpenRelay,
+        FindingId::PossibleRelay,
+        FindingId::RelayAfterFailedAuth,
+        FindingId::PlaintextAuth,
+        FindingId::NoTls,
+        FindingId::TlsFailed,
+        FindingId::TlsUntested,
+        FindingId::StartTlsInjection,
+        FindingId::CertificateExpired,
+        FindingId::SelfSignedCertificate,
+        FindingId::AuthenticatedRelayRefused,
+        FindingId::AuthFailed,
+        FindingId::WindowsIntegratedAuth,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingId::OpenRelay => "open-relay",
+            FindingId::PossibleRelay => "possible-relay",
+            FindingId::RelayAfterFailedAuth => "relay-after-failed-auth",
+            FindingId::PlaintextAuth => "plaintext-auth",
+            FindingId::NoTls => "no-tls",
+            FindingId::TlsFailed => "tls-failed",
+            FindingId::TlsUntested => "tls-untested",
+            FindingId::StartTlsInjection => "starttls-injection",
+            FindingId::CertificateExpired => "certificate-expired",
+            FindingId::SelfSignedCertificate => "self-signed-certificate",
+            FindingId::AuthenticatedRelayRefused => "authenticated-relay-refused",
+            FindingId::AuthFailed => "auth-failed",
+            FindingId::WindowsIntegratedAuth => "windows-integrated-auth",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub id: FindingId,
+    pub severity: Severity,
+    /// What was seen, in one sentence.
+    pub summary: String,
+    /// How to fix it on the detected software (none for informational findings).
+    pub remediation: Option<&'static str>,
+}
+
+/// Everything the audit says about one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Audit {
+    pub software: Option<Fingerprint>,
+    pub findings: Vec<Finding>,
+    pub vantage: Vantage,
+}
+
+impl Audit {
+    /// The software id for CSV (`postfix`, `iis-smtp`, `unknown`; empty when
+    /// the server never greeted).
+    pub fn software_id(&self) -> &'static str {
+        self.software.as_ref().map_or("", |f| f.software.as_str())
+    }
+}
+
+/// Audit one target. `now_unix` is when the record was made.
+pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
+    let software = fingerprint(facts);
+    let product = software.as_ref().map_or(Software::Unknown, |f| f.software);
+    let mut findings = Vec::new();
+    let mut add = |id: FindingId, severity: Severity, summary: String| {
+        findings.push(Finding {
+            id,
+            severity,
+            summary,
+            remediation: advice(id, product),
+        });
+    };
+
+    // The relay verdict itself.
+    let after_failed_auth = auth::relay_after_failed_auth(facts).is_some()
+        && verdict.deciding_test.is_some_and(|t| t.starts_with('A'));
+    match verdict.verdict {
+        Status::OpenRelay if after_failed_auth => add(
+            FindingId::RelayAfterFailedAuth,
+            Severity::High,
+            verdict.reason.clone(),
+        ),
+        Status::OpenRelay => add(
+            FindingId::OpenRelay,
+            Severity::High,
+            format!("open relay: {}", verdict.reason),
+        ),
+        Status::PossibleRelay => add(
+            FindingId::PossibleRelay,
+            Severity::Medium,
+            format!("possible relay: {}", verdict.reason),
+        ),
+        Status::TlsRequired => add(
+            FindingId::TlsUntested,
+            Severity::Medium,
+            "the server demands STARTTLS, but relaying could not be tested over TLS".into(),
+        ),
+        _ => {}
+    }
+    let greeted = facts
+        .greeting
+        .hello
+        .as_ref()
+        .is_some_and(|h| h.is_positive());
+    let tls = facts.tls.as_ref();
+    let implicit = tls.is_some_and(|t| t.mode == "implicit");
+
+    // AUTH offered in the clear: the EHLO before TLS (never for implicit TLS).
+    let (before, after) = auth::mechanisms(facts);
+    if greeted && !implicit {
+        let plain = auth::plaintext_mechanisms(&before);
+        if !plain.is_empty() {
+            add(
+                FindingId::PlaintextAuth,
+                Severity::High,
+                format!(
+                    "AUTH {} offered on an unencrypted connection: passwords cross the network readable",
+                    plain.join(" ")
+                ),
+            );
+        }
+    }
+    let all: Vec<String> = before
+        .iter()
+        .chain(after.iter().flatten())
+        .cloned()
+        .collect();
+    let mut windows = auth::windows_integrated(&all);
+    windows.dedup();
+    if !windows.is_empty() {
+        add(
+            FindingId::WindowsIntegratedAuth,
+            Severity::Info,
+            format!(
+                "Integrated Windows Authentication offered ({})",
+                windows.join(" ")
+            ),
+        );
+    }
+
+    // TLS.
+    if greeted && tls.is_none() && facts.greeting.hello_command == Some("EHLO") {
+        add(
+            FindingId::NoTls,
+            Severity::Low,
+            "no STARTTLS: mail and passwords to this server travel unencrypted".into(),
+        );
+    }
+    if let Some(t) = tls {
+        if let Some(error) = &t.error {
+            add(
+                FindingId::TlsFailed,
+                Severity::Medium,
+                format!("{} failed: {error}", t.mode.to_uppercase()),
+            );
+        }
+        if t.injected_bytes > 0 {
+            add(
+                FindingId::StartTlsInjection,
+                Severity::Medium,
+                format!(
+                    "{} byte(s) of plaintext after \"220 Ready to start TLS\", before the handshake (discarded)",
+                    t.injected_bytes
+                ),
+            );
+        }
+        if let Some(cert) = t.session.as_ref().and_then(|s| s.certificate.as_ref()) {
+            if cert.not_after_unix.is_some_and(|end| end < now_unix) {
+                add(
+                    FindingId::CertificateExpired,
+                    Severity::Medium,
+                    format!(
+                        "the certificate expired on {}",
+                        cert.not_after.as_deref().unwrap_or("?")
+                    ),
+                );
+            }
+            if cert.self_signed {
+                add(
+                    FindingId::SelfSignedCertificate,
+                    Severity::Low,
+                    format!(
+                        "self-signed certificate ({})",
+                        cert.subject.as_deref().unwrap_or("no subject")
+                    ),
+                );
+            }
+        }
+    }
+
+    // The authenticated relay tests.
+    if let Some(a) = &facts.auth {
+        if a.login
+            .as_ref()
+            .is_some_and(|l| l.reply.is_some() && !l.succeeded())
+        {
+            let reply = a
+                .login
+                .as_ref()
+                .and_then(|l| l.reply.as_ref())
+                .map(|r| r.one_line())
+                .unwrap_or_default();
+            add(
+                FindingId::AuthFailed,
+                Severity::Low,
+                format!("AUTH as {} failed: {reply}", a.user),
+            );
+        }
+        if let Some(t) = &a.authenticated_relay {
+            if let Some(class) = Outcome::of(t).refusal() {
+                let reply = t
+                    .rcpt_reply
+                    .as_ref()
+                    .or(t.mail_reply.as_ref())
+                    .map(|r| r.one_line())
+                    .unwrap_or_default();
+                add(
+                    FindingId::AuthenticatedRelayRefused,
+                    Severity::Low,
+                    format!(
+                        "relaying refused after a successful AUTH as {} ({}): {reply}",
+                        a.user,
+                        serde_json::to_value(class)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+
+    findings.sort_by_key(|f| f.severity);
+    Audit {
+        software,
+        findings,
+        vantage: vantage(facts, verdict),
+    }
+}

@@ -1,0 +1,316 @@
+//! Which MTA software a server runs, guessed from what it says about itself:
+//! the 220 banner, the EHLO replies (before and after TLS) and, as weaker
+//! evidence, the wording of its refusals. Pure: facts in, a guess out. The
+//! guess picks the remediation advice, so it names the product the admin
+//! will recognise.
+
+use super::facts::Facts;
+use super::reply_class::without_paths;
+use serde::Serialize;
+
+/// The products relayscan can tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Software {
+    Postfix,
+    Exim,
+    Sendmail,
+    Opensmtpd,
+    /// The SMTP service of IIS 6 (Windows Server 2003) and later.
+    IisSmtp,
+    Exchange,
+    Qmail,
+    Mailenable,
+    Hmailserver,
+    Courier,
+    Unknown,
+}
+
+impl Software {
+    /// The stable id used in CSV and JSON (`postfix`, `iis-smtp`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Software::Postfix => "postfix",
+            Software::Exim => "exim",
+            Software::Sendmail => "sendmail",
+            Software::Opensmtpd => "opensmtpd",
+            Software::IisSmtp => "iis-smtp",
+            Software::Exchange => "exchange",
+            Software::Qmail => "qmail",
+            Software::Mailenable => "mailenable",
+            Software::Hmailserver => "hmailserver",
+            Software::Courier => "courier",
+            Software::Unknown => "unknown",
+        }
+    }
+
+    /// The product's name, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Software::Postfix => "Postfix",
+            Software::Exim => "Exim",
+            Software::Sendmail => "Sendmail",
+            Software::Opensmtpd => "OpenSMTPD",
+            Software::IisSmtp => "Microsoft IIS SMTP",
+            Software::Exchange => "Microsoft Exchange",
+            Software::Qmail => "qmail",
+            Software::Mailenable => "MailEnable",
+            Software::Hmailserver => "hMailServer",
+            Software::Courier => "Courier",
+            Software::Unknown => "unknown",
+        }
+    }
+}
+
+/// A guess, with the version when the server announced one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fingerprint {
+    pub software: Software,
+    pub version: Option<String>,
+}
+
+/// Extensions only Exchange advertises (IIS SMTP with Exchange 2003 on top,
+/// and Exchange 2007+ receive connectors).
+const EXCHANGE_EXTENSIONS: &[&str] = &[
+    "XEXCH50",
+    "X-EXPS",
+    "X-ANONYMOUSTLS",
+    "X-LINK2STATE",
+    "XRDST",
+    "XSHADOW",
+    "XSHADOWREQUEST",
+    "XPROXYFROM",
+];
+
+/// Guess the software from the facts. `None` when the server never spoke SMTP.
+pub fn fingerprint(facts: &Facts) -> Option<Fingerprint> {
+    let banner = facts.greeting.banner.as_ref()?;
+    if banner.code != 220 {
+        // A refusal at the greeting still often names the software.
+        return Some(from_texts(&banner.text(), &[], &[]));
+    }
+    // The greeting starts with the server's own name (RFC 5321 §4.2), which
+    // says nothing about the software: `postfix.example.org ESMTP Exim`.
+    let text = banner.text();
+    let banner_words = match text.split_once(' ') {
+        Some((_, rest)) => rest.to_string(),
+        None => String::new(),
+    };
+    let mut ehlo_text = String::new();
+    let mut keywords: Vec<String> = facts.greeting.capabilities.keywords.clone();
+    for reply in facts
+        .greeting
+        .hello
+        .iter()
+        .chain(facts.tls.iter().filter_map(|t| t.hello.as_ref()))
+    {
+        // The first line is the server's name, not its software.
+        for line in reply.lines.iter().skip(1) {
+            ehlo_text.push_str(line);
+            ehlo_text.push('\n');
+        }
+    }
+    if let Some(caps) = facts.tls.as_ref().and_then(|t| t.capabilities.as_ref()) {
+        keywords.extend(caps.keywords.iter().cloned());
+    }
+    let refusals: Vec<String> = facts
+        .tests
+        .iter()
+        .chain(facts.controls.iter())
+        .flat_map(|t| t.mail_reply.iter().chain(t.rcpt_reply.iter()))
+        .filter(|r| !r.is_positive())
+        .map(|r| without_paths(&r.text()))
+        .take(32)
+        .collect();
+    let mut texts = vec![ehlo_text];
+    texts.extend(refusals);
+    Some(from_texts(&banner_words, &texts, &keywords))
+}
+
+/// The guess from a banner, other texts (EHLO replies, then refusals) and
+/// the EHLO keywords.
+fn from_texts(banner: &str, others: &[String], keywords: &[String]) -> Fingerprint {
+    let b = banner.to_ascii_lowercase();
+    let exchange_ext = keywords
+        .iter()
+        .any(|k| EXCHANGE_EXTENSIONS.contains(&k.as_str()));
+    let found = |software, version| Fingerprint { software, version };
+
+    if b.contains("microsoft esmtp mail service") || b.contains("microsoft smtp") {
+        // IIS announces "Version: 6.0.3790.x"; Exchange 2007+ announces no
+        // version, and any Exchange adds its own extensions.
+        let version = word_after(banner, "Version:");
+        if exchange_ext || b.contains("exchange") || version.is_none() {
+            return found(Software::Exchange, version);
+        }
+        return found(Software::IisSmtp, version);
+    }
+    let rules: &[(&str, Software)] = &[
+        ("postfix", Software::Postfix),
+        ("exim", Software::Exim),
+        ("sendmail", Software::Sendmail),
+        ("opensmtpd", Software::Opensmtpd),
+        ("mailenable", Software::Mailenable),
+        ("hmailserver", Software::Hmailserver),
+        ("courier", Software::Courier),
+        ("qmail", Software::Qmail),
+    ];
+    for (needle, software) in rules {
+        if let Some(at) = b.find(needle) {
+            let version = match software {
+                Software::Exim | Software::Sendmail => next_word(&banner[at + needle.len()..])
+                    .map(|v| v.split('/').next().unwrap_or(v).to_string()),
+                Software::Mailenable => word_after(banner, "Version:"),
+                _ => None,
+            };
+            return found(
+                *software,
+                version.filter(|v| v.chars().any(|c| c.is_ascii_digit())),
+            );
+        }
+    }
+    // Weaker evidence: the EHLO replies and the wording of refusals.
+    let all = others.join("\n").to_ascii_lowercase();
+    if exchange_ext {
+        return found(Software::Exchange, None);
+    }
+    let wording: &[(&str, Software)] = &[
+        ("isn't in my list of allowed rcpthosts", Software::Qmail),
+        ("postfix", Software::Postfix),
+        ("relay not permitted", Software::Exim),
+        ("exim", Software::Exim),
+        ("... relaying denied", Software::Sendmail),
+        ("unable to relay for", Software::IisSmtp),
+        ("hmailserver", Software::Hmailserver),
+        ("mailenable", Software::Mailenable),
+    ];
+    for (needle, software) in wording {
+        if all.contains(needle) {
+            return found(*software, None);
+        }
+    }
+    found(Software::Unknown, None)
+}
+
+/// The first word of `s`, trimmed of punctuation.
+fn next_word(s: &str) -> Option<&str> {
+    s.split_whitespace()
+        .next()
+        .map(|w| w.trim_matches(|c: char| c == ',' || c == ';' || c == ')' || c == '('))
+        .filter(|w| !w.is_empty() && w.len() <= 40)
+}
+
+/// The word after `marker` (case-sensitive), e.g. the version after `Version:`.
+fn word_after(s: &str, marker: &str) -> Option<String> {
+    let at = s.find(marker)?;
+    next_word(&s[at + marker.len()..])
+        .map(|w| w.trim_end_matches('-').to_string())
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::facts::Greeting;
+    use crate::smtp::Reply;
+
+    fn facts(banner: &str, ehlo: &[&str]) -> Facts {
+        let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        let mut lines = vec!["mx.example.org".to_string()];
+        lines.extend(ehlo.iter().map(|s| s.to_string()));
+        let hello = Reply { code: 250, lines };
+        f.greeting = Greeting {
+            banner: Some(Reply::new(220, banner)),
+            hello_command: Some("EHLO"),
+            capabilities: crate::smtp::Capabilities::from_reply(&hello),
+            hello: Some(hello),
+            not_smtp: None,
+        };
+        f
+    }
+
+    fn guess(banner: &str, ehlo: &[&str]) -> (Software, Option<String>) {
+        let fp = fingerprint(&facts(banner, ehlo)).unwrap();
+        (fp.software, fp.version)
+    }
+
+    #[test]
+    fn banners_of_each_product() {
+        assert_eq!(
+            guess("mx.example.org ESMTP Postfix (Debian/GNU)", &[]).0,
+            Software::Postfix
+        );
+        assert_eq!(
+            guess(
+                "mx.example.org ESMTP Exim 4.96 Sun, 29 Nov 2026 03:00:00 +0000",
+                &[]
+            ),
+            (Software::Exim, Some("4.96".into()))
+        );
+        assert_eq!(
+            guess(
+                "mx.example.org ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; Sun",
+                &[]
+            ),
+            (Software::Sendmail, Some("8.17.1.9".into()))
+        );
+        assert_eq!(
+            guess("mx.example.org ESMTP OpenSMTPD", &[]).0,
+            Software::Opensmtpd
+        );
+        assert_eq!(
+            guess(
+                "mail Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun",
+                &["AUTH GSSAPI NTLM LOGIN"]
+            ),
+            (Software::IisSmtp, Some("6.0.3790.4675".into()))
+        );
+        // Exchange 2003 on IIS: the same banner, plus Exchange's extensions.
+        assert_eq!(
+            guess(
+                "mail Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at",
+                &["X-EXPS GSSAPI NTLM", "XEXCH50"]
+            )
+            .0,
+            Software::Exchange
+        );
+        assert_eq!(
+            guess(
+                "mail.example.org Microsoft ESMTP MAIL Service ready at Sun, 29 Nov 2026",
+                &[]
+            )
+            .0,
+            Software::Exchange
+        );
+        assert_eq!(
+            guess("mx ESMTP MailEnable Service, Version: 10.44-- ready", &[]),
+            (Software::Mailenable, Some("10.44".into()))
+        );
+        assert_eq!(guess("mx ESMTP hMailServer", &[]).0, Software::Hmailserver);
+        assert_eq!(
+            guess("mx.example.org ESMTP Courier", &[]).0,
+            Software::Courier
+        );
+        assert_eq!(guess("mx.example.org ESMTP", &[]).0, Software::Unknown);
+    }
+
+    #[test]
+    fn refusal_wording_when_the_banner_says_nothing() {
+        let mut f = facts("mx.example.org ESMTP", &[]);
+        let mut t = crate::relay::TestFacts::skipped("S1", crate::relay::Kind::Direct, "");
+        t.skipped = None;
+        t.mail_reply = Some(Reply::new(250, "ok"));
+        t.rcpt_reply = Some(Reply::new(
+            553,
+            "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)",
+        ));
+        f.tests.push(t);
+        assert_eq!(fingerprint(&f).unwrap().software, Software::Qmail);
+    }
+
+    #[test]
+    fn no_banner_no_guess() {
+        let f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
+        assert_eq!(fingerprint(&f), None);
+    }
+}
