@@ -24,6 +24,7 @@ use crate::smtp::tls::StartTlsMode;
 use crate::smtp::{
     hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
 };
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -192,70 +193,34 @@ impl Probe<'_> {
         }
         let placeholders = self.placeholders();
 
-        let mut mail_ever_accepted = false;
-        let mut stop: Option<String> = None;
+        // Render every test first: one whose placeholder is unknown is skipped.
         let tests = self.cfg.tests.clone();
-        for (i, test) in tests.iter().enumerate() {
-            if stop.is_none() && Instant::now() >= self.deadline {
-                stop = Some("host deadline reached".into());
-            }
-            // Tricks only vary the recipient: when no sender was ever
-            // accepted, every MAIL FROM will be refused again.
-            if stop.is_none() && test.kind == Kind::Trick && !mail_ever_accepted && i > 0 {
-                let prev_direct = tests[..i].iter().any(|t| t.kind == Kind::Direct);
-                let prev_run = self.facts.tests.iter().any(|t| t.mail_reply.is_some());
-                if prev_direct && prev_run {
-                    stop = Some("every MAIL FROM was refused".into());
+        let mut rendered = Vec::new();
+        let mut results: Vec<Option<TestFacts>> = Vec::with_capacity(tests.len());
+        for test in &tests {
+            match test.render(&placeholders) {
+                Ok(r) => {
+                    rendered.push((results.len(), r));
+                    results.push(None);
                 }
-            }
-            if let Some(why) = &stop {
-                self.facts.tests.push(TestFacts::skipped(
+                Err(missing) => results.push(Some(TestFacts::skipped(
                     test.id,
                     test.kind,
-                    format!("not run: {why}"),
-                ));
-                continue;
-            }
-            let rendered = match test.render(&placeholders) {
-                Ok(r) => r,
-                Err(missing) => {
-                    self.facts.tests.push(TestFacts::skipped(
-                        test.id,
-                        test.kind,
-                        format!("placeholder {{{missing}}} unknown"),
-                    ));
-                    continue;
-                }
-            };
-            let mut facts = match self.ensure_session(&mut current).await {
-                Ok(session) => Self::run_test(session, &rendered).await,
-                Err(why) => {
-                    stop = Some(why.clone());
-                    TestFacts::skipped(test.id, test.kind, format!("not run: {why}"))
-                }
-            };
-            // A server that demands STARTTLS without advertising it: switch
-            // to TLS and run the test again there.
-            if self.switch_to_tls(&facts, current.as_ref()) {
-                self.close(&mut current, true).await;
-                facts = match self.ensure_session(&mut current).await {
-                    Ok(session) => Self::run_test(session, &rendered).await,
-                    Err(why) => {
-                        stop = Some(why.clone());
-                        TestFacts::skipped(test.id, test.kind, format!("not run: {why}"))
-                    }
-                };
-            }
-            let (alive, accepted) = outcome_flags(&facts);
-            mail_ever_accepted |= facts.mail_reply.as_ref().is_some_and(Reply::is_positive);
-            if !alive {
-                self.close(&mut current, false).await;
-            }
-            self.facts.tests.push(facts);
-            if accepted && test.kind == Kind::Direct && !self.cfg.all_tests {
-                stop = Some("a direct test was accepted".into());
+                    format!("placeholder {{{missing}}} unknown"),
+                ))),
             }
         }
+        for (i, facts) in self
+            .run_batches(&mut current, rendered, &mut results, true)
+            .await
+        {
+            results[i] = Some(facts);
+        }
+        self.facts.tests = results
+            .into_iter()
+            .zip(&tests)
+            .map(|(r, t)| r.unwrap_or_else(|| TestFacts::skipped(t.id, t.kind, "not run")))
+            .collect();
 
         if self.cfg.controls && Instant::now() < self.deadline {
             let any_accepted = self.facts.tests.iter().any(|t| outcome_flags(t).1);
@@ -290,19 +255,17 @@ impl Probe<'_> {
                     .iter()
                     .map(|f| &catalogue::CONTROL_LOCAL_PART[f.control_index()]),
             );
-            for control in controls {
-                let Ok(rendered) = control.render(&placeholders) else {
-                    continue;
-                };
-                let Ok(session) = self.ensure_session(&mut current).await else {
-                    break;
-                };
-                let facts = Self::run_test(session, &rendered).await;
-                if !outcome_flags(&facts).0 {
-                    self.close(&mut current, false).await;
-                }
-                self.facts.controls.push(facts);
-            }
+            let rendered: Vec<(usize, RenderedTest)> = controls
+                .iter()
+                .filter_map(|c| c.render(&placeholders).ok())
+                .enumerate()
+                .collect();
+            let mut slots: Vec<Option<TestFacts>> = rendered.iter().map(|_| None).collect();
+            let mut done = self
+                .run_batches(&mut current, rendered, &mut slots, false)
+                .await;
+            done.sort_by_key(|(i, _)| *i);
+            self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
         self.run_auth_tests(&mut current, &placeholders).await;
         self.close(&mut current, true).await;
@@ -598,6 +561,215 @@ impl Probe<'_> {
         facts
     }
 
+    /// Run tests in as few round trips as the server allows: with
+    /// PIPELINING (RFC 2920) a whole group of MAIL/RCPT/RSET goes out in one
+    /// write, as many tests as fit in the connection's error budget; without
+    /// it, one test at a time. `results` holds what is already decided (the
+    /// stop rules read it); returns the facts of every test run or skipped
+    /// here. With `stop_rules`, direct tests come first and decide whether
+    /// the tricks run at all.
+    async fn run_batches(
+        &mut self,
+        current: &mut Option<Session>,
+        items: Vec<(usize, RenderedTest)>,
+        results: &mut [Option<TestFacts>],
+        stop_rules: bool,
+    ) -> Vec<(usize, TestFacts)> {
+        let mut done: Vec<(usize, TestFacts)> = Vec::new();
+        let mut queue: VecDeque<(usize, RenderedTest, u8)> =
+            items.into_iter().map(|(i, r)| (i, r, 0)).collect();
+        let mut stop: Option<String> = None;
+        // Until the server has shown that it refuses at RCPT time, count two
+        // errors a test: a refused MAIL earns the pipelined RCPT a 503 too.
+        let mut cost = 2;
+        while let Some((_, front, _)) = queue.front() {
+            let kind = front.test.kind;
+            if stop.is_none() && Instant::now() >= self.deadline {
+                stop = Some("host deadline reached".into());
+            }
+            if stop.is_none() && stop_rules && kind == Kind::Trick {
+                let decided = || results.iter().flatten().chain(done.iter().map(|(_, f)| f));
+                let direct_ran =
+                    decided().any(|t| t.kind == Kind::Direct && t.mail_reply.is_some());
+                let mail_ok =
+                    decided().any(|t| t.mail_reply.as_ref().is_some_and(Reply::is_positive));
+                // Tricks only vary the recipient: when no sender was ever
+                // accepted, every MAIL FROM will be refused again.
+                if direct_ran && !mail_ok {
+                    stop = Some("every MAIL FROM was refused".into());
+                }
+            }
+            if let Some(why) = &stop {
+                for (i, r, _) in queue.drain(..) {
+                    done.push((
+                        i,
+                        TestFacts::skipped(r.test.id, r.test.kind, format!("not run: {why}")),
+                    ));
+                }
+                break;
+            }
+            let session = match self.ensure_session(current).await {
+                Ok(session) => session,
+                Err(why) => {
+                    stop = Some(why);
+                    continue;
+                }
+            };
+            let room =
+                (self.cfg.error_budget.saturating_sub(session.errors) / cost).max(1) as usize;
+            let size = if session.capabilities.pipelining {
+                room
+            } else {
+                1
+            };
+            let mut batch = Vec::new();
+            while batch.len() < size && queue.front().is_some_and(|(_, r, _)| r.test.kind == kind) {
+                if let Some(item) = queue.pop_front() {
+                    batch.push(item);
+                }
+            }
+            let tests: Vec<&RenderedTest> = batch.iter().map(|(_, r, _)| r).collect();
+            let facts = Self::run_tests(session, &tests).await;
+            // A server that demands STARTTLS without advertising it: switch
+            // to TLS and run the group again there.
+            if facts
+                .iter()
+                .any(|f| self.switch_to_tls(f, current.as_ref()))
+            {
+                self.close(current, true).await;
+                for item in batch.into_iter().rev() {
+                    queue.push_front(item);
+                }
+                continue;
+            }
+            let mut alive = true;
+            let mut retry = Vec::new();
+            for ((i, r, attempts), f) in batch.into_iter().zip(facts) {
+                let (ok, accepted) = outcome_flags(&f);
+                alive &= ok;
+                if f.mail_reply.as_ref().is_some_and(|m| m.is_positive())
+                    && f.rcpt_reply.as_ref().is_some_and(|r| r.code != 503)
+                {
+                    cost = 1;
+                }
+                if f.mail_reply.as_ref().is_some_and(|m| !m.is_positive()) {
+                    cost = 2;
+                }
+                // No reply at all: the server dropped the connection earlier
+                // in the group (Exim after three syntax errors). Once more,
+                // on a fresh connection.
+                if unanswered(&f) && attempts == 0 {
+                    retry.push((i, r, attempts + 1));
+                    continue;
+                }
+                if stop_rules && accepted && f.kind == Kind::Direct && !self.cfg.all_tests {
+                    stop = Some("a direct test was accepted".into());
+                }
+                done.push((i, f));
+            }
+            for item in retry.into_iter().rev() {
+                queue.push_front(item);
+            }
+            if !alive {
+                self.close(current, false).await;
+            }
+        }
+        done
+    }
+
+    /// Run a group of tests on one session: pipelined when the server
+    /// advertises PIPELINING and there is more than one, else in lock step.
+    async fn run_tests(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFacts> {
+        let mut out: Vec<TestFacts> = tests
+            .iter()
+            .map(|t| TestFacts {
+                id: t.test.id,
+                kind: t.test.kind,
+                mail_from: Some(t.mail_from.clone()),
+                rcpt_to: Some(t.rcpt_to.clone()),
+                mail_reply: None,
+                rcpt_reply: None,
+                skipped: None,
+                error: None,
+                connection: session.number,
+            })
+            .collect();
+        if !session.capabilities.pipelining || tests.len() == 1 {
+            for (f, t) in out.iter_mut().zip(tests) {
+                *f = Self::run_test(session, t).await;
+                if !outcome_flags(f).0 {
+                    // The session is over: the rest get no reply.
+                    break;
+                }
+            }
+            for f in out
+                .iter_mut()
+                .filter(|f| f.mail_reply.is_none() && f.error.is_none())
+            {
+                f.error = Some(format!("{NO_REPLY}: the session ended before this test"));
+            }
+            return out;
+        }
+        let mut commands = Vec::with_capacity(tests.len() * 3);
+        for t in tests {
+            commands.push(Command::MailFrom(t.mail_from.clone()));
+            commands.push(Command::RcptTo(t.rcpt_to.clone()));
+            commands.push(Command::Rset);
+        }
+        let mut dead: Option<String> = match session.conn.send_pipelined(&commands).await {
+            Ok(None) => None,
+            Ok(Some(goodbye)) => {
+                let why = goodbye.one_line();
+                out[0].mail_reply = Some(goodbye);
+                Some(why)
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        for f in out.iter_mut() {
+            if let Some(why) = &dead {
+                if f.mail_reply.is_none() {
+                    f.error = Some(format!(
+                        "{NO_REPLY}: the session ended earlier in the group ({why})"
+                    ));
+                }
+                continue;
+            }
+            for step in 0..3 {
+                match session.conn.read_reply().await {
+                    Err(e) => {
+                        f.error = Some(if step == 2 {
+                            format!("RSET: {e}")
+                        } else {
+                            e.to_string()
+                        });
+                        dead = Some(e.to_string());
+                        break;
+                    }
+                    Ok(reply) => {
+                        if !reply.is_positive() && step < 2 {
+                            session.count(&reply);
+                        }
+                        if reply.code == 421 {
+                            dead = Some(reply.one_line());
+                        }
+                        match step {
+                            0 => f.mail_reply = Some(reply),
+                            1 => f.rcpt_reply = Some(reply),
+                            _ if !reply.is_positive() => {
+                                f.error = Some(format!("RSET refused: {reply}"))
+                            }
+                            _ => {}
+                        }
+                        if dead.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Close the session: QUIT when `polite` (the server is still talking to us).
     async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
         if let Some(mut session) = current.take() {
@@ -678,6 +850,20 @@ fn not_smtp_sample(e: crate::smtp::ReplyError) -> String {
         crate::smtp::ReplyError::BadCode(line) => line,
         other => other.to_string(),
     }
+}
+
+/// The start of the error of a test that got no reply of its own.
+const NO_REPLY: &str = "no reply";
+
+/// A test the server never answered: the session ended before it (earlier
+/// in a pipelined group), or its MAIL got the server's 421 goodbye. It is
+/// run once more on a fresh connection.
+fn unanswered(t: &TestFacts) -> bool {
+    t.rcpt_reply.is_none()
+        && match &t.mail_reply {
+            None => t.error.as_deref().is_some_and(|e| e.starts_with(NO_REPLY)),
+            Some(r) => r.code == 421,
+        }
 }
 
 /// (the session is still usable, the test's RCPT was accepted)

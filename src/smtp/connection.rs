@@ -351,6 +351,41 @@ impl Connection {
         self.read_reply().await
     }
 
+    /// Send a group of commands in one write (RFC 2920 PIPELINING: RSET,
+    /// MAIL and RCPT may stand anywhere in a group); the caller reads the
+    /// replies in order with [`Connection::read_reply`]. As for
+    /// [`Connection::command`], the server must be silent first: an early
+    /// 421 is returned (and nothing is sent), anything else is an error.
+    pub async fn send_pipelined(
+        &mut self,
+        commands: &[Command],
+    ) -> Result<Option<Reply>, SessionError> {
+        if self.server_spoke_first().await? {
+            let early = self.read_reply().await?;
+            if early.code == 421 {
+                return Ok(Some(early));
+            }
+            let text: String = early.one_line().chars().take(80).collect();
+            return Err(SessionError::Unsolicited(text));
+        }
+        let mut wire = Vec::with_capacity(commands.len() * 48);
+        for command in commands {
+            self.record('C', &command.to_string());
+            wire.extend_from_slice(&command.to_wire());
+        }
+        let (until, err) = self.step_deadline();
+        match timeout_at(until, async {
+            self.stream.write_all(&wire).await?;
+            self.stream.flush().await
+        })
+        .await
+        {
+            Err(_) => Err(err),
+            Ok(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
+            Ok(Ok(())) => Ok(None),
+        }
+    }
+
     /// Say QUIT, and leave the wait for its 221 (and the close) to a task of
     /// its own, so a reconnect does not pay for servers that answer QUIT
     /// slowly (Exim takes 200 ms). Returns the transcript up to the QUIT.
