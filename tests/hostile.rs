@@ -182,9 +182,11 @@ async fn bad_codes_each_end_a_connection_and_the_probe_reconnects_politely() {
         facts.connections, max,
         "one connection per bad reply, up to the limit"
     );
+    // C2 goes out with the first group, so it meets the first bad code.
     let errors: Vec<&str> = facts
-        .tests
+        .controls
         .iter()
+        .chain(&facts.tests)
         .filter_map(|t| t.error.as_deref())
         .collect();
     assert_eq!(errors.len(), max as usize);

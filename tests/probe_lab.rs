@@ -80,13 +80,13 @@ async fn open_relay_stops_at_first_direct_acceptance_and_runs_controls() {
     let facts = probe(&Target::new(addr), &config()).await;
     let v = classify(&facts);
     assert_eq!(v.verdict, Status::OpenRelay);
-    // S1-S4 went out as one pipelined group; nothing after it ran.
-    assert_eq!(v.accepted, vec!["S1", "S2", "S3", "S4"]);
+    // C2 and S1-S3 went out as one pipelined group; nothing after it ran.
+    assert_eq!(v.accepted, vec!["S1", "S2", "S3"]);
     assert_eq!(v.deciding_test, Some("S1"));
     assert_eq!(v.reply.as_deref(), Some("250 2.1.5 Ok"));
     assert_eq!(facts.connections, 1);
     // The rest were not run, and say why.
-    assert!(facts.tests[4]
+    assert!(facts.tests[3]
         .skipped
         .as_deref()
         .unwrap()
@@ -112,12 +112,14 @@ async fn closed_postfix_full_suite_stays_under_the_error_budget() {
         "every test runs against a closed server: {:#?}",
         facts.tests
     );
-    // No connection collected more than 8 refusals.
-    for n in 1..=facts.connections {
+    // No connection collected more than 9 refusals (Postfix's tarpit starts at 10).
+    let mut numbers: Vec<u32> = facts.tests.iter().map(|t| t.connection).collect();
+    numbers.dedup();
+    for n in numbers {
         let refusals = facts.tests.iter().filter(|t| t.connection == n).count();
-        assert!(refusals <= 8, "connection {n} had {refusals} refusals");
+        assert!(refusals <= 9, "connection {n} had {refusals} refusals");
     }
-    assert!(facts.connections >= 4);
+    assert!(facts.connections >= 3);
 }
 
 #[tokio::test]
@@ -225,7 +227,7 @@ async fn exchange_offers_login_only_after_starttls() {
 async fn open_only_after_starttls_is_an_open_relay() {
     let (facts, v, audit) = audited("starttls-open", &config()).await;
     assert_eq!(v.verdict, Status::OpenRelay, "{:#?}", facts.tests);
-    assert_eq!(v.accepted, ["S1", "S2", "S3", "S4"]);
+    assert_eq!(v.accepted, ["S1", "S2", "S3"]);
     let session = facts.tls.as_ref().unwrap().session.as_ref().unwrap();
     assert!(session.version.starts_with("TLSv1."));
     let cert = session.certificate.as_ref().unwrap();
@@ -240,7 +242,7 @@ async fn starttls_required_then_closed_and_never_mode() {
     let (facts, v, _) = audited("starttls-closed", &config()).await;
     assert_eq!(v.verdict, Status::Closed);
     // Every connection (the error budget needs several) redid STARTTLS.
-    assert!(facts.connections >= 4);
+    assert!(facts.connections >= 3);
     assert!(facts
         .tests
         .iter()

@@ -108,7 +108,7 @@ impl Default for ProbeConfig {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(5),
             host_timeout: Duration::from_secs(60),
-            error_budget: 8,
+            error_budget: 9,
             syntax_budget: 2,
             max_connections: 8,
             transcript: false,
@@ -159,6 +159,8 @@ pub async fn probe_until<T>(
         transcript: Vec::new(),
         greeted: false,
         tls: secure::TlsState::new(cfg, target),
+        number_base: 0,
+        max_connections: cfg.max_connections,
     };
     let cut = tokio::select! {
         biased;
@@ -183,6 +185,11 @@ struct Probe<'a> {
     greeted: bool,
     /// What this probe has learnt about TLS with the target.
     tls: secure::TlsState,
+    /// Added to this probe's connection count to number its connections
+    /// (a helper running a share of the tests in parallel counts on).
+    number_base: u32,
+    /// Connections this probe may open.
+    max_connections: u32,
 }
 
 impl Probe<'_> {
@@ -210,10 +217,31 @@ impl Probe<'_> {
                 ))),
             }
         }
+        // C2 rides with the first group: it costs no round trip of its own.
+        let mut controls_done: Vec<TestFacts> = Vec::new();
+        let postmaster = self
+            .cfg
+            .controls
+            .then(|| catalogue::CONTROL_POSTMASTER.render(&placeholders).ok())
+            .flatten();
+        let (direct, tricks): (Vec<_>, Vec<_>) = rendered
+            .into_iter()
+            .partition(|(_, r)| r.test.kind != Kind::Trick);
+        let mut first: Vec<(usize, RenderedTest)> = Vec::new();
+        if let Some(c2) = postmaster {
+            first.push((usize::MAX, c2));
+        }
+        first.extend(direct);
         for (i, facts) in self
-            .run_batches(&mut current, rendered, &mut results, true)
+            .run_batches(&mut current, first, &mut results, true)
             .await
         {
+            match results.get_mut(i) {
+                Some(slot) => *slot = Some(facts),
+                None => controls_done.push(facts),
+            }
+        }
+        for (i, facts) in self.run_tricks(&mut current, tricks, &mut results).await {
             results[i] = Some(facts);
         }
         self.facts.tests = results
@@ -228,9 +256,7 @@ impl Probe<'_> {
             if any_accepted {
                 controls.push(&catalogue::CONTROL_ACCEPT_ALL);
             }
-            if placeholders.target_domain.is_some() {
-                controls.push(&catalogue::CONTROL_POSTMASTER);
-            }
+            self.facts.controls.append(&mut controls_done);
             // An accepted trick that names the target itself: does the
             // server take any local part there?
             let mut forms: Vec<SelfForm> = self
@@ -267,6 +293,7 @@ impl Probe<'_> {
             done.sort_by_key(|(i, _)| *i);
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
+        self.facts.controls.sort_by_key(|c| c.id);
         self.run_auth_tests(&mut current, &placeholders).await;
         self.close(&mut current, true).await;
     }
@@ -288,7 +315,7 @@ impl Probe<'_> {
         let first = !self.greeted;
         self.greeted = true;
         self.facts.connections += 1;
-        let number = self.facts.connections;
+        let number = self.number_base + self.facts.connections;
         self.note(format!(
             "connect {} (connection {number})",
             self.target.addr
@@ -478,10 +505,10 @@ impl Probe<'_> {
             }
         }
         if current.is_none() {
-            if self.facts.connections >= self.cfg.max_connections {
+            if self.facts.connections >= self.max_connections {
                 return Err(format!(
                     "connection limit ({}) reached",
-                    self.cfg.max_connections
+                    self.max_connections
                 ));
             }
             if Instant::now() >= self.deadline {
@@ -597,6 +624,10 @@ impl Probe<'_> {
                 // accepted, every MAIL FROM will be refused again.
                 if direct_ran && !mail_ok {
                     stop = Some("every MAIL FROM was refused".into());
+                } else if !self.cfg.all_tests
+                    && decided().any(|t| t.kind == Kind::Direct && outcome_flags(t).1)
+                {
+                    stop = Some("a direct test was accepted".into());
                 }
             }
             if let Some(why) = &stop {
@@ -623,7 +654,12 @@ impl Probe<'_> {
                 1
             };
             let mut batch = Vec::new();
-            while batch.len() < size && queue.front().is_some_and(|(_, r, _)| r.test.kind == kind) {
+            let same_group = |k: Kind| k == kind || (k != Kind::Trick && kind != Kind::Trick);
+            while batch.len() < size
+                && queue
+                    .front()
+                    .is_some_and(|(_, r, _)| same_group(r.test.kind))
+            {
                 if let Some(item) = queue.pop_front() {
                     batch.push(item);
                 }
@@ -674,6 +710,95 @@ impl Probe<'_> {
                 self.close(current, false).await;
             }
         }
+        done
+    }
+
+    /// The address tricks, after the direct tests. They need a few
+    /// connections (each gets at most an error budget of refusals), so the
+    /// shares beyond the open session's run at the same time, each on a
+    /// connection of its own: a closed server's whole suite then costs the
+    /// round trips of two connections, not of four. Run in turn when the
+    /// server does not pipeline, or refuses senders (then the stop rules
+    /// skip them anyway).
+    async fn run_tricks(
+        &mut self,
+        current: &mut Option<Session>,
+        tricks: Vec<(usize, RenderedTest)>,
+        results: &mut [Option<TestFacts>],
+    ) -> Vec<(usize, TestFacts)> {
+        let decided: Vec<&TestFacts> = results.iter().flatten().collect();
+        let direct_accepted = decided
+            .iter()
+            .any(|t| t.kind == Kind::Direct && outcome_flags(t).1);
+        let mail_refused = decided
+            .iter()
+            .any(|t| t.mail_reply.as_ref().is_some_and(|m| !m.is_positive()));
+        let pipelining = current.as_ref().is_some_and(|s| s.capabilities.pipelining);
+        let parallel = pipelining && !mail_refused && (self.cfg.all_tests || !direct_accepted);
+        if !parallel || tricks.len() <= self.cfg.error_budget as usize {
+            return self.run_batches(current, tricks, results, true).await;
+        }
+        let per = self.cfg.error_budget as usize;
+        let room = current.as_ref().map_or(0, |s| {
+            self.cfg.error_budget.saturating_sub(s.errors) as usize
+        });
+        let mut mine = tricks;
+        let rest = if room * 2 >= per {
+            let at = room.min(mine.len());
+            mine.split_off(at)
+        } else {
+            std::mem::take(&mut mine)
+        };
+        let shares: Vec<Vec<(usize, RenderedTest)>> = rest.chunks(per).map(<[_]>::to_vec).collect();
+        let each = (self
+            .cfg
+            .max_connections
+            .saturating_sub(self.facts.connections)
+            / (shares.len() as u32 + 1))
+            .max(2);
+        let mut helpers: Vec<Probe<'_>> = (0..shares.len() as u32)
+            .map(|k| Probe {
+                cfg: self.cfg,
+                target: self.target,
+                started: self.started,
+                deadline: self.deadline,
+                facts: Facts::new(self.target.addr, self.target.name.clone()),
+                transcript: Vec::new(),
+                greeted: true,
+                tls: self.tls.clone(),
+                number_base: self.facts.connections + each * k,
+                max_connections: each,
+            })
+            .collect();
+        let base_used = self.facts.connections + each * shares.len() as u32;
+        let mut none: Vec<Option<TestFacts>> = Vec::new();
+        let own = async {
+            if mine.is_empty() {
+                Vec::new()
+            } else {
+                self.run_batches(current, mine, &mut none, false).await
+            }
+        };
+        let others = join_all(helpers.iter_mut().zip(shares).map(|(h, share)| async move {
+            let mut slots: Vec<Option<TestFacts>> = Vec::new();
+            let mut session = None;
+            let done = h.run_batches(&mut session, share, &mut slots, false).await;
+            h.close(&mut session, true).await;
+            done
+        }));
+        let (mut done, others) = tokio::join!(own, others);
+        let mut opened = 0;
+        for (helper, theirs) in helpers.into_iter().zip(others) {
+            done.extend(theirs);
+            opened += helper.facts.connections;
+            self.transcript.extend(helper.transcript);
+            if self.facts.error.is_none() {
+                self.facts.error = helper.facts.error;
+            }
+        }
+        self.facts.connections += opened;
+        // Later connections are numbered after the helpers' ones.
+        self.number_base = base_used.saturating_sub(self.facts.connections);
         done
     }
 
@@ -850,6 +975,29 @@ fn not_smtp_sample(e: crate::smtp::ReplyError) -> String {
         crate::smtp::ReplyError::BadCode(line) => line,
         other => other.to_string(),
     }
+}
+
+/// Run futures at the same time (on this task) and collect their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> =
+        futures.into_iter().map(Box::pin).enumerate().collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(out) => {
+                outputs[*i] = Some(out);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// The start of the error of a test that got no reply of its own.

@@ -19,7 +19,7 @@ use crate::smtp::tls::{self, StartTlsMode};
 use crate::smtp::{hostname, Capabilities, Command, Connection, Reply};
 
 /// What the probe has learnt about TLS with one target.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct TlsState {
     /// Implicit TLS, and why (`port-465`, `option`, `detected`).
     pub implicit: Option<&'static str>,
