@@ -899,7 +899,9 @@ impl Probe<'_> {
     async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
         if let Some(mut session) = current.take() {
             if polite {
-                let transcript = session.conn.quit().await;
+                // QUIT goes out now; its 221 is awaited by a task of its own,
+                // so the verdict does not wait one more round trip for it.
+                let transcript = session.conn.quit_detached().await;
                 self.transcript.extend(transcript);
             } else {
                 self.keep_transcript(&mut session.conn);
