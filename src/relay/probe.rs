@@ -161,6 +161,7 @@ pub async fn probe_until<T>(
         tls: secure::TlsState::new(cfg, target),
         number_base: 0,
         max_connections: cfg.max_connections,
+        cost: 2,
     };
     let cut = tokio::select! {
         biased;
@@ -190,6 +191,9 @@ struct Probe<'a> {
     number_base: u32,
     /// Connections this probe may open.
     max_connections: u32,
+    /// Errors one pipelined test may cost: two until the server has shown
+    /// that it refuses at RCPT time (a refused MAIL earns its RCPT a 503 too).
+    cost: u32,
 }
 
 impl Probe<'_> {
@@ -606,9 +610,6 @@ impl Probe<'_> {
         let mut queue: VecDeque<(usize, RenderedTest, u8)> =
             items.into_iter().map(|(i, r)| (i, r, 0)).collect();
         let mut stop: Option<String> = None;
-        // Until the server has shown that it refuses at RCPT time, count two
-        // errors a test: a refused MAIL earns the pipelined RCPT a 503 too.
-        let mut cost = 2;
         while let Some((_, front, _)) = queue.front() {
             let kind = front.test.kind;
             if stop.is_none() && Instant::now() >= self.deadline {
@@ -647,7 +648,7 @@ impl Probe<'_> {
                 }
             };
             let room =
-                (self.cfg.error_budget.saturating_sub(session.errors) / cost).max(1) as usize;
+                (self.cfg.error_budget.saturating_sub(session.errors) / self.cost).max(1) as usize;
             let size = if session.capabilities.pipelining {
                 room
             } else {
@@ -686,10 +687,10 @@ impl Probe<'_> {
                 if f.mail_reply.as_ref().is_some_and(|m| m.is_positive())
                     && f.rcpt_reply.as_ref().is_some_and(|r| r.code != 503)
                 {
-                    cost = 1;
+                    self.cost = 1;
                 }
                 if f.mail_reply.as_ref().is_some_and(|m| !m.is_positive()) {
-                    cost = 2;
+                    self.cost = 2;
                 }
                 // No reply at all: the server dropped the connection earlier
                 // in the group (Exim after three syntax errors). Once more,
@@ -768,6 +769,7 @@ impl Probe<'_> {
                 tls: self.tls.clone(),
                 number_base: self.facts.connections + each * k,
                 max_connections: each,
+                cost: self.cost,
             })
             .collect();
         let base_used = self.facts.connections + each * shares.len() as u32;
