@@ -2,7 +2,7 @@
 //! resumed) scan into one CSV or JSON Lines file and a summary, after
 //! checking that they all come from the same scan.
 
-use super::{exit_code, format_for, open_output, out};
+use super::{exit_code, format_for, open_output};
 use crate::cli::MergeArgs;
 use crate::output::record::{csv_row, CSV_HEADER};
 use crate::output::{Format, Summary};
@@ -171,12 +171,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         w.flush()?;
     }
     if !args.quiet {
-        let table = summary.render();
-        if args.output.is_some() {
-            out(&table)?;
-        } else {
-            eprint!("{table}");
-        }
+        super::print_summary(&summary, args.output.is_none())?;
     }
     Ok(exit_code(&summary))
 }

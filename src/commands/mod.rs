@@ -135,6 +135,18 @@ pub fn open_output(
     Ok((Box::new(std::io::BufWriter::new(file)), len == 0, len))
 }
 
+/// The summary table at the end: on stdout when the data went to a file,
+/// else on stderr (stdout holds nothing but data).
+pub fn print_summary(summary: &Summary, data_on_stdout: bool) -> std::io::Result<()> {
+    let table = summary.render();
+    if data_on_stdout {
+        eprint!("{table}");
+        Ok(())
+    } else {
+        out(&table)
+    }
+}
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()

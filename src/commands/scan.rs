@@ -223,12 +223,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         pb.finish_and_clear();
     }
     if !args.quiet {
-        let table = summary.render();
-        if args.output.is_some() {
-            out(&table)?;
-        } else {
-            eprint!("{table}");
-        }
+        super::print_summary(&summary, args.output.is_none())?;
         if summary.interrupted {
             if let Some(path) = &args.resume {
                 eprintln!(

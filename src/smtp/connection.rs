@@ -313,8 +313,17 @@ impl Connection {
 
     /// Send one command.
     pub async fn send(&mut self, command: &Command) -> Result<(), SessionError> {
-        let wire = command.to_wire();
-        self.record('C', &command.to_string());
+        self.write_commands(std::slice::from_ref(command)).await
+    }
+
+    /// Write commands in one write (one for a single command, a pipelined
+    /// group for several), with the step deadline.
+    async fn write_commands(&mut self, commands: &[Command]) -> Result<(), SessionError> {
+        let mut wire = Vec::with_capacity(commands.len() * 48);
+        for command in commands {
+            self.record('C', &command.to_string());
+            wire.extend_from_slice(&command.to_wire());
+        }
         let (until, err) = self.step_deadline();
         match timeout_at(until, async {
             self.stream.write_all(&wire).await?;
@@ -339,16 +348,25 @@ impl Connection {
     /// Pipelined batches (RFC 2920) use [`Connection::send`] and
     /// [`Connection::read_reply`] instead.
     pub async fn command(&mut self, command: &Command) -> Result<Reply, SessionError> {
-        if self.server_spoke_first().await? {
-            let early = self.read_reply().await?;
-            if early.code == 421 {
-                return Ok(early);
-            }
-            let text: String = early.one_line().chars().take(80).collect();
-            return Err(SessionError::Unsolicited(text));
+        if let Some(goodbye) = self.expect_silence().await? {
+            return Ok(goodbye);
         }
         self.send(command).await?;
         self.read_reply().await
+    }
+
+    /// Before a command: the server must not have spoken. A 421 it sent is
+    /// its goodbye (returned); anything else is replies out of step.
+    async fn expect_silence(&mut self) -> Result<Option<Reply>, SessionError> {
+        if !self.server_spoke_first().await? {
+            return Ok(None);
+        }
+        let early = self.read_reply().await?;
+        if early.code == 421 {
+            return Ok(Some(early));
+        }
+        let text: String = early.one_line().chars().take(80).collect();
+        Err(SessionError::Unsolicited(text))
     }
 
     /// Send a group of commands in one write (RFC 2920 PIPELINING: RSET,
@@ -360,30 +378,10 @@ impl Connection {
         &mut self,
         commands: &[Command],
     ) -> Result<Option<Reply>, SessionError> {
-        if self.server_spoke_first().await? {
-            let early = self.read_reply().await?;
-            if early.code == 421 {
-                return Ok(Some(early));
-            }
-            let text: String = early.one_line().chars().take(80).collect();
-            return Err(SessionError::Unsolicited(text));
+        if let Some(goodbye) = self.expect_silence().await? {
+            return Ok(Some(goodbye));
         }
-        let mut wire = Vec::with_capacity(commands.len() * 48);
-        for command in commands {
-            self.record('C', &command.to_string());
-            wire.extend_from_slice(&command.to_wire());
-        }
-        let (until, err) = self.step_deadline();
-        match timeout_at(until, async {
-            self.stream.write_all(&wire).await?;
-            self.stream.flush().await
-        })
-        .await
-        {
-            Err(_) => Err(err),
-            Ok(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
-            Ok(Ok(())) => Ok(None),
-        }
+        self.write_commands(commands).await.map(|()| None)
     }
 
     /// Say QUIT, and leave the wait for its 221 (and the close) to a task of
