@@ -3,32 +3,10 @@
 
 mod common;
 
-use common::{relayscan, TestLab, FAST};
+use common::{csv_rows, relayscan, TestLab, FAST};
 use predicates::prelude::*;
 use relayscan::output::CSV_HEADER;
 use std::collections::HashMap;
-
-fn csv_rows(text: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
-    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = rdr
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let rows = rdr
-        .records()
-        .map(|r| {
-            let r = r.expect("valid CSV row");
-            header
-                .iter()
-                .cloned()
-                .zip(r.iter().map(String::from))
-                .collect()
-        })
-        .collect();
-    (header, rows)
-}
 
 #[test]
 fn scan_of_a_slash_24_gets_every_lab_verdict_right() {

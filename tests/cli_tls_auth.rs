@@ -3,23 +3,8 @@
 
 mod common;
 
-use common::{relayscan, TestLab, FAST};
+use common::{csv_rows, relayscan, TestLab, FAST};
 use predicates::prelude::*;
-use std::collections::HashMap;
-
-fn csv_rows(text: &str) -> Vec<HashMap<String, String>> {
-    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    rdr.records()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.unwrap().iter().map(String::from))
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn csv_fills_software_starttls_tls_version_and_auth() {
@@ -38,7 +23,7 @@ fn csv_fills_software_starttls_tls_version_and_auth() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "starttls-open relays");
-    let rows = csv_rows(&String::from_utf8(out.stdout).unwrap());
+    let (_, rows) = csv_rows(&String::from_utf8(out.stdout).unwrap());
     let row = |name: &str| {
         let ip = lab.addr(name).split(':').next().unwrap().to_string();
         rows.iter().find(|r| r["ip"] == ip).unwrap().clone()

@@ -7,7 +7,7 @@
 mod common;
 
 use common::dns::{lab_world, TestDns, BL_ZONE};
-use common::{relayscan, TestLab, FAST};
+use common::{csv_rows, relayscan, TestLab, FAST};
 use relayscan::output::CSV_HEADER;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -50,22 +50,6 @@ impl World {
             .args(["--dns-timeout", "500ms"]);
         cmd
     }
-}
-
-fn csv_rows(text: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
-    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    let rows = rdr
-        .records()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.unwrap().iter().map(String::from))
-                .collect()
-        })
-        .collect();
-    (header, rows)
 }
 
 fn results(jsonl: &str) -> Vec<Value> {

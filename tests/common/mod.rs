@@ -100,3 +100,26 @@ pub const FAST: &[&str] = &[
     "--host-timeout",
     "30s",
 ];
+
+/// A CSV document as its header and one name → value map per row.
+pub fn csv_rows(text: &str) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rdr
+        .headers()
+        .expect("a CSV header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = rdr
+        .records()
+        .map(|r| {
+            let r = r.expect("a valid CSV row");
+            header
+                .iter()
+                .cloned()
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
