@@ -398,3 +398,21 @@ async fn round_trip_trace() {
     }
     eprintln!("duration {} ms", facts.duration_ms);
 }
+
+#[tokio::test]
+async fn a_server_that_takes_one_session_at_a_time_still_gets_every_test() {
+    let profile = relayscan::lab::profile::find("one-at-a-time").unwrap();
+    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
+    let facts = probe(&Target::new(lab.servers[0].0), &config()).await;
+    let v = classify(&facts);
+    assert_eq!(v.verdict, Status::Closed);
+    let ran = facts.tests.iter().filter(|t| t.skipped.is_none()).count();
+    // The parallel connections were turned away with 421: their shares ran
+    // afterwards, one connection at a time.
+    assert_eq!(ran, 26, "{:#?}", facts.tests);
+    assert!(
+        facts.tests.iter().all(|t| t.error.is_none()),
+        "{:#?}",
+        facts.tests
+    );
+}

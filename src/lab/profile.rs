@@ -104,6 +104,9 @@ pub struct Profile {
     /// Accept any local part at the server's own names (a catch-all domain),
     /// so `user%foreign@self` and `foreign!user` land in a local mailbox.
     pub catch_all: bool,
+    /// Sessions served at once (per listener); one more is told
+    /// `421 Too many connections` at the greeting, as many small MTAs do.
+    pub max_sessions: Option<usize>,
     pub tls: TlsPolicy,
     /// EHLO extension lines after TLS (empty: the same as before, without STARTTLS).
     pub tls_extensions: &'static [&'static str],
@@ -240,6 +243,7 @@ const fn profile(
         mail: MailPolicy::Accept,
         relay,
         catch_all: false,
+        max_sessions: None,
         tls: TlsPolicy::None,
         tls_extensions: &[],
         auth: AuthPolicy::None,
@@ -285,6 +289,12 @@ pub const PROFILES: &[Profile] = &[
     profile("iis-closed", "Microsoft IIS 6 SMTP, relay restricted to a list", Status::Closed,
         Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"), IIS_EXT,
         RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}")),
+    Profile {
+        max_sessions: Some(1),
+        ..profile("one-at-a-time", "closed Postfix that serves one session per client at a time (421 to a second)", Status::Closed,
+            Greeting::Banner("ESMTP Postfix"), POSTFIX_EXT,
+            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+    },
     Profile {
         catch_all: true,
         ..profile("catch-all-closed", "OpenSMTPD-like: closed, but takes any local part, so address tricks land locally", Status::Closed,

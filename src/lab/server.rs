@@ -52,6 +52,7 @@ pub async fn serve_with<F>(
 {
     let pick = std::sync::Arc::new(pick);
     let mut accepted_so_far: u64 = 0;
+    let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -68,8 +69,16 @@ pub async fn serve_with<F>(
                 let Some(profile) = pick(local.ip()) else { continue };
                 let n = accepted_so_far;
                 accepted_so_far += 1;
+                let sessions = active.clone();
                 tokio::spawn(async move {
-                    let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, n)).await;
+                    let now = sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if profile.max_sessions.is_some_and(|max| now >= max) {
+                        let mut stream = stream;
+                        let _ = stream.write_all(b"421 4.7.0 Too many connections, try again later\r\n").await;
+                    } else {
+                        let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, n)).await;
+                    }
+                    sessions.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         }

@@ -750,6 +750,8 @@ impl Probe<'_> {
         } else {
             std::mem::take(&mut mine)
         };
+        let by_index: std::collections::HashMap<usize, RenderedTest> =
+            rest.iter().cloned().collect();
         let shares: Vec<Vec<(usize, RenderedTest)>> = rest.chunks(per).map(<[_]>::to_vec).collect();
         let each = (self
             .cfg
@@ -790,17 +792,32 @@ impl Probe<'_> {
         }));
         let (mut done, others) = tokio::join!(own, others);
         let mut opened = 0;
+        let mut again: Vec<(usize, RenderedTest)> = Vec::new();
         for (helper, theirs) in helpers.into_iter().zip(others) {
-            done.extend(theirs);
+            // A share whose connection was turned away (a server that takes
+            // one session per client at a time answers 421) runs afterwards,
+            // in turn, on the main connection.
+            for (i, f) in theirs {
+                match by_index.get(&i) {
+                    Some(r) if f.skipped.is_some() => again.push((i, r.clone())),
+                    _ => done.push((i, f)),
+                }
+            }
             opened += helper.facts.connections;
             self.transcript.extend(helper.transcript);
-            if self.facts.error.is_none() {
-                self.facts.error = helper.facts.error;
-            }
         }
         self.facts.connections += opened;
         // Later connections are numbered after the helpers' ones.
         self.number_base = base_used.saturating_sub(self.facts.connections);
+        if !again.is_empty() {
+            again.sort_by_key(|(i, _)| *i);
+            self.note(format!(
+                "{} test(s) again, one connection at a time",
+                again.len()
+            ));
+            let mut none: Vec<Option<TestFacts>> = Vec::new();
+            done.extend(self.run_batches(current, again, &mut none, false).await);
+        }
         done
     }
 
