@@ -132,12 +132,16 @@ impl Record {
 
     /// The CSV row, every text cell neutralised.
     pub fn csv_row(&self) -> Vec<String> {
-        csv_row(&self.json(false))
+        csv_row(&self.object(Detail::Summary))
     }
 
     /// The JSON Lines `result` object. Text is kept as the server sent it
     /// (JSON escapes control characters; invalid UTF-8 is `\xNN`).
     pub fn json(&self, transcript: bool) -> Value {
+        self.object(if transcript { Detail::Transcript } else { Detail::Tests })
+    }
+
+    fn object(&self, detail: Detail) -> Value {
         let f = &self.facts;
         let v = &self.verdict;
         let mut obj = json!({
@@ -176,18 +180,29 @@ impl Record {
             "mx": f.mx,
             "ptr": f.ptr,
             "dnsbl": f.dnsbl,
-            "tests": f.tests.iter().map(test_json).collect::<Vec<_>>(),
-            "controls": f.controls.iter().map(test_json).collect::<Vec<_>>(),
             "connections": f.connections,
             "error": self.error(),
             "duration_ms": f.duration_ms,
             "timestamp": self.timestamp(),
         });
-        if transcript {
+        if detail != Detail::Summary {
+            obj["tests"] = f.tests.iter().map(test_json).collect();
+            obj["controls"] = f.controls.iter().map(test_json).collect();
+        }
+        if detail == Detail::Transcript {
             obj["transcript"] = json!(f.transcript);
         }
         obj
     }
+}
+
+/// How much of a record goes into its JSON object: a CSV row needs only
+/// the top-level fields, so it skips building every test's object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Summary,
+    Tests,
+    Transcript,
 }
 
 /// AUTH mechanisms before TLS, and after it when they changed:
