@@ -138,7 +138,11 @@ impl Record {
     /// The JSON Lines `result` object. Text is kept as the server sent it
     /// (JSON escapes control characters; invalid UTF-8 is `\xNN`).
     pub fn json(&self, transcript: bool) -> Value {
-        self.object(if transcript { Detail::Transcript } else { Detail::Tests })
+        self.object(if transcript {
+            Detail::Transcript
+        } else {
+            Detail::Tests
+        })
     }
 
     fn object(&self, detail: Detail) -> Value {
