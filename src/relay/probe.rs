@@ -254,13 +254,13 @@ impl Probe<'_> {
             .map(|(r, t)| r.unwrap_or_else(|| TestFacts::skipped(t.id, t.kind, "not run")))
             .collect();
 
+        self.facts.controls.append(&mut controls_done);
         if self.cfg.controls && Instant::now() < self.deadline {
             let any_accepted = self.facts.tests.iter().any(|t| outcome_flags(t).1);
             let mut controls: Vec<&'static RelayTest> = Vec::new();
             if any_accepted {
                 controls.push(&catalogue::CONTROL_ACCEPT_ALL);
             }
-            self.facts.controls.append(&mut controls_done);
             // An accepted trick that names the target itself: does the
             // server take any local part there?
             let mut forms: Vec<SelfForm> = self
