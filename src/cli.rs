@@ -14,7 +14,7 @@ use std::path::PathBuf;
     long_about = "relayscan connects to SMTP servers, runs the standard open-relay tests \
                   (MAIL FROM / RCPT TO to foreign domains and the classic address tricks) \
                   and records, with evidence, whether each accepts unauthenticated relay. \
-                  It never sends a message: no DATA, ever.\n\n\
+                  It sends no message (no DATA) unless asked for one confirmation with check --confirm.\n\n\
                   Scan only networks and servers you are allowed to test.",
     after_help = "Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted."
 )]
@@ -180,6 +180,10 @@ pub struct CheckArgs {
     /// Print the JSON Lines result instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// If the server relays, send ONE test message through it to ADDRESS (an address you
+    /// control) to confirm it: the only time relayscan sends DATA.
+    #[arg(long, value_name = "ADDRESS")]
+    pub confirm: Option<String>,
     #[command(flatten)]
     pub probe: ProbeArgs,
     #[command(flatten)]

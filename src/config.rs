@@ -109,6 +109,17 @@ fn credentials(user: &str, file: Option<&std::path::Path>) -> anyhow::Result<Cre
     })
 }
 
+/// `--confirm ADDRESS`: a plain `local@domain` the user controls.
+pub fn confirm_address(address: &str) -> anyhow::Result<String> {
+    let valid = address
+        .rsplit_once('@')
+        .is_some_and(|(local, domain)| valid_local_part(local) && hostname::fqdn(domain).is_some());
+    if !valid {
+        bail!("--confirm {address:?} is not a plain address like you@example.org (one you control: a message goes there)");
+    }
+    Ok(address.to_string())
+}
+
 fn valid_local_part(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64

@@ -391,3 +391,33 @@ fn demo_gets_every_profile_right() {
         "the plain demo leaves the hostile servers out"
     );
 }
+
+#[test]
+fn check_confirm_sends_one_message_through_the_relay() {
+    let lab = TestLab::start(&["open-relay"]);
+    relayscan()
+        .args([
+            "check",
+            &lab.addr("open-relay"),
+            "--confirm",
+            "canary@example.org",
+        ])
+        .args(FAST)
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("confidence: data").and(predicate::str::contains(
+                "confirm     S1: <canary@example.org> → message accepted",
+            )),
+        );
+    relayscan()
+        .args([
+            "check",
+            &lab.addr("open-relay"),
+            "--confirm",
+            "not an address",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--confirm"));
+}

@@ -416,3 +416,39 @@ async fn a_server_that_takes_one_session_at_a_time_still_gets_every_test() {
         facts.tests
     );
 }
+
+#[tokio::test]
+async fn confirmation_sends_one_message_only_when_asked_and_only_through_a_relay() {
+    let open = relayscan::lab::profile::find("open-relay").unwrap();
+    let closed = relayscan::lab::profile::find("postfix-closed").unwrap();
+    let lab = Lab::start(DEFAULT_BASE, 0, &[open, closed]).await.unwrap();
+    let mut cfg = config();
+    cfg.confirm = Some("canary@example.org".into());
+    cfg.transcript = true;
+    cfg.limits.transcript_entries = 2000;
+
+    let facts = probe(&Target::new(lab.servers[0].0), &cfg).await;
+    let c = facts
+        .confirmation
+        .as_ref()
+        .expect("the relay was confirmed");
+    assert_eq!(c.test, "S1");
+    assert_eq!(c.rcpt_to, "<canary@example.org>");
+    assert!(c.accepted, "{c:?}");
+    assert_eq!(
+        c.replies.iter().map(|r| r.code).collect::<Vec<_>>(),
+        [250, 250, 354, 250]
+    );
+    let v = classify(&facts);
+    assert_eq!(v.confidence, Some(relayscan::relay::Confidence::Data));
+    let datas = facts.transcript.iter().filter(|t| t.line == "DATA").count();
+    assert_eq!(datas, 1, "one message, no more");
+
+    // A closed server gets no DATA at all.
+    let facts = probe(&Target::new(lab.servers[1].0), &cfg).await;
+    assert!(facts.confirmation.is_none());
+    assert!(!facts.transcript.iter().any(|t| t.line == "DATA"));
+    // Without --confirm, an open relay gets none either.
+    let facts = probe(&Target::new(lab.servers[0].0), &config()).await;
+    assert!(facts.confirmation.is_none());
+}

@@ -1,7 +1,8 @@
 //! Ground truth: relayscan against real Postfix, Exim and OpenSMTPD from
 //! Debian, each on its own loopback address (tests/mta/ starts them). Every
-//! instance must get its expected verdict, and mail sent through the open
-//! ones must reach the loopback sink: proof that "open" means relayed.
+//! instance must get its expected verdict, and a message sent through each
+//! open one by relayscan's own confirmation test (`check --confirm`) must
+//! reach the loopback sink: proof that "open" means relayed.
 //!
 //! Without the MTAs installed these tests print how to enable them and pass;
 //! with RELAYSCAN_REAL_MTA=1 (set by .ci/run) they must run.
@@ -50,9 +51,8 @@ fn required() -> bool {
 
 /// Start the MTAs, or explain why not: `None` means skip (never in CI).
 fn start() -> Option<Mtas> {
-    let installed = Path::new("/usr/sbin/postfix").exists()
-        && Path::new("/opt/relayscan-mta").exists()
-        && Command::new("swaks").arg("--version").output().is_ok();
+    let installed =
+        Path::new("/usr/sbin/postfix").exists() && Path::new("/opt/relayscan-mta").exists();
     if !installed {
         let why = "real MTAs not installed: run `bash tests/mta/install.sh` (root, Debian) or `bash .ci/run`";
         assert!(!required(), "RELAYSCAN_REAL_MTA=1 but {why}");
@@ -189,42 +189,38 @@ fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
     eprintln!("\n{}\n", table.join("\n"));
     assert!(wrong.is_empty(), "wrong verdicts:\n{}", wrong.join("\n"));
 
-    // Proof that open means relayed: one authorised message through each
-    // open relay, to a foreign domain, must arrive at the loopback sink.
+    // Proof that open means relayed: relayscan's own confirmation test
+    // (`check --confirm`) sends one message through each open relay, to a
+    // foreign domain, and it must arrive at the loopback sink.
     let sink = mtas.state.join("sink");
     for i in mtas.instances.iter().filter(|i| i.sink_relays) {
-        let token = format!("relayscan-proof-{}-{}", i.name, std::process::id());
-        let out = Command::new("swaks")
+        let target = format!("{}:{}", i.addr, i.port);
+        let out = common::relayscan()
             .args([
-                "--server",
-                &i.addr,
-                "--port",
-                &i.port,
-                "--from",
-                "proof@example.net",
-            ])
-            .args([
-                "--to",
+                "check",
+                &target,
+                "--json",
+                "--confirm",
                 "victim@example.com",
-                "--header",
-                &format!("Subject: {token}"),
-                "--body",
-                &token,
             ])
-            .args(["--helo", "scanner.relayscan.example", "--timeout", "20"])
+            .args(["--ehlo", "scanner.relayscan.example"])
             .output()
-            .expect("swaks runs");
-        assert!(
-            out.status.success(),
-            "{}: swaks failed: {}",
-            i.name,
-            String::from_utf8_lossy(&out.stdout)
+            .expect("relayscan runs");
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(
+            result["confidence"], "data",
+            "{}: {:#}",
+            i.name, result["confirmation"]
         );
+        let token = result["confirmation"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         while files_containing(&sink, &token) == 0 {
             assert!(
                 Instant::now() < deadline,
-                "{}: relayed message never reached the sink {}",
+                "{}: the confirmation message never reached the sink {}",
                 i.name,
                 sink.display()
             );
@@ -235,10 +231,10 @@ fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
-    // Nothing relayscan did put a message anywhere: it never sends DATA.
+    // Nothing but the confirmations reached anyone: the scans sent no DATA.
     let total: usize = std::fs::read_dir(&sink).map(|d| d.count()).unwrap_or(0);
     let proofs = mtas.instances.iter().filter(|i| i.sink_relays).count();
-    assert_eq!(total, proofs, "the sink holds a message relayscan sent");
+    assert_eq!(total, proofs, "the sink holds a message the scans sent");
     assert_eq!(
         files_containing(&mtas.state.join("mailbox"), "relayscan"),
         0,

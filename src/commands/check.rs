@@ -28,7 +28,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     if args.port == 0 {
         anyhow::bail!("--port must be from 1 to 65535");
     }
-    let probe = probe_config(&args.probe, true)?;
+    let mut probe = probe_config(&args.probe, true)?;
+    if let Some(address) = &args.confirm {
+        probe.confirm = Some(crate::config::confirm_address(address)?);
+    }
     let dns = dns::Settings::from_args(&args.dns)?.for_check();
     let plan = Plan::new(&[spec], &[], &[args.port])?;
     let engine_cfg = EngineConfig {

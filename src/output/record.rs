@@ -172,6 +172,7 @@ impl Record {
             "auth": f.greeting.capabilities.auth,
             "auth_tls": f.tls.as_ref().and_then(|t| t.capabilities.as_ref()).map(|c| &c.auth),
             "auth_audit": f.auth.as_ref().map(auth_json),
+            "confirmation": f.confirmation,
             "findings": self.audit.findings,
             "remediation": self.audit.findings.iter().filter_map(|x| x.remediation.map(|r| json!({"finding": x.id, "fix": r}))).collect::<Vec<_>>(),
             "vantage": self.audit.vantage,

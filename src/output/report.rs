@@ -61,6 +61,23 @@ pub fn render(r: &Record) -> String {
     dns_lines(&mut out, r);
     tls_lines(&mut out, r);
     auth_lines(&mut out, r);
+    if let Some(c) = &r.facts.confirmation {
+        let t = |s: &str| terminal(s).into_owned();
+        let outcome = if c.accepted {
+            format!("message accepted (token {})", c.token)
+        } else {
+            format!("not confirmed: {}", c.error.as_deref().unwrap_or("?"))
+        };
+        let last = c.replies.last().map(|r| r.one_line()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  confirm     {}: {} → {}: {}",
+            c.test,
+            t(&c.rcpt_to),
+            t(&outcome),
+            t(&last)
+        );
+    }
     if let Some(src) = f.source {
         let _ = writeln!(out, "  source      {src}");
     }

@@ -370,7 +370,15 @@ pub fn classify(facts: &Facts) -> Verdict {
         )
         .decided_by(t);
         v.accepted = accepted;
-        v.confidence = Some(if accepts_all {
+        // A message accepted after the final dot, through one of the
+        // accepted tests, outranks RCPT alone (`check --confirm`).
+        let confirmed = facts
+            .confirmation
+            .as_ref()
+            .is_some_and(|c| c.accepted && v.accepted.contains(&c.test));
+        v.confidence = Some(if confirmed {
+            Confidence::Data
+        } else if accepts_all {
             Confidence::AcceptsAll
         } else {
             Confidence::Rcpt

@@ -100,6 +100,25 @@ impl TestFacts {
     }
 }
 
+/// A message sent through an accepted relay test, on the user's request,
+/// to an address the user controls: the strongest evidence short of seeing
+/// it arrive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Confirmation {
+    /// The accepted test whose paths it re-ran.
+    pub test: &'static str,
+    pub mail_from: String,
+    pub rcpt_to: String,
+    /// In the subject, the `Message-ID` and an `X-Relayscan-Token` header:
+    /// what to look for in the receiving mailbox.
+    pub token: String,
+    /// Replies to MAIL, RCPT, DATA and the final dot, as far as it got.
+    pub replies: Vec<Reply>,
+    /// The message was accepted after the final dot (250).
+    pub accepted: bool,
+    pub error: Option<String>,
+}
+
 /// Everything recorded about one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Facts {
@@ -120,6 +139,8 @@ pub struct Facts {
     pub tls: Option<TlsFacts>,
     /// The authenticated relay tests (`--auth`), when asked for.
     pub auth: Option<AuthFacts>,
+    /// The confirmation test (`check --confirm`), when it ran.
+    pub confirmation: Option<Confirmation>,
     /// Connections opened to this target (reconnects stay under the error budget).
     pub connections: u32,
     /// The session error that ended the probe early, if any.
@@ -149,6 +170,7 @@ impl Facts {
             controls: Vec::new(),
             tls: None,
             auth: None,
+            confirmation: None,
             connections: 0,
             error: None,
             duration_ms: 0,

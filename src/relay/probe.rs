@@ -11,6 +11,7 @@
 //! TLS, redone on every connection) and `authenticated` (the `--auth` tests).
 
 mod authenticated;
+mod confirm;
 mod secure;
 
 use super::address::{self, SelfForm};
@@ -92,6 +93,9 @@ pub struct ProbeConfig {
     pub auth: Option<Credentials>,
     /// Send the password even over an unencrypted connection.
     pub auth_plaintext: bool,
+    /// `check --confirm`: send one message through the first accepted relay
+    /// test to this address (the user's own).
+    pub confirm: Option<String>,
 }
 
 impl Default for ProbeConfig {
@@ -117,6 +121,7 @@ impl Default for ProbeConfig {
             implicit_tls: false,
             auth: None,
             auth_plaintext: false,
+            confirm: None,
         }
     }
 }
@@ -298,6 +303,7 @@ impl Probe<'_> {
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
         self.facts.controls.sort_by_key(|c| c.id);
+        self.run_confirmation(&mut current, &placeholders).await;
         self.run_auth_tests(&mut current, &placeholders).await;
         self.close(&mut current, true).await;
     }

@@ -1,7 +1,7 @@
 //! The SMTP commands relayscan sends (RFC 5321 §4.1, STARTTLS from RFC 3207,
-//! AUTH from RFC 4954). There is deliberately no DATA here: the scanner never
-//! sends a message unless a confirmation test is asked for, and that lives in
-//! its own module.
+//! AUTH from RFC 4954). `DATA` is here for one caller only: the confirmation
+//! test (`relay/probe/confirm.rs`), which runs when the user asks for it with
+//! `check --confirm`; the scanner never sends a message otherwise.
 //!
 //! A command has two renderings: the wire form, and the `Display` form used in
 //! transcripts and error messages, where every SASL credential is
@@ -23,6 +23,8 @@ pub enum Command {
     Rset,
     Noop,
     Quit,
+    /// `DATA`: only the user-requested confirmation test sends it.
+    Data,
     /// `STARTTLS` (RFC 3207).
     StartTls,
     /// `AUTH mechanism [initial-response]` (RFC 4954). The initial response
@@ -47,6 +49,7 @@ impl Command {
             Command::Rset => "RSET",
             Command::Noop => "NOOP",
             Command::Quit => "QUIT",
+            Command::Data => "DATA",
             Command::StartTls => "STARTTLS",
             Command::Auth { .. } => "AUTH",
             Command::AuthResponse(_) => "AUTH-RESPONSE",
@@ -86,6 +89,7 @@ impl fmt::Display for Command {
             Command::Rset => f.write_str("RSET"),
             Command::Noop => f.write_str("NOOP"),
             Command::Quit => f.write_str("QUIT"),
+            Command::Data => f.write_str("DATA"),
             Command::StartTls => f.write_str("STARTTLS"),
             Command::Auth {
                 mechanism,

@@ -384,6 +384,35 @@ impl Connection {
         self.write_commands(commands).await.map(|()| None)
     }
 
+    /// Send a message after `354` (RFC 5321 §4.5.2): CRLF line ends, a dot
+    /// doubled at the start of a line, and the final `.` line. The
+    /// transcript gets one line about it, not the text.
+    pub async fn send_message(&mut self, text: &str) -> Result<(), SessionError> {
+        let mut wire = Vec::with_capacity(text.len() + 64);
+        let mut lines = 0;
+        for line in text.lines() {
+            if line.starts_with('.') {
+                wire.push(b'.');
+            }
+            wire.extend_from_slice(line.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+            lines += 1;
+        }
+        wire.extend_from_slice(b".\r\n");
+        self.record('C', &format!("<message: {lines} lines, then .>"));
+        let (until, err) = self.step_deadline();
+        match timeout_at(until, async {
+            self.stream.write_all(&wire).await?;
+            self.stream.flush().await
+        })
+        .await
+        {
+            Err(_) => Err(err),
+            Ok(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
     /// Say QUIT, and leave the wait for its 221 (and the close) to a task of
     /// its own, so a reconnect does not pay for servers that answer QUIT
     /// slowly (Exim takes 200 ms). Returns the transcript up to the QUIT.
