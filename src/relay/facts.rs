@@ -85,6 +85,17 @@ pub struct TestFacts {
 }
 
 impl TestFacts {
+    /// A test about to run on connection `connection`: its paths, no reply yet.
+    pub fn started(t: &super::catalogue::RenderedTest, connection: u32) -> Self {
+        TestFacts {
+            mail_from: Some(t.mail_from.clone()),
+            rcpt_to: Some(t.rcpt_to.clone()),
+            skipped: None,
+            connection,
+            ..TestFacts::skipped(t.test.id, t.test.kind, "")
+        }
+    }
+
     pub fn skipped(id: &'static str, kind: Kind, why: impl Into<String>) -> Self {
         TestFacts {
             id,

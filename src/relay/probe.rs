@@ -540,17 +540,7 @@ impl Probe<'_> {
 
     /// One test: MAIL FROM, RCPT TO, RSET. Counts refusals against the budget.
     async fn run_test(session: &mut Session, t: &RenderedTest) -> TestFacts {
-        let mut facts = TestFacts {
-            id: t.test.id,
-            kind: t.test.kind,
-            mail_from: Some(t.mail_from.clone()),
-            rcpt_to: Some(t.rcpt_to.clone()),
-            mail_reply: None,
-            rcpt_reply: None,
-            skipped: None,
-            error: None,
-            connection: session.number,
-        };
+        let mut facts = TestFacts::started(t, session.number);
         match session
             .conn
             .command(&Command::MailFrom(t.mail_from.clone()))
@@ -832,17 +822,7 @@ impl Probe<'_> {
     async fn run_tests(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFacts> {
         let mut out: Vec<TestFacts> = tests
             .iter()
-            .map(|t| TestFacts {
-                id: t.test.id,
-                kind: t.test.kind,
-                mail_from: Some(t.mail_from.clone()),
-                rcpt_to: Some(t.rcpt_to.clone()),
-                mail_reply: None,
-                rcpt_reply: None,
-                skipped: None,
-                error: None,
-                connection: session.number,
-            })
+            .map(|t| TestFacts::started(t, session.number))
             .collect();
         if !session.capabilities.pipelining || tests.len() == 1 {
             for (f, t) in out.iter_mut().zip(tests) {

@@ -324,9 +324,14 @@ impl Connection {
             self.record('C', &command.to_string());
             wire.extend_from_slice(&command.to_wire());
         }
+        self.write_wire(&wire).await
+    }
+
+    /// Write bytes and flush them, within the step deadline.
+    async fn write_wire(&mut self, wire: &[u8]) -> Result<(), SessionError> {
         let (until, err) = self.step_deadline();
         match timeout_at(until, async {
-            self.stream.write_all(&wire).await?;
+            self.stream.write_all(wire).await?;
             self.stream.flush().await
         })
         .await
@@ -400,17 +405,7 @@ impl Connection {
         }
         wire.extend_from_slice(b".\r\n");
         self.record('C', &format!("<message: {lines} lines, then .>"));
-        let (until, err) = self.step_deadline();
-        match timeout_at(until, async {
-            self.stream.write_all(&wire).await?;
-            self.stream.flush().await
-        })
-        .await
-        {
-            Err(_) => Err(err),
-            Ok(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
-            Ok(Ok(())) => Ok(()),
-        }
+        self.write_wire(&wire).await
     }
 
     /// Say QUIT, and leave the wait for its 221 (and the close) to a task of
