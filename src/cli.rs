@@ -217,11 +217,18 @@ pub struct DnsArgs {
     pub dnsbl: Option<String>,
 }
 
+/// The demo's own output file, replaced on every run.
+pub const DEMO_OUTPUT: &str = "relayscan-demo.csv";
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo's CSV.
-    #[arg(short = 'o', long, default_value = "relayscan-demo.csv")]
+    /// Where to write the demo's CSV. The default file is replaced on every
+    /// run; any other existing file needs --force.
+    #[arg(short = 'o', long, default_value = DEMO_OUTPUT)]
     pub output: PathBuf,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Add the hostile servers (endless lines, slowloris, escape codes, liars, …).
     #[arg(long)]
     pub hostile: bool,
@@ -234,7 +241,7 @@ pub struct MergeArgs {
     pub files: Vec<PathBuf>,
     /// Output format (default: from the --output extension, else csv).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<MergeFormat>,
     /// Write to FILE instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -244,6 +251,24 @@ pub struct MergeArgs {
     /// No summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// What `merge` writes: records to keep, so no table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MergeFormat {
+    /// One flat row per target.
+    Csv,
+    /// A meta line, one result object per target, a summary line.
+    Jsonl,
+}
+
+impl From<MergeFormat> for Format {
+    fn from(f: MergeFormat) -> Format {
+        match f {
+            MergeFormat::Csv => Format::Csv,
+            MergeFormat::Jsonl => Format::Jsonl,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

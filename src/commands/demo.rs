@@ -10,7 +10,8 @@ use crate::output::{Format, Writer};
 use crate::relay::{ProbeConfig, Status};
 use crate::smtp::sasl::{Credentials, Password};
 use crate::targets::{Plan, Spec};
-use anyhow::Context;
+use super::Destination;
+use std::path::PathBuf;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    // The output is checked and opened before the lab starts: a bad path
+    // is refused up front, not after the scan.
+    if super::is_stdout(Some(&args.output)) {
+        anyhow::bail!("demo prints its table on standard output: give -o a file for the CSV");
+    }
+    let dest = super::check_output(
+        Some(&args.output),
+        &super::OutputRules {
+            force: args.force,
+            replaceable: args.output == std::path::Path::new(crate::cli::DEMO_OUTPUT),
+            ..super::OutputRules::new(Format::Csv)
+        },
+    )?;
+    let output = CsvFile::open(&dest)?;
     let profiles: Vec<&'static Profile> = PROFILES
         .iter()
         .filter(|p| args.hostile || !p.is_hostile())
@@ -72,10 +87,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     // enough for the tarpit's banner.
     probe.limits.read_timeout = Duration::from_secs(2);
 
-    // Write next to the target and rename at the end: a crash never leaves a half file.
-    let tmp = args.output.with_extension("csv.tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     let seen: Arc<Mutex<Vec<Row>>> = Arc::default();
     let tap_seen = seen.clone();
     let writer = Writer {
@@ -112,16 +123,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         dns: crate::dns::Dns::default(),
         grace: crate::engine::DEFAULT_GRACE,
     };
-    let summary = execute(
-        super::Work::sequential(plan),
-        probe,
-        engine,
-        writer,
-        Box::new(std::io::BufWriter::new(file)),
-    )
-    .await?;
-    std::fs::rename(&tmp, &args.output)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let sink = output.sink()?;
+    let summary = execute(super::Work::sequential(plan), probe, engine, writer, sink).await?;
+    output.finish()?;
 
     let mut rows = seen.lock().map(|s| s.clone()).unwrap_or_default();
     rows.sort_by_key(|r| r.0);
@@ -156,4 +160,58 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     }
     out("Every lab profile got its expected verdict.\n")?;
     Ok(EXIT_CLEAN)
+}
+
+/// The demo's CSV. A regular file is written next to its place and renamed
+/// there at the end, so a crash never leaves half a file; a device or FIFO
+/// (`/dev/null`) is written as it is. Errors name the user's path.
+struct CsvFile {
+    dest: Destination,
+    tmp: Option<(PathBuf, std::fs::File)>,
+}
+
+impl CsvFile {
+    fn open(dest: &Destination) -> anyhow::Result<CsvFile> {
+        let tmp = match dest {
+            Destination::File { path, .. } => {
+                let mut name = path.file_name().unwrap_or_default().to_os_string();
+                name.push(".tmp");
+                let tmp = path.with_file_name(name);
+                let file = std::fs::File::create(&tmp)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                Some((tmp, file))
+            }
+            _ => None,
+        };
+        Ok(CsvFile {
+            dest: dest.clone(),
+            tmp,
+        })
+    }
+
+    fn sink(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
+        match &self.tmp {
+            Some((_, file)) => Ok(Box::new(file.try_clone()?)),
+            None => Ok(super::open_output(&self.dest, false)?.sink),
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        let (Some((tmp, _)), Some(path)) = (self.tmp.take(), self.dest.path()) else {
+            return Ok(());
+        };
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::anyhow!("cannot write {}: {e}", path.display())
+        })
+    }
+}
+
+impl Drop for CsvFile {
+    fn drop(&mut self) {
+        // A demo that failed leaves no temporary file behind.
+        if let Some((tmp, _)) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! resumed) scan into one CSV or JSON Lines file and a summary, after
 //! checking that they all come from the same scan.
 
-use super::{exit_code, format_for, open_output};
+use super::{check_output, exit_code, format_for, open_output, OutputRules};
 use crate::cli::MergeArgs;
 use crate::output::record::{csv_row, CSV_HEADER};
 use crate::output::{Format, Summary};
@@ -10,34 +10,35 @@ use crate::relay::Status;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use crate::output::lines::Lines;
+use std::io::{BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-/// Read every JSON line of a file, naming file and line on bad JSON. A
-/// torn last line (an interrupted write) is skipped with a warning.
+/// Read every JSON line of a file, naming file and line on bad JSON or a
+/// line longer than any record (`merge /dev/zero`). A torn last line (an
+/// interrupted write, no newline) is skipped with a warning.
 fn each_line(path: &Path, mut f: impl FnMut(Value) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = BufReader::new(file).lines().enumerate().peekable();
-    while let Some((n, line)) = lines.next() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
+    let mut lines = Lines::new(BufReader::new(file), path);
+    while let Some(line) = lines.next_line()? {
+        if line.text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Value>(&line) {
+        match serde_json::from_slice::<Value>(&line.text) {
             Ok(v) => f(v)?,
-            Err(_) if lines.peek().is_none() => {
+            Err(_) if !line.terminated => {
                 eprintln!(
                     "relayscan: {}:{}: skipping a torn last line",
                     path.display(),
-                    n + 1
+                    lines.number
                 )
             }
             Err(e) => bail!(
                 "{}:{}: not a relayscan JSON Lines file ({e})",
                 path.display(),
-                n + 1
+                lines.number
             ),
         }
     }
@@ -45,6 +46,20 @@ fn each_line(path: &Path, mut f: impl FnMut(Value) -> anyhow::Result<()>) -> any
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
+    // The output is checked before any input is read.
+    let format = format_for(args.format.map(Format::from), args.output.as_deref())?;
+    if format == Format::Table {
+        bail!("merge writes csv or jsonl: name the output .csv or .jsonl, or pass --format");
+    }
+    let dest = check_output(
+        args.output.as_deref(),
+        &OutputRules {
+            force: args.force,
+            can_append: false,
+            ..OutputRules::new(format)
+        },
+    )?;
+
     // Pass 1: the meta lines must agree.
     let mut hash: Option<(String, String)> = None;
     let mut shards: BTreeSet<(u64, u64)> = BTreeSet::new();
@@ -97,13 +112,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
     }
 
     // Pass 2: results, each target once (a resumed run may repeat one).
-    let format = args
-        .format
-        .unwrap_or_else(|| format_for(args.output.as_deref()));
-    if format == Format::Table {
-        bail!("merge writes csv or jsonl");
-    }
-    let (sink, _, _) = open_output(args.output.as_deref(), args.force, false)?;
+    let sink = open_output(&dest, false)?.sink;
     let mut csv_out = None;
     let mut json_out = None;
     if format == Format::Csv {
@@ -171,7 +180,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         w.flush()?;
     }
     if !args.quiet {
-        super::print_summary(&summary, args.output.is_none())?;
+        super::print_summary(&summary, super::is_stdout(args.output.as_deref()))?;
     }
     Ok(exit_code(&summary))
 }

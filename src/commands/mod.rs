@@ -14,7 +14,7 @@ use crate::relay::ProbeConfig;
 use crate::targets::{Order, Plan, Schedule, Shard};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -92,31 +92,226 @@ pub fn out(text: impl AsRef<str>) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// `.jsonl`/`.json`/`.ndjson` → JSON Lines, `.txt` → table, anything else CSV.
-pub fn format_for(path: Option<&Path>) -> Format {
-    match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-        Some("jsonl" | "json" | "ndjson") => Format::Jsonl,
-        Some("txt") => Format::Table,
-        _ => Format::Csv,
+/// The output format: `--format` when given, else from the `-o` extension
+/// (`.csv`, `.jsonl`/`.json`/`.ndjson`, `.txt`; none, or standard output:
+/// CSV). Any other extension (`x.xlsx`) needs `--format`: writing CSV into
+/// a file named for another format would lie about its content.
+pub fn format_for(explicit: Option<Format>, path: Option<&Path>) -> anyhow::Result<Format> {
+    if let Some(f) = explicit {
+        return Ok(f);
+    }
+    let Some(path) = path.filter(|p| !is_stdout(Some(p))) else {
+        return Ok(Format::Csv);
+    };
+    let Some(ext) = path.extension() else {
+        return Ok(Format::Csv);
+    };
+    match ext.to_string_lossy().to_ascii_lowercase().as_str() {
+        "csv" => Ok(Format::Csv),
+        "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
+        "txt" => Ok(Format::Table),
+        other => anyhow::bail!(
+            "--output {}: relayscan writes csv, jsonl or a text table, not .{other}: \
+             pass --format csv|jsonl|table to write that format under this name",
+            path.display()
+        ),
     }
 }
 
-/// Open the output: standard output, or a file that is never silently
-/// overwritten. Returns the sink, whether a CSV header is needed, and the
-/// file's length before this run.
-pub fn open_output(
-    path: Option<&Path>,
-    force: bool,
-    append: bool,
-) -> anyhow::Result<(Box<dyn Write + Send>, bool, u64)> {
-    let Some(path) = path else {
-        return Ok((Box::new(std::io::stdout()), true, 0));
+/// `-o -` and `-o /dev/stdout` mean standard output (as `-i -` means
+/// standard input); so does no `-o` at all.
+pub fn is_stdout(path: Option<&Path>) -> bool {
+    match path {
+        None => true,
+        Some(p) => p == Path::new("-") || p == Path::new("/dev/stdout"),
+    }
+}
+
+/// Where records go, decided before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Stdout,
+    /// A regular file: created, replaced (`replace`) or appended to.
+    File { path: PathBuf, replace: bool },
+    /// A device or FIFO (`/dev/null`, a named pipe): written as it is,
+    /// never truncated, renamed or read.
+    Special(PathBuf),
+}
+
+impl Destination {
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Destination::Stdout => None,
+            Destination::File { path, .. } | Destination::Special(path) => Some(path),
+        }
+    }
+}
+
+/// What a command asks of its output file.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputRules {
+    pub format: Format,
+    pub force: bool,
+    pub append: bool,
+    /// The command has `--append` (merge has not: its message must not offer it).
+    pub can_append: bool,
+    /// The file may be replaced without `--force` (demo's own default file).
+    pub replaceable: bool,
+    /// An existing empty file may be taken over: a `--resume` scan killed
+    /// after creating its output but before its first checkpoint.
+    pub take_empty: bool,
+}
+
+impl OutputRules {
+    pub fn new(format: Format) -> Self {
+        OutputRules {
+            format,
+            force: false,
+            append: false,
+            can_append: true,
+            replaceable: false,
+            take_empty: false,
+        }
+    }
+}
+
+/// Check the output path before the scan starts, without touching it: a
+/// directory, a missing directory or an existing file (without `--force`)
+/// is refused here, naming the user's path.
+pub fn check_output(path: Option<&Path>, rules: &OutputRules) -> anyhow::Result<Destination> {
+    let Some(path) = path.filter(|p| !is_stdout(Some(p))) else {
+        return Ok(Destination::Stdout);
+    };
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            anyhow::bail!("--output {shown} is a directory: give the name of a file in it")
+        }
+        Ok(m) if m.is_file() => {
+            if rules.append {
+                check_format(path, rules.format)?;
+                return Ok(Destination::File {
+                    path: path.into(),
+                    replace: false,
+                });
+            }
+            if rules.force || rules.replaceable || (rules.take_empty && m.len() == 0) {
+                return Ok(Destination::File {
+                    path: path.into(),
+                    replace: true,
+                });
+            }
+            if rules.can_append {
+                anyhow::bail!(
+                    "output file {shown} exists: pass --force to overwrite it or --append to add to it"
+                )
+            }
+            anyhow::bail!("output file {shown} exists: pass --force to overwrite it")
+        }
+        Ok(_) => Ok(Destination::Special(path.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                anyhow::bail!(
+                    "cannot write {shown}: the directory {} does not exist",
+                    parent.display()
+                );
+            }
+            Ok(Destination::File {
+                path: path.into(),
+                replace: false,
+            })
+        }
+        Err(e) => anyhow::bail!("cannot write {shown}: {e}"),
+    }
+}
+
+/// `--append` adds to a file of the same format only: the first bytes
+/// tell (JSON Lines starts with `{`, CSV with our header, the table with
+/// its heading). An empty file takes any format.
+fn check_format(path: &Path, format: Format) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(256).read_to_end(&mut head))
+        .map_err(|e| anyhow::anyhow!("cannot read {} to append to it: {e}", path.display()))?;
+    if head.is_empty() {
+        return Ok(());
+    }
+    let csv_header = crate::output::CSV_HEADER.join(",");
+    let found = if head.starts_with(b"{") {
+        Some(Format::Jsonl)
+    } else if head.starts_with(csv_header.as_bytes()) {
+        Some(Format::Csv)
+    } else if head.starts_with(b"ADDRESS ") {
+        Some(Format::Table)
+    } else {
+        None
+    };
+    let name = |f: Format| match f {
+        Format::Csv => "csv",
+        Format::Jsonl => "jsonl",
+        Format::Table => "table",
+    };
+    match found {
+        Some(f) if f == format => Ok(()),
+        Some(f) => anyhow::bail!(
+            "cannot append {} to {}: it holds {} (pass --format {} or choose another file)",
+            name(format),
+            path.display(),
+            name(f),
+            name(f)
+        ),
+        None => anyhow::bail!(
+            "cannot append to {}: it is not a relayscan {} file",
+            path.display(),
+            name(format)
+        ),
+    }
+}
+
+/// An opened output: the sink, whether it needs a CSV header, and its
+/// length before this run.
+pub struct Opened {
+    pub sink: Box<dyn Write + Send>,
+    pub header: bool,
+    pub base: u64,
+}
+
+/// Open a checked destination. Unbuffered on purpose: the writer hands
+/// each record over in one `write`, which `O_APPEND` keeps whole even with
+/// another relayscan appending to the same file.
+pub fn open_output(dest: &Destination, append: bool) -> anyhow::Result<Opened> {
+    let (path, replace) = match dest {
+        Destination::Stdout => {
+            return Ok(Opened {
+                sink: Box::new(std::io::stdout()),
+                header: true,
+                base: 0,
+            })
+        }
+        Destination::Special(path) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .append(append)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            return Ok(Opened {
+                sink: Box::new(file),
+                header: true,
+                base: 0,
+            });
+        }
+        Destination::File { path, replace } => (path, *replace),
     };
     let mut options = OpenOptions::new();
     options.write(true);
     if append {
         options.append(true).create(true);
-    } else if force {
+    } else if replace {
         options.create(true).truncate(true);
     } else {
         options.create_new(true);
@@ -124,15 +319,19 @@ pub fn open_output(
     let file = options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             anyhow::anyhow!(
-                "output file {} exists: pass --force to overwrite it or --append to add to it",
+                "output file {} appeared while relayscan started: pass --force to overwrite it",
                 path.display()
             )
         } else {
             anyhow::anyhow!("cannot write {}: {e}", path.display())
         }
     })?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok((Box::new(std::io::BufWriter::new(file)), len == 0, len))
+    let base = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(Opened {
+        sink: Box::new(file),
+        header: base == 0,
+        base,
+    })
 }
 
 /// The summary table at the end: on stdout when the data went to a file,

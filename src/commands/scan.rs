@@ -1,13 +1,16 @@
 //! `relayscan scan`: many targets in, one record per target out.
 
-use super::{execute, exit_code, format_for, open_output, out, runtime, Work};
+use super::{
+    check_output, execute, exit_code, format_for, is_stdout, open_output, out, runtime,
+    Destination, OutputRules, Work,
+};
 use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
 use crate::dns;
 use crate::engine::checkpoint::{self, Checkpoint, Completion};
 use crate::engine::{resume, EngineConfig, Skip};
-use crate::output::writer::CheckpointWriter;
-use crate::output::Writer;
+use crate::output::writer::{CheckpointWriter, Earlier};
+use crate::output::{Format, Writer};
 use crate::targets::{self, random_seed, Job, Order, Plan, PlanError, Schedule, Shard, Spec};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -72,9 +75,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         other => other?,
     };
     refuse_huge(plan.len(), args.allow_huge)?;
-    let format = args
-        .format
-        .unwrap_or_else(|| format_for(args.output.as_deref()));
+    let format = format_for(args.format, args.output.as_deref())?;
+    if args.resume.is_some() {
+        if is_stdout(args.output.as_deref()) {
+            bail!("--resume needs an output file (-o FILE): it reads what was written back");
+        }
+        if format == Format::Table {
+            bail!("--resume reads its output back: write csv or jsonl (--format), not the table");
+        }
+    }
     let shard = args.shard.unwrap_or_default();
 
     // The plan's fingerprint: targets, ports, tests and what the tests say.
@@ -132,6 +141,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         schedule,
     };
     let mut completion = Completion::default();
+    let mut earlier = Earlier::default();
     if let Some(cp) = &checkpoint {
         if cp.config_hash != hash || cp.shard != shard.to_string() || cp.order != order {
             bail!(
@@ -139,22 +149,51 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
                  run the same command as before, or remove the checkpoint to start over"
             );
         }
-        if cp.complete {
-            out("that scan is already complete\n")?;
-            return Ok(super::EXIT_CLEAN);
-        }
         let output = args.output.as_deref().context("--resume needs --output")?;
-        let tail = resume::read_tail(output, cp)?;
-        if tail.torn_bytes > 0 && !args.quiet {
-            eprintln!("relayscan: removed a record cut short by the interruption ({} bytes); its target is probed again", tail.torn_bytes);
+        let found = resume::read_back(output, cp)?;
+        if cp.complete {
+            // Nothing left to do; the answer is still the whole scan's.
+            eprintln!("relayscan: that scan is already complete");
+            if !args.quiet {
+                super::print_summary(&found.summary, false)?;
+            }
+            return Ok(exit_code(&found.summary));
         }
+        if found.torn_bytes > 0 && !args.quiet {
+            eprintln!("relayscan: removed a record cut short by the interruption ({} bytes); its target is probed again", found.torn_bytes);
+        }
+        let mut written = found.tail;
+        written.extend(cp.pending.iter().cloned());
         work.start = cp.next;
         work.skip = Skip {
             positions: cp.done_above.iter().copied().collect(),
-            addrs: tail.addrs,
+            // Jobs given as an address; a name's records are matched by the writer.
+            addrs: written
+                .iter()
+                .filter(|w| w.name.is_none() && !w.addr.ip().is_unspecified())
+                .map(|w| w.addr)
+                .collect(),
         };
         completion = Completion::starting_at(cp.next, cp.done_above.iter().copied());
+        earlier = Earlier {
+            written,
+            summary: found.summary,
+            schedule: Some(work.schedule.clone()),
+        };
     }
+
+    let append = args.append || checkpoint.is_some();
+    let dest = check_output(
+        args.output.as_deref(),
+        &OutputRules {
+            force: args.force,
+            append,
+            // A scan killed after creating its output, before its first
+            // checkpoint, left an empty file: the same command takes it over.
+            take_empty: args.resume.is_some(),
+            ..OutputRules::new(format)
+        },
+    )?;
 
     let concurrency = clamp_to_file_limit(args.concurrency, args.quiet);
     let meta = json!({
@@ -179,8 +218,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
     });
 
-    let append = args.append || checkpoint.is_some();
-    let (sink, header, output_base) = open_output(args.output.as_deref(), args.force, append)?;
+    let created = matches!(dest, Destination::File { replace: false, .. }) && !append;
+    let opened = open_output(&dest, append)?;
+    let output_start = checkpoint
+        .as_ref()
+        .map_or(opened.base, |cp| cp.output_start);
     let checkpoint_writer = args.resume.as_ref().map(|path| CheckpointWriter {
         path: path.clone(),
         template: Checkpoint {
@@ -193,19 +235,34 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
             next: 0,
             done_above: Vec::new(),
             output_bytes: 0,
+            output_start,
+            pending: Vec::new(),
             complete: false,
             updated: String::new(),
         },
         completion,
-        output_base,
+        output_base: opened.base,
+        earlier,
     });
+    // The first checkpoint exists before the first record is written: a
+    // crash at any moment from here on is resumed by the same command.
+    if let Some(cp) = &checkpoint_writer {
+        if let Err(e) = cp.save(0, cp.earlier.written.iter().cloned().collect(), false) {
+            if created {
+                if let Some(path) = dest.path() {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            bail!("{e}");
+        }
+    }
     let interactive = !args.quiet && std::io::stderr().is_terminal();
     let progress = interactive.then(|| progress_bar(work.schedule.len(), work.start));
     let writer = Writer {
         format,
         transcript: args.probe.transcript,
         meta,
-        header,
+        header: opened.header,
         progress: progress.clone(),
         interrupted: Arc::new(AtomicBool::new(false)),
         tap: None,
@@ -218,12 +275,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         dns: dns::Dns::new(dns),
         grace: args.grace,
     };
-    let summary = runtime()?.block_on(execute(work, probe, engine, writer, sink))?;
+    let summary = runtime()?.block_on(execute(work, probe, engine, writer, opened.sink))?;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
     if !args.quiet {
-        super::print_summary(&summary, args.output.is_none())?;
+        super::print_summary(&summary, is_stdout(args.output.as_deref()))?;
         if summary.interrupted {
             if let Some(path) = &args.resume {
                 eprintln!(

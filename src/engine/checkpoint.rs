@@ -27,9 +27,18 @@ pub struct Checkpoint {
     pub next: u128,
     /// Positions at or above `next` that are done too.
     pub done_above: Vec<u128>,
-    /// Bytes in the output file when this checkpoint was taken: records
-    /// after that offset were written later and are read back on resume.
+    /// Every record at or after this offset in the output file is read back
+    /// on resume (a job not done yet may have written some of its records
+    /// before it); records before it belong to jobs marked done above.
     pub output_bytes: u64,
+    /// Where this scan's records begin in the output file (after what an
+    /// `--append` found there): a resumed run reads them back for its summary.
+    #[serde(default)]
+    pub output_start: u64,
+    /// Targets written for jobs not done yet (a host name's first
+    /// addresses, when the crash came before its last): not written again.
+    #[serde(default)]
+    pub pending: Vec<super::resume::Written>,
     pub complete: bool,
     pub updated: String,
 }
@@ -50,16 +59,27 @@ impl Checkpoint {
         Ok(cp)
     }
 
-    /// Write atomically: temporary file, fsync, rename.
+    /// Write atomically: temporary file, fsync, rename. A temporary file
+    /// left by a crash is simply overwritten; one this call could not
+    /// finish (a full disk) is removed. The error names `path`, the file
+    /// the user chose, not the temporary one.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let tmp = tmp_path(path);
-        {
+        let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
             serde_json::to_writer_pretty(&mut f, self)?;
             f.write_all(b"\n")?;
             f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+            drop(f);
+            std::fs::rename(&tmp, path)
+        })();
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot write the checkpoint {}: {e}", path.display()),
+            )
+        })
     }
 }
 
@@ -102,6 +122,11 @@ impl Completion {
         }
     }
 
+    /// Whether `position` is done.
+    pub fn contains(&self, position: u128) -> bool {
+        position < self.next || self.above.contains(&position)
+    }
+
     pub fn next(&self) -> u128 {
         self.next
     }
@@ -122,6 +147,7 @@ mod tests {
             c.done(p);
         }
         assert_eq!(c.next(), 1);
+        assert!(c.contains(0) && c.contains(2) && !c.contains(1) && !c.contains(4));
         assert_eq!(c.above(), vec![2, 3, 5]);
         c.done(1);
         assert_eq!(c.next(), 4);
@@ -144,12 +170,28 @@ mod tests {
             next: (1 << 99) + 3,
             done_above: vec![(1 << 99) + 5],
             output_bytes: 1234,
+            output_start: 17,
+            pending: vec![super::super::resume::Written {
+                name: Some("mx.example".into()),
+                addr: "192.0.2.7:25".parse().unwrap(),
+            }],
             complete: false,
             updated: "2026-11-29T00:00:00Z".into(),
         };
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), cp);
         assert!(!tmp_path(&path).exists());
+        // A temporary file left by a crash is no obstacle.
+        std::fs::write(tmp_path(&path), "{ half a checkpo").unwrap();
+        cp.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), cp);
+        // A full disk: the error names the user's file, and no temporary is left.
+        std::os::unix::fs::symlink("/dev/full", tmp_path(&path)).unwrap();
+        let err = cp.save(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("cannot write the checkpoint {}:", path.display())), "{err}");
+        assert!(!err.contains("checkpoint.tmp"), "{err}");
+        assert!(std::fs::symlink_metadata(tmp_path(&path)).is_err());
+        assert_eq!(Checkpoint::load(&path).unwrap(), cp, "the old checkpoint stands");
         std::fs::write(&path, "{ not json").unwrap();
         assert!(Checkpoint::load(&path)
             .unwrap_err()

@@ -350,6 +350,12 @@ async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop)
     record(facts, cut)
 }
 
+/// Whether the user's interrupt cut this record's probe before it found
+/// anything that stands (see [`record`]): `--resume` probes it again.
+pub fn cut_by_interrupt(record: &Record) -> bool {
+    record.verdict.verdict == Status::Error && record.facts.error.as_deref() == Some("interrupted")
+}
+
 /// The record for a probe's facts. A probe cut short says so in `error`;
 /// its verdict stands only when it had already proven a relay.
 pub fn record(mut facts: Facts, cut: Option<Cut>) -> Record {

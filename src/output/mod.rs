@@ -1,5 +1,6 @@
 //! Output: result records, the single writer task, and text sanitising.
 
+pub mod lines;
 pub mod record;
 pub mod report;
 pub mod sanitize;

@@ -6,10 +6,12 @@
 use super::record::{Record, CSV_HEADER};
 use super::sanitize::{json_line, terminal, truncate};
 use crate::engine::checkpoint::{Checkpoint, Completion};
+use crate::engine::resume::Written;
 use crate::relay::Status;
+use crate::targets::{Job, Schedule};
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +52,43 @@ pub struct CheckpointWriter {
     pub completion: Completion,
     /// Bytes in the output file before this run wrote to it.
     pub output_base: u64,
+    /// What a resumed run found in the file (empty on a first run).
+    pub earlier: Earlier,
+}
+
+/// What a resumed run takes over from the file it continues.
+#[derive(Debug, Default)]
+pub struct Earlier {
+    /// Targets already in the file whose jobs are not marked done: their
+    /// records are not written again. Carried into every checkpoint until
+    /// their job is done.
+    pub written: HashSet<Written>,
+    /// Every record of the scan already in the file, counted: the summary
+    /// describes the whole scan.
+    pub summary: Summary,
+    /// To tell which target a job skipped by address was.
+    pub schedule: Option<Schedule>,
+}
+
+impl CheckpointWriter {
+    /// Save the checkpoint as things stand: `written` bytes after the base,
+    /// `pending` the targets written for jobs not done yet.
+    pub fn save(
+        &self,
+        written: u64,
+        pending: Vec<Written>,
+        complete: bool,
+    ) -> io::Result<()> {
+        let mut state = self.template.clone();
+        state.next = self.completion.next();
+        state.done_above = self.completion.above();
+        state.output_bytes = self.output_base + written;
+        state.pending = pending;
+        state.complete = complete;
+        state.updated =
+            humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        state.save(&self.path)
+    }
 }
 
 /// How often the checkpoint is rewritten: whichever comes first.
@@ -68,6 +107,9 @@ pub struct Summary {
     pub relay_count: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Hosts cut by the interrupt and left for `--resume` to probe again
+    /// (not written, not counted above).
+    pub left_for_resume: u64,
 }
 
 impl Summary {
@@ -97,6 +139,7 @@ impl Summary {
             "counts": counts,
             "duration_ms": self.elapsed.as_millis() as u64,
             "interrupted": self.interrupted,
+            "left_for_resume": self.left_for_resume,
         })
     }
 
@@ -125,6 +168,12 @@ impl Summary {
             if let Some(n) = self.counts.get(&status) {
                 out.push_str(&format!("  {:<16} {:>6}\n", status.as_str(), n));
             }
+        }
+        if self.left_for_resume > 0 {
+            out.push_str(&format!(
+                "{} host(s) cut by the interrupt are left for the resume\n",
+                self.left_for_resume
+            ));
         }
         if self.relay_count == 0 {
             out.push_str("No relay found.\n");
@@ -177,7 +226,11 @@ pub fn run(
     sink: Box<dyn Write + Send>,
     started: Instant,
 ) -> io::Result<Summary> {
-    let mut summary = Summary::default();
+    let mut summary = cfg
+        .checkpoint
+        .as_mut()
+        .map(|cp| std::mem::take(&mut cp.earlier.summary))
+        .unwrap_or_default();
     let written = Arc::new(AtomicU64::new(0));
     let counting = Counting {
         inner: sink,
@@ -187,21 +240,48 @@ pub fn run(
     out.start(&cfg)?;
     let mut last_checkpoint = Instant::now();
     let mut since_checkpoint = 0u64;
+    // Targets written for jobs not done yet (a name with several
+    // addresses): a checkpoint lists them, so a resume never writes them twice.
+    let mut open: HashMap<u128, Vec<Written>> = HashMap::new();
     while let Some(event) = rx.blocking_recv() {
         let (position, last) = match event {
-            Event::Skipped { position } => (position, true),
+            Event::Skipped { position } => {
+                if let Some(cp) = cfg.checkpoint.as_mut() {
+                    forget_skipped(cp, position);
+                }
+                (position, true)
+            }
             Event::Record {
                 record,
                 position,
                 last,
             } => {
-                summary.add(&record);
-                if let Some(tap) = cfg.tap.as_mut() {
-                    tap(&record);
+                let mut write = true;
+                let mut done = last;
+                if let Some(cp) = cfg.checkpoint.as_mut() {
+                    let key = Written::of(&record, cfg.format);
+                    if cp.earlier.written.remove(&key) {
+                        // Written before the interruption: counted already.
+                        write = false;
+                        open.entry(position).or_default().push(key);
+                    } else if crate::engine::cut_by_interrupt(&record) {
+                        // Probed again on resume: neither written nor done.
+                        write = false;
+                        done = false;
+                        summary.left_for_resume += 1;
+                    } else {
+                        open.entry(position).or_default().push(key);
+                    }
                 }
-                match &cfg.progress {
-                    Some(pb) => pb.suspend(|| out.write(&record, cfg.transcript))?,
-                    None => out.write(&record, cfg.transcript)?,
+                if write {
+                    summary.add(&record);
+                    if let Some(tap) = cfg.tap.as_mut() {
+                        tap(&record);
+                    }
+                    match &cfg.progress {
+                        Some(pb) => pb.suspend(|| out.write(&record, cfg.transcript))?,
+                        None => out.write(&record, cfg.transcript)?,
+                    }
                 }
                 if let Some(pb) = &cfg.progress {
                     if last {
@@ -211,18 +291,23 @@ pub fn run(
                         pb.set_message(format!("relays: {}", summary.relay_count));
                     }
                 }
-                (position, last)
+                (position, done)
             }
         };
         if let Some(cp) = cfg.checkpoint.as_mut() {
             if last {
                 cp.completion.done(position);
+                open.remove(&position);
             }
             since_checkpoint += 1;
             if since_checkpoint >= CHECKPOINT_RECORDS
                 || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
             {
-                save_checkpoint(cp, written.load(Ordering::SeqCst), false)?;
+                cp.save(
+                    written.load(Ordering::SeqCst),
+                    pending(cp, &open),
+                    false,
+                )?;
                 last_checkpoint = Instant::now();
                 since_checkpoint = 0;
             }
@@ -233,19 +318,27 @@ pub fn run(
     out.finish(&summary)?;
     if let Some(cp) = cfg.checkpoint.as_mut() {
         let complete = !summary.interrupted && cp.completion.next() >= cp.template.total;
-        save_checkpoint(cp, written.load(Ordering::SeqCst), complete)?;
+        cp.save(written.load(Ordering::SeqCst), pending(cp, &open), complete)?;
     }
     Ok(summary)
 }
 
-fn save_checkpoint(cp: &mut CheckpointWriter, written: u64, complete: bool) -> io::Result<()> {
-    let mut state = cp.template.clone();
-    state.next = cp.completion.next();
-    state.done_above = cp.completion.above();
-    state.output_bytes = cp.output_base + written;
-    state.complete = complete;
-    state.updated = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-    state.save(&cp.path)
+/// A job the engine skipped: if it was skipped by address (not already
+/// done by position), its target no longer needs carrying.
+fn forget_skipped(cp: &mut CheckpointWriter, position: u128) {
+    if cp.completion.contains(position) {
+        return;
+    }
+    if let Some(Job::Addr(addr)) = cp.earlier.schedule.as_ref().and_then(|s| s.get(position)) {
+        cp.earlier.written.remove(&Written { name: None, addr });
+    }
+}
+
+/// The targets a checkpoint must list: those written for jobs not done.
+fn pending(cp: &CheckpointWriter, open: &HashMap<u128, Vec<Written>>) -> Vec<Written> {
+    let mut keys: Vec<Written> = cp.earlier.written.iter().cloned().collect();
+    keys.extend(open.values().flatten().cloned());
+    keys
 }
 
 /// Counts the bytes that reach the sink, for the checkpoint's output offset.
@@ -265,81 +358,79 @@ impl Write for Counting {
     }
 }
 
-enum Sink {
-    Csv(Box<csv::Writer<Box<dyn Write + Send>>>),
-    Lines(Box<dyn Write + Send>, Format),
+/// The output, one record at a time. Each record is built whole in a
+/// buffer and handed over in one `write_all`: on a file opened with
+/// `O_APPEND` (POSIX `write()`), a line from another relayscan appending to
+/// the same file can then come before or after it, never inside it.
+struct Sink {
+    out: Box<dyn Write + Send>,
+    format: Format,
 }
 
 impl Sink {
-    fn new(format: Format, sink: Box<dyn Write + Send>) -> Sink {
-        match format {
-            Format::Csv => Sink::Csv(Box::new(
-                csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(sink),
-            )),
-            other => Sink::Lines(sink, other),
-        }
+    fn new(format: Format, out: Box<dyn Write + Send>) -> Sink {
+        Sink { out, format }
+    }
+
+    fn put(&mut self, line: &[u8]) -> io::Result<()> {
+        self.out.write_all(line)?;
+        self.out.flush()
     }
 
     fn start(&mut self, cfg: &Writer) -> io::Result<()> {
-        match self {
-            Sink::Csv(w) if cfg.header => {
-                w.write_record(CSV_HEADER)?;
-                w.flush()
-            }
-            Sink::Csv(_) => Ok(()),
-            Sink::Lines(w, Format::Jsonl) => {
-                writeln!(w, "{}", json_line(&cfg.meta))?;
-                w.flush()
-            }
-            Sink::Lines(w, _) => {
-                writeln!(
-                    w,
-                    "{:<24} {:<15} {:<11} {:<10} REPLY",
+        match self.format {
+            Format::Csv if cfg.header => self.put(&csv_line(CSV_HEADER)?),
+            Format::Csv => Ok(()),
+            Format::Jsonl => self.put(format!("{}\n", json_line(&cfg.meta)).as_bytes()),
+            Format::Table => self.put(
+                format!(
+                    "{:<24} {:<15} {:<11} {:<10} REPLY\n",
                     "ADDRESS", "VERDICT", "CONFIDENCE", "ACCEPTED"
-                )?;
-                w.flush()
-            }
+                )
+                .as_bytes(),
+            ),
         }
     }
 
     fn write(&mut self, r: &Record, transcript: bool) -> io::Result<()> {
-        match self {
-            Sink::Csv(w) => {
-                w.write_record(r.csv_row())?;
-                w.flush()
-            }
-            Sink::Lines(w, Format::Jsonl) => {
-                writeln!(w, "{}", json_line(&r.json(transcript)))?;
-                w.flush()
-            }
-            Sink::Lines(w, _) => {
+        let line = match self.format {
+            Format::Csv => csv_line(r.csv_row())?,
+            Format::Jsonl => format!("{}\n", json_line(&r.json(transcript))).into_bytes(),
+            Format::Table => {
                 let v = &r.verdict;
                 let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
-                writeln!(
-                    w,
-                    "{:<24} {:<15} {:<11} {:<10} {}",
+                format!(
+                    "{:<24} {:<15} {:<11} {:<10} {}\n",
                     r.facts.addr.to_string(),
                     v.verdict.as_str(),
                     v.confidence.map(|c| c.as_str()).unwrap_or("-"),
                     truncate(&v.accepted.join(","), 10),
                     truncate(&terminal(&reply), 100)
-                )?;
-                w.flush()
+                )
+                .into_bytes()
             }
-        }
+        };
+        self.put(&line)
     }
 
     /// The closing JSONL summary line.
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        match self {
-            Sink::Csv(w) => w.flush(),
-            Sink::Lines(w, Format::Jsonl) => {
-                writeln!(w, "{}", json_line(&summary.json()))?;
-                w.flush()
-            }
-            Sink::Lines(w, _) => w.flush(),
+        match self.format {
+            Format::Jsonl => self.put(format!("{}\n", json_line(&summary.json())).as_bytes()),
+            _ => self.out.flush(),
         }
     }
+}
+
+/// One CSV row, quoted as needed, with its line end.
+fn csv_line<I, T>(row: I) -> io::Result<Vec<u8>>
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(row)?;
+    w.into_inner().map_err(|e| e.into_error())
 }
