@@ -1,6 +1,7 @@
 //! `relayscan demo`: start the lab on loopback, scan it, show that every
 //! profile got the verdict it should, and write the results as CSV.
 
+use super::Destination;
 use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
 use crate::cli::DemoArgs;
 use crate::engine::EngineConfig;
@@ -10,9 +11,8 @@ use crate::output::{Format, Writer};
 use crate::relay::{ProbeConfig, Status};
 use crate::smtp::sasl::{Credentials, Password};
 use crate::targets::{Plan, Spec};
-use super::Destination;
-use std::path::PathBuf;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,13 +4,13 @@
 
 use super::{check_output, exit_code, format_for, open_output, OutputRules};
 use crate::cli::MergeArgs;
+use crate::output::lines::Lines;
 use crate::output::record::{csv_row, CSV_HEADER};
 use crate::output::{Format, Summary};
 use crate::relay::Status;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
-use crate::output::lines::Lines;
 use std::io::{BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

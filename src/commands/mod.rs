@@ -132,7 +132,10 @@ pub fn is_stdout(path: Option<&Path>) -> bool {
 pub enum Destination {
     Stdout,
     /// A regular file: created, replaced (`replace`) or appended to.
-    File { path: PathBuf, replace: bool },
+    File {
+        path: PathBuf,
+        replace: bool,
+    },
     /// A device or FIFO (`/dev/null`, a named pipe): written as it is,
     /// never truncated, renamed or read.
     Special(PathBuf),

@@ -188,10 +188,17 @@ mod tests {
         // A full disk: the error names the user's file, and no temporary is left.
         std::os::unix::fs::symlink("/dev/full", tmp_path(&path)).unwrap();
         let err = cp.save(&path).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("cannot write the checkpoint {}:", path.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("cannot write the checkpoint {}:", path.display())),
+            "{err}"
+        );
         assert!(!err.contains("checkpoint.tmp"), "{err}");
         assert!(std::fs::symlink_metadata(tmp_path(&path)).is_err());
-        assert_eq!(Checkpoint::load(&path).unwrap(), cp, "the old checkpoint stands");
+        assert_eq!(
+            Checkpoint::load(&path).unwrap(),
+            cp,
+            "the old checkpoint stands"
+        );
         std::fs::write(&path, "{ not json").unwrap();
         assert!(Checkpoint::load(&path)
             .unwrap_err()

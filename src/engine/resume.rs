@@ -73,8 +73,7 @@ pub fn read_back(output: &Path, cp: &Checkpoint) -> anyhow::Result<Earlier> {
         );
     }
     let mut reader = BufReader::new(&file);
-    std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(cp.output_start))
-        .map_err(cannot)?;
+    std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(cp.output_start)).map_err(cannot)?;
     let mut lines = Lines::new(reader, output);
     let mut earlier = Earlier::default();
     let mut offset = cp.output_start;
@@ -98,9 +97,7 @@ pub fn read_back(output: &Path, cp: &Checkpoint) -> anyhow::Result<Earlier> {
             continue;
         };
         let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
-        earlier
-            .summary
-            .add_result(verdict, written.addr, &accepted);
+        earlier.summary.add_result(verdict, written.addr, &accepted);
         if at >= cp.output_bytes {
             earlier.tail.insert(written);
         }
@@ -124,7 +121,12 @@ fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>)> {
         let verdict: Status = serde_json::from_value(v["verdict"].clone()).ok()?;
         let accepted = v["accepted"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         let name = v["name"].as_str().map(String::from);
         return Some((

@@ -107,7 +107,10 @@ mod tests {
         let mut lines = Lines::new(io::BufReader::new(&long[..]), Path::new("big.jsonl"));
         assert!(lines.next_line().unwrap().is_some());
         let err = lines.next_line().err().unwrap().to_string();
-        assert!(err.starts_with("big.jsonl:2: line longer than 1 MiB"), "{err}");
+        assert!(
+            err.starts_with("big.jsonl:2: line longer than 1 MiB"),
+            "{err}"
+        );
         // Exactly the cap is still a line.
         let mut edge = vec![b'x'; MAX_LINE];
         edge.push(b'\n');

@@ -73,20 +73,14 @@ pub struct Earlier {
 impl CheckpointWriter {
     /// Save the checkpoint as things stand: `written` bytes after the base,
     /// `pending` the targets written for jobs not done yet.
-    pub fn save(
-        &self,
-        written: u64,
-        pending: Vec<Written>,
-        complete: bool,
-    ) -> io::Result<()> {
+    pub fn save(&self, written: u64, pending: Vec<Written>, complete: bool) -> io::Result<()> {
         let mut state = self.template.clone();
         state.next = self.completion.next();
         state.done_above = self.completion.above();
         state.output_bytes = self.output_base + written;
         state.pending = pending;
         state.complete = complete;
-        state.updated =
-            humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        state.updated = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         state.save(&self.path)
     }
 }
@@ -303,11 +297,7 @@ pub fn run(
             if since_checkpoint >= CHECKPOINT_RECORDS
                 || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
             {
-                cp.save(
-                    written.load(Ordering::SeqCst),
-                    pending(cp, &open),
-                    false,
-                )?;
+                cp.save(written.load(Ordering::SeqCst), pending(cp, &open), false)?;
                 last_checkpoint = Instant::now();
                 since_checkpoint = 0;
             }
