@@ -76,7 +76,7 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub starttls: crate::smtp::tls::StartTlsMode,
     /// Implicit TLS (SMTPS) on every port; it is automatic on port 465.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "starttls")]
     pub tls: bool,
     /// Also test relaying after AUTH as USER: after a wrong password (must be refused) and the right one.
     /// The password comes from --auth-password-file or the RELAYSCAN_AUTH_PASSWORD environment variable.
@@ -140,7 +140,7 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value = "random")]
     pub order: Order,
     /// Seed of the random order (default: random; with --shard, derived from the targets so every shard agrees).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// Take one disjoint slice of the plan: K of N (K from 0 to N-1).
     #[arg(long, value_name = "K/N")]
@@ -174,9 +174,9 @@ pub struct CheckArgs {
     /// The server: DOMAIN (each of its MX hosts), HOST:PORT, an address or [IPv6]:PORT.
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
-    /// Port, when the target does not name one.
-    #[arg(short = 'p', long, default_value_t = 25)]
-    pub port: u16,
+    /// Port, when the target does not name one (default 25).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_port)]
+    pub port: Option<u16>,
     /// Print the JSON Lines result instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -206,10 +206,10 @@ pub struct DnsArgs {
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub dns_concurrency: usize,
     /// Look up every address's PTR name (default: for check and MX hosts).
-    #[arg(long, overrides_with = "no_ptr")]
+    #[arg(long, conflicts_with = "no_ptr")]
     pub ptr: bool,
     /// Look up no PTR names.
-    #[arg(long, overrides_with = "ptr")]
+    #[arg(long)]
     pub no_ptr: bool,
     /// DNS blocklists to check each address on: zones, `default`, or `none`
     /// (default: the built-in list, for check and MX hosts).
@@ -305,12 +305,41 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// A positive, finite number of connections per second.
+/// The slowest `--rate`: one connection start every 1000 s. Slower is a
+/// typo (and `1e-19` would overflow the pacer's interval).
+pub const MIN_RATE: f64 = 0.001;
+/// The fastest `--rate`: beyond this the pacer's interval rounds to nothing.
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// A number of connections per second from [`MIN_RATE`] to [`MAX_RATE`].
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
+        Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
+        Ok(r) if r.is_finite() && r > 0.0 => Err(format!(
+            "{s} connections per second is out of range: use a rate from {MIN_RATE} to {MAX_RATE}"
+        )),
         _ => Err(format!(
-            "{s:?} is not a rate (a number of connections per second above 0)"
+            "{s:?} is not a rate: give connections per second, a number from {MIN_RATE} to {MAX_RATE} (e.g. 50 or 0.5)"
+        )),
+    }
+}
+
+/// A `--seed`: a whole number that fits 64 bits.
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "{s:?} is not a seed: give a whole number from 0 to {}",
+            u64::MAX
+        )
+    })
+}
+
+/// One port, 1 to 65535 (`check -p`); a list is for `scan`.
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    match parse_ports(s)?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(format!(
+            "{s:?} names several ports: check takes one (run it once per port, or use `relayscan scan -p {s}`)"
         )),
     }
 }
@@ -369,6 +398,26 @@ mod tests {
         assert!(parse_ports("smtp").unwrap_err().contains("unknown port"));
         assert!(parse_ports("30-20").unwrap_err().contains("reversed"));
         assert!(parse_ports(",").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("50").unwrap(), 50.0);
+        assert_eq!(parse_rate("0.5").unwrap(), 0.5);
+        for tiny_or_huge in ["1e-19", "0.0001", "1e7", "1e300"] {
+            assert!(
+                parse_rate(tiny_or_huge)
+                    .unwrap_err()
+                    .contains("out of range"),
+                "{tiny_or_huge}"
+            );
+        }
+        for junk in ["0", "-1", "NaN", "inf", "fast"] {
+            assert!(parse_rate(junk).is_err(), "{junk}");
+        }
+        // The extremes make a pacer without a panic.
+        let _ = crate::engine::pacer::Pacer::new(MIN_RATE);
+        let _ = crate::engine::pacer::Pacer::new(MAX_RATE);
     }
 
     #[test]

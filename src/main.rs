@@ -6,7 +6,20 @@ use relayscan::cli::{Cli, Command};
 use relayscan::commands::{self, EXIT_ERROR};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version go to stdout and exit 0, as clap does.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            eprint!("{}", usage_error(&e.render().to_string()));
+            std::process::exit(EXIT_ERROR);
+        }
+    };
     let result = match cli.command {
         Command::Scan(args) => commands::scan::run(args),
         Command::Check(args) => commands::check::run(args),
@@ -28,6 +41,34 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// A command-line error in the same one-line style as every other error
+/// (`relayscan: error: …`), with clap's tips kept and its usage block left
+/// out (`--help` has it).
+fn usage_error(clap_text: &str) -> String {
+    let mut message = String::new();
+    let mut tips = String::new();
+    for line in clap_text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            tips.push_str(&format!("relayscan: tip: {tip}\n"));
+        } else {
+            // "the following required arguments were not provided:" is
+            // followed by the arguments, one a line: keep them on this one.
+            let line = line.strip_prefix("error: ").unwrap_or(line);
+            if !message.is_empty() {
+                message.push(' ');
+            }
+            message.push_str(line);
+        }
+    }
+    if message.is_empty() {
+        message.push_str("invalid command line");
+    }
+    format!("relayscan: error: {message}\n{tips}")
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

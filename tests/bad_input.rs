@@ -22,17 +22,19 @@ fn refused(args: &[&str], needle: &str) -> String {
         "{args:?}: {stderr:?} should mention {needle:?}"
     );
     assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
-    // Ours: one line. Clap's (usage errors): its standard `error: …` first
-    // line, then a hint.
-    if stderr.starts_with("relayscan: error: ") {
-        assert_eq!(
-            stderr.trim_end().lines().count(),
-            1,
-            "{args:?}: one line: {stderr}"
-        );
-    } else {
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
-    }
+    // One style for ours and clap's: one `relayscan: error: …` line, then
+    // at most clap's tips, each on a `relayscan: tip: …` line.
+    let mut lines = stderr.trim_end().lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("relayscan: error: ")),
+        "{args:?}: {stderr}"
+    );
+    assert!(
+        lines.all(|l| l.starts_with("relayscan: tip: ")),
+        "{args:?}: {stderr}"
+    );
     assert!(
         !stderr.contains('\u{1b}'),
         "{args:?}: no raw escape in the error"
@@ -100,6 +102,74 @@ fn bad_targets_ports_and_options_are_named() {
         all.extend(["-o", o]);
         refused(&all, needle);
         assert!(!out.exists(), "{args:?} created the output file");
+    }
+}
+
+/// Each message names the cause and a fix that exists (issue 10's list).
+#[test]
+fn each_error_names_its_cause_and_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("out.csv");
+    let o = o.to_str().unwrap();
+    for (args, needles) in [
+        (
+            vec!["check", "127.0.0.1", "-p", "2525,587"],
+            &["check takes one", "scan -p 2525,587"][..],
+        ),
+        (
+            vec!["scan", "127.0.0.1", "--seed", "abc", "-o", o],
+            &["not a seed", "whole number"][..],
+        ),
+        (
+            vec!["scan", "127.0.0.1", "--rate", "1e-19", "-o", o],
+            &["out of range", "0.001"][..],
+        ),
+        (
+            vec!["scan", "127.0.0.1", "--rate", "1e9", "-o", o],
+            &["out of range", "1000000"][..],
+        ),
+        (
+            vec!["scan", "::1", "--source-ip", "127.0.0.1", "-o", o],
+            &["IPv4 but target ::1 is IPv6", "separate runs"][..],
+        ),
+        (
+            vec!["check", "127.0.0.1:2525", "-p", "25"],
+            &["names port 2525 and --port says 25"][..],
+        ),
+        (
+            vec!["scan", "127.0.0.1", "--transcript", "-o", o],
+            &["--format jsonl"][..],
+        ),
+        (
+            vec!["check", "127.0.0.1:2525", "--transcript"],
+            &["add --json"][..],
+        ),
+    ] {
+        let stderr = refused(&args, needles[0]);
+        for n in needles {
+            assert!(
+                stderr.contains(n),
+                "{args:?}: {stderr:?} should mention {n:?}"
+            );
+        }
+        assert!(
+            !stderr.contains("invalid digit") && !stderr.contains("os error"),
+            "{args:?}: raw library text: {stderr}"
+        );
+        assert!(
+            !dir.path().join("out.csv").exists(),
+            "{args:?} created the output"
+        );
+    }
+    // Contradicting flags are refused before anything runs.
+    for pair in [
+        ["--ptr", "--no-ptr"],
+        ["--tls", "--starttls=never"],
+        ["--tls", "--starttls=always"],
+    ] {
+        let mut args = vec!["scan", "127.0.0.1", "-o", o];
+        args.extend(pair);
+        refused(&args, "cannot be used with");
     }
 }
 

@@ -275,6 +275,9 @@ fn output_file_is_never_overwritten_silently() {
         .stderr(predicate::str::contains("exists").and(predicate::str::contains("--force")));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious\n");
 
+    // --append adds to a file of the same format (tests/output_files.rs).
+    let earlier = format!("{}\nprecious\n", CSV_HEADER.join(","));
+    std::fs::write(&file, &earlier).unwrap();
     relayscan()
         .args([
             "scan",
@@ -289,7 +292,7 @@ fn output_file_is_never_overwritten_silently() {
         .code(0);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
-        text.starts_with("precious\n127.0.0."),
+        text.starts_with(&format!("{earlier}127.0.0.")),
         "appends rows, no second header: {text}"
     );
 

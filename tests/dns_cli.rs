@@ -200,6 +200,23 @@ fn scan_mx_writes_dnsbl_to_csv_and_jsonl() {
     );
 }
 
+/// A name that does not resolve is reported by its name, never as
+/// `0.0.0.0:25`, and fails the CI gate.
+#[test]
+fn check_of_a_name_that_does_not_resolve_names_it() {
+    let w = World::start();
+    let out = w
+        .cmd(&["check", "nosuch-host.lab.example"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let heading = format!("relayscan check nosuch-host.lab.example:{}\n", w.port());
+    assert!(stdout.starts_with(&heading), "{stdout}");
+    assert!(!stdout.contains("0.0.0.0"), "{stdout}");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not be tested"));
+}
+
 #[test]
 fn dns_failures_are_one_clear_record_each() {
     let w = World::start();
@@ -221,9 +238,10 @@ fn dns_failures_are_one_clear_record_each() {
         ])
         .output()
         .unwrap();
+    // No target could be tested: a CI gate must fail (exit 2), not pass.
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

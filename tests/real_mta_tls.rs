@@ -174,7 +174,8 @@ fn postfix_tls_is_tested_over_starttls() {
 
 fn postfix_tls_without_starttls_is_tls_required() {
     let (code, r, _) = check(POSTFIX_TLS, &["--starttls", "never"], &[]);
-    assert_eq!(code, 0);
+    // Not tested for relaying: a CI gate must fail.
+    assert_eq!(code, 2);
     assert_eq!(r["verdict"], "tls-required", "{r:#}");
     assert_eq!(r["starttls"], "advertised");
     assert!(finding_ids(&r).contains(&"tls-untested".to_string()));

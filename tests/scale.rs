@@ -82,8 +82,10 @@ fn shards_cover_the_plan_once_and_merge_back() {
             .args(FAST)
             .output()
             .unwrap();
+        // A shard with a relay exits 1; one without, 2: most addresses of
+        // the /27 have no server (refused, so untested).
         assert!(
-            matches!(out.status.code(), Some(0 | 1)),
+            matches!(out.status.code(), Some(1 | 2)),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -6,7 +6,7 @@ use crate::config::probe_config;
 use crate::dns;
 use crate::engine::{self, EngineConfig};
 use crate::output::sanitize::json_line;
-use crate::output::{report, Event, Record};
+use crate::output::{report, Event};
 use crate::targets::{Plan, Spec};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -25,15 +25,23 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     if spec.len() != 1 {
         anyhow::bail!("check takes one server; use `relayscan scan` for ranges");
     }
-    if args.port == 0 {
-        anyhow::bail!("--port must be from 1 to 65535");
+    if let (Some(named), Some(flag)) = (spec.port(), args.port) {
+        if named != flag {
+            anyhow::bail!(
+                "{} names port {named} and --port says {flag}: give the port once",
+                crate::output::sanitize::terminal(&args.target)
+            );
+        }
+    }
+    if args.probe.transcript && !args.json {
+        anyhow::bail!("--transcript shows the dialogue in the JSON result: add --json");
     }
     let mut probe = probe_config(&args.probe, true)?;
     if let Some(address) = &args.confirm {
         probe.confirm = Some(crate::config::confirm_address(address)?);
     }
     let dns = dns::Settings::from_args(&args.dns)?.for_check();
-    let plan = Plan::new(&[spec], &[], &[args.port])?;
+    let plan = Plan::new(&[spec], &[], &[args.port.unwrap_or(25)])?;
     let engine_cfg = EngineConfig {
         concurrency: 1,
         rate: None,
@@ -69,28 +77,27 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
             }
             out(report::render(record))?;
         }
-        *summary.counts.entry(record.verdict.verdict).or_default() += 1;
-        if record.verdict.verdict.is_relay() {
-            summary.relay_count += 1;
-        }
+        summary.add_result(
+            record.verdict.verdict,
+            record.facts.addr,
+            &record.verdict.accepted,
+        );
     }
     summary.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    let untested = |r: &Record| {
-        use crate::relay::Status::*;
-        matches!(r.verdict.verdict, Refused | Timeout | Error | NotSmtp)
-    };
-    if summary.interrupted {
-        // 130 (or 1 if a relay was proven before the interrupt), not "could not be tested".
-        return Ok(exit_code(&summary));
-    }
-    if summary.relay_count == 0 && records.iter().all(untested) {
-        // Nothing could be tested (down, not SMTP, name did not resolve):
-        // in CI that must fail, not pass as "no relay".
+    let code = exit_code(&summary);
+    if code == super::EXIT_ERROR {
+        // Nothing proven and something not tested (down, not SMTP, refused
+        // us, could not decide): in CI that must fail, not pass as "no relay".
+        let untested: Vec<String> = records
+            .iter()
+            .filter(|r| r.verdict.verdict.is_untested())
+            .map(|r| format!("{} ({})", r.target_label(), r.verdict.verdict))
+            .collect();
         eprintln!(
-            "relayscan: error: {} could not be tested",
-            crate::output::sanitize::terminal(&args.target)
+            "relayscan: error: {} could not be tested: {}",
+            crate::output::sanitize::terminal(&args.target),
+            crate::output::sanitize::terminal(&untested.join(", "))
         );
-        return Ok(super::EXIT_ERROR);
     }
-    Ok(exit_code(&summary))
+    Ok(code)
 }

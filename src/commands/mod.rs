@@ -73,12 +73,16 @@ pub async fn execute(
     Ok(summary)
 }
 
-/// The exit code for a finished scan.
+/// The exit code for a finished scan or check (README, "Exit codes"): a
+/// relay outranks everything; then an interrupt; then any target that could
+/// not be tested (a CI gate must not pass on a server it never examined).
 pub fn exit_code(summary: &Summary) -> i32 {
     if summary.relay_count > 0 {
         EXIT_RELAY
     } else if summary.interrupted {
         EXIT_INTERRUPTED
+    } else if summary.untested() > 0 || summary.total == 0 {
+        EXIT_ERROR
     } else {
         EXIT_CLEAN
     }

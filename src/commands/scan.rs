@@ -64,6 +64,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         crate::smtp::dial::check_source(ip).map_err(|e| {
             anyhow::anyhow!("--source-ip {ip} is not an address of this machine: {e}")
         })?;
+        source_family_matches(ip, &include)?;
     }
     probe.source_ip = args.source_ip;
     let dns = dns::Settings::from_args(&args.dns)?;
@@ -76,6 +77,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     };
     refuse_huge(plan.len(), args.allow_huge)?;
     let format = format_for(args.format, args.output.as_deref())?;
+    if args.probe.transcript && format != Format::Jsonl {
+        bail!("--transcript keeps the dialogue in JSON Lines only: add --format jsonl (or an -o FILE.jsonl)");
+    }
     if args.resume.is_some() {
         if is_stdout(args.output.as_deref()) {
             bail!("--resume needs an output file (-o FILE): it reads what was written back");
@@ -203,7 +207,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "argv": std::env::args().collect::<Vec<_>>(),
         "started": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         "config_hash": hash,
-        "seed": seed,
+        // A string: jq and JavaScript read JSON numbers as doubles, which
+        // round a 64-bit seed.
+        "seed": seed.to_string(),
         "order": order,
         "shard": shard.to_string(),
         "jobs": work.schedule.len().to_string(),
@@ -291,6 +297,26 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit_code(&summary))
+}
+
+/// Every address target must be of `--source-ip`'s family: a socket bound to
+/// an IPv4 address cannot reach an IPv6 one. (Names are checked per address
+/// when they resolve.)
+fn source_family_matches(source: std::net::IpAddr, include: &[Spec]) -> anyhow::Result<()> {
+    let family = |ip: std::net::IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    for spec in include {
+        if let Spec::Range { start, .. } = spec {
+            if start.is_ipv4() != source.is_ipv4() {
+                bail!(
+                    "--source-ip {source} is {} but target {spec} is {}: connect from an address \
+                     of the target's family, or scan IPv4 and IPv6 in separate runs",
+                    family(source),
+                    family(*start)
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The safety catch for huge plans (see [`HUGE_PLAN`]).

@@ -55,7 +55,8 @@ pub enum Hostile {
 /// Escape sequences a hostile server may hope to see a terminal run.
 pub const ESCAPES: &str = "\x1b[31;1mRED\x1b[0m \x1b[2J\x1b[H\x1b[3A\x1b[2K \
     \x1b]0;pwned title\x07 \x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\ \
-    \x1b]52;c;cm0gLXJmIH4K\x07 \x1bP+q544e\x1b\\ \u{9b}6n \u{202e}txet desrever\u{202c}";
+    \x1b]52;c;cm0gLXJmIH4K\x07 \x1bP+q544e\x1b\\ \u{9b}6n \u{202e}txet desrever\u{202c} \
+    line\u{2028}break para\u{2029}graph zero\u{200b}width bidi\u{061c}mark";
 
 /// What a hostile server may hope a spreadsheet runs.
 pub const FORMULAS: [&str; 6] = [

@@ -60,6 +60,15 @@ impl Record {
             .or(self.facts.name.as_deref())
     }
 
+    /// How a reader names the target: its address, or `name:port` for a
+    /// name that led to no address (never `0.0.0.0:25`).
+    pub fn target_label(&self) -> String {
+        match (&self.facts.name, self.facts.addr.ip().is_unspecified()) {
+            (Some(name), true) => format!("{name}:{}", self.facts.addr.port()),
+            _ => self.facts.addr.to_string(),
+        }
+    }
+
     pub fn banner(&self) -> Option<String> {
         self.facts.greeting.banner.as_ref().map(Reply::one_line)
     }
@@ -67,7 +76,11 @@ impl Record {
     /// What went wrong at the connection or session level, if anything.
     pub fn error(&self) -> Option<String> {
         match &self.facts.connect {
-            Connect::Connected => self.facts.error.clone(),
+            Connect::Connected => self.facts.error.clone().or_else(|| {
+                self.facts
+                    .deadline_cut
+                    .map(|step| format!("host-deadline: cut during {}", step.describe()))
+            }),
             Connect::Refused => Some("connection-refused".into()),
             Connect::Timeout => Some("connect-timeout".into()),
             Connect::Error { message } => Some(format!("connect-error: {message}")),
@@ -166,7 +179,7 @@ impl Record {
             "banner": self.banner(),
             "software": self.audit.software.as_ref().map(|s| s.software),
             "software_version": self.audit.software.as_ref().and_then(|s| s.version.as_deref()),
-            "starttls": self.starttls(),
+            "starttls": Some(self.starttls()).filter(|s| !s.is_empty()),
             "tls_version": self.tls_version(),
             "tls": f.tls,
             "auth": f.greeting.capabilities.auth,
@@ -186,6 +199,7 @@ impl Record {
             "ptr": f.ptr,
             "dnsbl": f.dnsbl,
             "connections": f.connections,
+            "deadline_cut": f.deadline_cut,
             "error": self.error(),
             "duration_ms": f.duration_ms,
             "timestamp": self.timestamp(),

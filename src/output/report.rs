@@ -14,9 +14,10 @@ pub fn render(r: &Record) -> String {
     let mut out = String::new();
     let name = r
         .hostname()
+        .filter(|_| !f.addr.ip().is_unspecified())
         .map(|h| format!(" ({})", t(h)))
         .unwrap_or_default();
-    let _ = writeln!(out, "relayscan check {}{name}", f.addr);
+    let _ = writeln!(out, "relayscan check {}{name}", t(&r.target_label()));
     let confidence = v
         .confidence
         .map(|c| format!("  (confidence: {})", c.as_str()))

@@ -7,8 +7,19 @@ use std::borrow::Cow;
 
 fn is_unsafe(c: char) -> bool {
     c.is_control()
-        // Bidirectional overrides and isolates can reorder what a reader sees.
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+        || matches!(
+            c,
+            // Bidirectional marks, embeddings, overrides and isolates
+            // (U+061C ARABIC LETTER MARK, U+200E/F, U+202A–E, U+2066–9) can
+            // reorder what a reader sees.
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            // Line and paragraph separators break a line where a terminal,
+            // an editor or a JavaScript parser sees one.
+            | '\u{2028}' | '\u{2029}'
+            // Zero-width space, non-joiner, joiner, word joiner, invisible
+            // operators and the BOM hide text or make two strings look alike.
+            | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
 }
 
 /// Replace every control character (C0, DEL, C1) and bidi control with a
@@ -99,6 +110,28 @@ mod tests {
         assert!(matches!(terminal("plain ESMTP"), Cow::Borrowed(_)));
     }
 
+    /// Invisible and line-breaking characters a reader cannot see are made
+    /// visible in every output: terminal, CSV and JSON Lines.
+    #[test]
+    fn separators_zero_width_and_bidi_marks_are_escaped() {
+        for (raw, shown) in [
+            ("a\u{2028}b", "a\\u{2028}b"),
+            ("a\u{2029}b", "a\\u{2029}b"),
+            ("a\u{200B}b", "a\\u{200B}b"),
+            ("a\u{061C}b", "a\\u{61C}b"),
+            ("a\u{FEFF}b", "a\\u{FEFF}b"),
+        ] {
+            assert_eq!(terminal(raw), shown);
+            assert_eq!(csv_cell(raw), shown);
+            let line = json_line(&serde_json::json!({ "banner": raw }));
+            assert!(line.is_ascii(), "{line}");
+            let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(back["banner"], raw);
+        }
+        // Ordinary non-ASCII text stays as it is.
+        assert_eq!(terminal("Grüße 你好"), "Grüße 你好");
+    }
+
     #[test]
     fn defuses_formulas() {
         assert_eq!(
@@ -127,7 +160,7 @@ mod tests {
         /// Any text in a JSON string: one line, no raw control character,
         /// and it parses back to the same value.
         #[test]
-        fn json_lines_are_valid_and_inert(s in ".*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}a-z\"\\\\]*") {
+        fn json_lines_are_valid_and_inert(s in ".*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}\\u{2028}\\u{2029}\\u{200b}\\u{61c}a-z\"\\\\]*") {
             let v = serde_json::json!({"text": s, "list": [s.clone()]});
             let line = json_line(&v);
             proptest::prop_assert!(!line.contains('\n'));

@@ -123,6 +123,25 @@ impl Summary {
         }
     }
 
+    /// Targets that could not be tested ([`Status::is_untested`]).
+    pub fn untested(&self) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(s, _)| s.is_untested())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// "3 refused, 1 timeout": the untested verdicts and their counts.
+    fn untested_verdicts(&self) -> String {
+        self.counts
+            .iter()
+            .filter(|(s, _)| s.is_untested())
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn json(&self) -> Value {
         let counts: BTreeMap<&str, u64> =
             self.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -130,6 +149,7 @@ impl Summary {
             "type": "summary",
             "total": self.total,
             "relays": self.relay_count,
+            "untested": self.untested(),
             "counts": counts,
             "duration_ms": self.elapsed.as_millis() as u64,
             "interrupted": self.interrupted,
@@ -169,8 +189,22 @@ impl Summary {
                 self.left_for_resume
             ));
         }
+        let untested = self.untested();
+        if untested > 0 {
+            out.push_str(&format!(
+                "{untested} of {} target(s) could not be tested ({}).\n",
+                self.total,
+                self.untested_verdicts()
+            ));
+        }
         if self.relay_count == 0 {
-            out.push_str("No relay found.\n");
+            out.push_str(if untested > 0 {
+                "No relay found among the targets tested.\n"
+            } else if self.total == 0 {
+                "No target was tested.\n"
+            } else {
+                "No relay found.\n"
+            });
         } else {
             out.push_str(&format!("RELAYS FOUND: {}\n", self.relay_count));
             let mut relays = self.relays.clone();

@@ -64,6 +64,23 @@ impl Status {
     pub fn is_relay(self) -> bool {
         matches!(self, Status::OpenRelay | Status::PossibleRelay)
     }
+
+    /// The target could not be tested for relaying: the connection failed,
+    /// the server was not SMTP or turned us away, or the tests could not
+    /// decide. A CI gate must not pass on such a target (exit code 2).
+    pub fn is_untested(self) -> bool {
+        matches!(
+            self,
+            Status::Refused
+                | Status::Timeout
+                | Status::Error
+                | Status::NotSmtp
+                | Status::Rejected
+                | Status::Inconclusive
+                | Status::TempFail
+                | Status::TlsRequired
+        )
+    }
 }
 
 impl fmt::Display for Status {
@@ -225,7 +242,7 @@ pub fn classify(facts: &Facts) -> Verdict {
             return v;
         }
         let error = facts.error.clone().unwrap_or_else(|| "no greeting".into());
-        let status = if error.contains("io-timeout") || error.contains("host-deadline") {
+        let status = if facts.deadline_cut.is_some() || error.contains("io-timeout") {
             Status::Timeout
         } else {
             Status::Error
@@ -245,10 +262,12 @@ pub fn classify(facts: &Facts) -> Verdict {
     match &g.hello {
         None => {
             let error = facts.error.clone().unwrap_or_else(|| "no reply".into());
-            return Verdict::new(
-                Status::Inconclusive,
-                format!("session ended at EHLO: {error}"),
-            );
+            let status = if facts.deadline_cut.is_some() {
+                Status::Timeout
+            } else {
+                Status::Inconclusive
+            };
+            return Verdict::new(status, format!("session ended at EHLO: {error}"));
         }
         Some(hello) if !hello.is_positive() => {
             let status = if hello.code == 421 || hello.code == 554 {
@@ -305,6 +324,18 @@ pub fn classify(facts: &Facts) -> Verdict {
     let postmaster = control("C2");
 
     let mut notes = Vec::new();
+    if let Some(step) = facts.deadline_cut {
+        let not_run = facts
+            .tests
+            .iter()
+            .filter(|t| matches!(Outcome::of(t), Outcome::Skipped | Outcome::Aborted))
+            .count();
+        notes.push(format!(
+            "host deadline: cut during {}; {not_run} of {} tests did not finish (raise --host-timeout)",
+            step.describe(),
+            facts.tests.len()
+        ));
+    }
     let aborted = outcomes
         .iter()
         .filter(|(_, o)| *o == Outcome::Aborted)
@@ -435,6 +466,14 @@ pub fn classify(facts: &Facts) -> Verdict {
              pass --foreign-domain with a real domain you control",
         )
         .decided_by(t)
+    } else if let (true, Some(step)) = (direct_ran.is_empty(), facts.deadline_cut) {
+        Verdict::new(
+            Status::Timeout,
+            format!(
+                "the host deadline ran out during {}: no relay test could finish",
+                step.describe()
+            ),
+        )
     } else if direct_ran.is_empty() {
         Verdict::new(
             Status::Inconclusive,
@@ -533,6 +572,59 @@ mod tests {
         assert_eq!(v.accepted, vec!["S1"]);
         assert_eq!(v.reply.as_deref(), Some("250 2.1.5 Ok"));
         assert!(v.notes.is_empty());
+    }
+
+    /// The slowloris case: EHLO answered, then the host deadline ran out
+    /// before any relay test finished. The record says so; not "inconclusive".
+    #[test]
+    fn a_host_deadline_before_any_test_is_a_timeout_that_names_the_step() {
+        let mut f = session(POSTFIX, &[]);
+        for id in ["S1", "S2", "R1"] {
+            let t = catalogue::find(id).unwrap();
+            f.tests.push(TestFacts::skipped(
+                t.id,
+                t.kind,
+                "not run: host deadline reached",
+            ));
+        }
+        f.deadline_cut = Some(crate::relay::Step::DirectTests);
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Timeout);
+        assert!(v.reason.contains("the direct relay tests"), "{}", v.reason);
+        assert!(
+            v.notes[0].contains("3 of 3 tests did not finish"),
+            "{:?}",
+            v.notes
+        );
+        // Without the cut, the same facts are only inconclusive.
+        f.deadline_cut = None;
+        assert_eq!(classify(&f).verdict, Status::Inconclusive);
+    }
+
+    /// A cut after the direct tests were refused keeps what was learnt (closed)
+    /// and says how much did not run.
+    #[test]
+    fn a_host_deadline_during_the_tricks_keeps_the_verdict_and_adds_a_note() {
+        let mut f = session(
+            POSTFIX,
+            &[("S1", OK, Some("554 5.7.1 Relay access denied"))],
+        );
+        let t = catalogue::find("R1").unwrap();
+        f.tests.push(TestFacts::skipped(
+            t.id,
+            t.kind,
+            "not run: host deadline reached",
+        ));
+        f.deadline_cut = Some(crate::relay::Step::Tricks);
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed);
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("cut during the address tricks; 1 of 2")),
+            "{:?}",
+            v.notes
+        );
     }
 
     #[test]

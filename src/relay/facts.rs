@@ -9,6 +9,40 @@ use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
 use std::net::SocketAddr;
 
+/// The steps of a probe, in order: where a host deadline can cut it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Connect,
+    Greeting,
+    Hello,
+    StartTls,
+    DirectTests,
+    Tricks,
+    Controls,
+    Confirmation,
+    Auth,
+    Quit,
+}
+
+impl Step {
+    /// For a reader: "the greeting", "the address tricks".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Connect => "connecting",
+            Step::Greeting => "waiting for the greeting",
+            Step::Hello => "EHLO/HELO",
+            Step::StartTls => "STARTTLS",
+            Step::DirectTests => "the direct relay tests",
+            Step::Tricks => "the address tricks",
+            Step::Controls => "the control tests",
+            Step::Confirmation => "the confirmation message",
+            Step::Auth => "the authenticated tests",
+            Step::Quit => "QUIT",
+        }
+    }
+}
+
 /// How the TCP connection attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -156,6 +190,9 @@ pub struct Facts {
     pub connections: u32,
     /// The session error that ended the probe early, if any.
     pub error: Option<String>,
+    /// The host deadline (`--host-timeout`) ran out before the probe was
+    /// done: the step it was in. What was learnt before is kept.
+    pub deadline_cut: Option<Step>,
     pub duration_ms: u64,
     /// The MX record the target was found by.
     pub mx: Option<MxHost>,
@@ -184,6 +221,7 @@ impl Facts {
             confirmation: None,
             connections: 0,
             error: None,
+            deadline_cut: None,
             duration_ms: 0,
             mx: None,
             ptr: None,

@@ -17,6 +17,6 @@ pub mod vantage;
 pub use audit::{audit, Audit, Finding, FindingId, Severity};
 pub use catalogue::{Kind, RelayTest, CATALOGUE};
 pub use classify::{classify, Confidence, Outcome, Status, Verdict};
-pub use facts::{Connect, Facts, TestFacts};
+pub use facts::{Connect, Facts, Step, TestFacts};
 pub use probe::{probe, probe_until, ProbeConfig, Target};
 pub use reply_class::{classify_reply, ReplyClass};

@@ -16,7 +16,7 @@ mod secure;
 
 use super::address::{self, SelfForm};
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
-use super::facts::{Connect, Facts, TestFacts};
+use super::facts::{Connect, Facts, Step, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
 use crate::dns::MxHost;
 use crate::smtp::dial::{self, DialError};
@@ -167,12 +167,18 @@ pub async fn probe_until<T>(
         number_base: 0,
         max_connections: cfg.max_connections,
         cost: 2,
+        step: Step::Connect,
     };
     let cut = tokio::select! {
         biased;
         why = stop => Some(why),
         () = run.run() => None,
     };
+    // The step stops moving once the deadline has passed (see `enter`): it
+    // is the one the deadline cut. A cut during QUIT lost nothing.
+    if Instant::now() >= run.deadline && run.step != Step::Quit {
+        run.facts.deadline_cut = Some(run.step);
+    }
     let mut facts = run.facts;
     facts.transcript = run.transcript;
     facts.duration_ms = started.elapsed().as_millis() as u64;
@@ -199,9 +205,19 @@ struct Probe<'a> {
     /// Errors one pipelined test may cost: two until the server has shown
     /// that it refuses at RCPT time (a refused MAIL earns its RCPT a 503 too).
     cost: u32,
+    /// Where the probe is; frozen once the host deadline has passed.
+    step: Step,
 }
 
 impl Probe<'_> {
+    /// Move on to `step`, unless the host deadline has already passed: then
+    /// the step it cut stays recorded.
+    fn enter(&mut self, step: Step) {
+        if Instant::now() < self.deadline {
+            self.step = step;
+        }
+    }
+
     async fn run(&mut self) {
         let mut current = self.open_session().await;
         if current.is_none() {
@@ -241,6 +257,7 @@ impl Probe<'_> {
             first.push((usize::MAX, c2));
         }
         first.extend(direct);
+        self.enter(Step::DirectTests);
         for (i, facts) in self
             .run_batches(&mut current, first, &mut results, true)
             .await
@@ -250,6 +267,7 @@ impl Probe<'_> {
                 None => controls_done.push(facts),
             }
         }
+        self.enter(Step::Tricks);
         for (i, facts) in self.run_tricks(&mut current, tricks, &mut results).await {
             results[i] = Some(facts);
         }
@@ -260,6 +278,7 @@ impl Probe<'_> {
             .collect();
 
         self.facts.controls.append(&mut controls_done);
+        self.enter(Step::Controls);
         if self.cfg.controls && Instant::now() < self.deadline {
             let any_accepted = self.facts.tests.iter().any(|t| outcome_flags(t).1);
             let mut controls: Vec<&'static RelayTest> = Vec::new();
@@ -303,8 +322,11 @@ impl Probe<'_> {
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
         self.facts.controls.sort_by_key(|c| c.id);
+        self.enter(Step::Confirmation);
         self.run_confirmation(&mut current, &placeholders).await;
+        self.enter(Step::Auth);
         self.run_auth_tests(&mut current, &placeholders).await;
+        self.enter(Step::Quit);
         self.close(&mut current, true).await;
     }
 
@@ -366,6 +388,9 @@ impl Probe<'_> {
         }
         let mut conn = Connection::new(Box::new(stream), limits, self.deadline);
         conn.set_epoch(self.started);
+        if first {
+            self.enter(Step::Greeting);
+        }
         let mut encrypted = false;
         if self.tls.implicit.is_some() {
             if !self.implicit_tls(&mut conn, first).await {
@@ -399,6 +424,9 @@ impl Probe<'_> {
             return None;
         }
 
+        if first {
+            self.enter(Step::Hello);
+        }
         let mut hello_command = "EHLO";
         let mut hello = conn.command(&Command::Ehlo(self.cfg.ehlo.clone())).await;
         if let Ok(reply) = &hello {
@@ -434,6 +462,9 @@ impl Probe<'_> {
             Capabilities::default()
         };
         if !encrypted && self.wants_starttls(&capabilities) {
+            if first {
+                self.enter(Step::StartTls);
+            }
             match self.starttls(&mut conn).await {
                 secure::Upgrade::Done(caps) => {
                     encrypted = true;
@@ -768,6 +799,7 @@ impl Probe<'_> {
                 number_base: self.facts.connections + each * k,
                 max_connections: each,
                 cost: self.cost,
+                step: Step::Tricks,
             })
             .collect();
         let base_used = self.facts.connections + each * shares.len() as u32;

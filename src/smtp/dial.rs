@@ -37,6 +37,17 @@ async fn connect_once(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Tc
         TcpSocket::new_v6()?
     };
     if let Some(ip) = source {
+        if ip.is_ipv4() != addr.is_ipv4() {
+            // The kernel's answer would be a bare EINVAL ("os error 22").
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--source-ip {ip} is IPv{} but the target is IPv{}: connect from an address of its family",
+                    if ip.is_ipv4() { 4 } else { 6 },
+                    if addr.is_ipv4() { 4 } else { 6 }
+                ),
+            ));
+        }
         socket.bind(SocketAddr::new(ip, 0))?;
     }
     socket.connect(addr).await
@@ -105,6 +116,26 @@ mod tests {
                 .await
                 .unwrap_err(),
             DialError::Refused
+        );
+    }
+
+    #[tokio::test]
+    async fn a_source_of_the_other_family_is_named_not_einval() {
+        let far = Instant::now() + Duration::from_secs(5);
+        let err = dial(
+            "[::1]:9".parse().unwrap(),
+            Some("127.0.0.1".parse().unwrap()),
+            Duration::from_secs(1),
+            far,
+        )
+        .await
+        .unwrap_err();
+        let DialError::Other(text) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            text.contains("--source-ip 127.0.0.1 is IPv4 but the target is IPv6"),
+            "{text}"
         );
     }
 
