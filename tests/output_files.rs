@@ -76,6 +76,7 @@ fn dash_dev_stdout_dev_null_and_fifos_are_outputs() {
     }
     assert_eq!(std::fs::metadata("/dev/null").unwrap().len(), 0);
 
+    // Its name need not be one of a format: it stores nothing.
     let fifo = dir.path().join("results.fifo");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
@@ -87,7 +88,7 @@ fn dash_dev_stdout_dev_null_and_fifos_are_outputs() {
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
     let out = relayscan()
-        .args(["scan", &target, "-q", "--format", "csv", "-o"])
+        .args(["scan", &target, "-q", "-o"])
         .arg(&fifo)
         .args(FAST)
         .output()
@@ -235,6 +236,7 @@ fn demo_follows_the_overwrite_rule_and_refuses_bad_paths_up_front() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
         assert!(e.contains(needle), "{args:?}: {e}");
         assert!(!e.contains(".tmp"), "{args:?}: {e}");
+        assert!(!e.contains("--append"), "demo has no --append: {e}");
         assert!(
             out.stdout.is_empty(),
             "{args:?}: refused before the lab started"

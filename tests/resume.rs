@@ -217,6 +217,10 @@ fn kill_9_at_random_moments_then_the_same_command_finishes_every_target_once() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(text.contains(&format!("RELAYS FOUND: {relays}")), "{text}");
     assert!(!text.contains("No relay found"), "{text}");
+    assert!(
+        text.contains("256 target(s) (256 written before the resume)"),
+        "{text}"
+    );
     assert_eq!(json_lines(&out).len(), lines.len(), "nothing more written");
 }
 

@@ -35,6 +35,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         Some(&args.output),
         &super::OutputRules {
             force: args.force,
+            can_append: false,
             replaceable: args.output == std::path::Path::new(crate::cli::DEMO_OUTPUT),
             ..super::OutputRules::new(Format::Csv)
         },

@@ -110,6 +110,10 @@ pub fn format_for(explicit: Option<Format>, path: Option<&Path>) -> anyhow::Resu
     let Some(ext) = path.extension() else {
         return Ok(Format::Csv);
     };
+    // A device or FIFO stores nothing under its name: its name cannot lie.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(Format::Csv);
+    }
     match ext.to_string_lossy().to_ascii_lowercase().as_str() {
         "csv" => Ok(Format::Csv),
         "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),

@@ -102,6 +102,7 @@ pub fn read_back(output: &Path, cp: &Checkpoint) -> anyhow::Result<Earlier> {
             earlier.tail.insert(written);
         }
     }
+    earlier.summary.earlier = earlier.summary.total;
     Ok(earlier)
 }
 

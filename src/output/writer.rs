@@ -101,6 +101,8 @@ pub struct Summary {
     pub relay_count: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Of `total`, the records a resumed run read back from its output.
+    pub earlier: u64,
     /// Hosts cut by the interrupt and left for `--resume` to probe again
     /// (not written, not counted above).
     pub left_for_resume: u64,
@@ -161,13 +163,20 @@ impl Summary {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let secs = self.elapsed.as_secs_f64();
+        // A resumed run's rate is this run's: the earlier records took no time here.
+        let this_run = self.total - self.earlier.min(self.total);
         let rate = if secs > 0.0 {
-            self.total as f64 / secs
+            this_run as f64 / secs
         } else {
             0.0
         };
+        let earlier = if self.earlier > 0 {
+            format!(" ({} written before the resume)", self.earlier)
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "\n{} target(s) in {:.1}s ({:.0}/s){}\n",
+            "\n{} target(s){earlier} in {:.1}s ({:.0}/s){}\n",
             self.total,
             secs,
             rate,
