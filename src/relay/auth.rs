@@ -304,6 +304,171 @@ pub fn mechanisms(facts: &Facts) -> (Vec<String>, Option<Vec<String>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+
+    /// What a handshake with a lab server presenting `der` established.
+    fn session(der: Vec<u8>) -> TlsInfo {
+        TlsInfo {
+            version: "TLSv1.3".into(),
+            cipher: "TLS13_AES_256_GCM_SHA384".into(),
+            certificate: None,
+            chain: vec![CertificateDer::from(der)],
+        }
+    }
+
+    fn rules(hosts: &[&str], ca: bool, pins: &[String], insecure: bool) -> PasswordRules {
+        let cas = if ca {
+            vec![("lab CA".to_string(), crate::lab::tls::CA_PEM.to_string())]
+        } else {
+            Vec::new()
+        };
+        PasswordRules {
+            hosts: hosts.iter().filter_map(|h| AuthHost::parse(h)).collect(),
+            trust: Some(Arc::new(Trust::new(&cas, pins).unwrap())),
+            insecure,
+        }
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11));
+
+    fn refused(c: Clearance) -> String {
+        match c {
+            Clearance::Refused(why) => why,
+            other => panic!("allowed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_verified_certificate_for_a_named_host_is_the_only_default_way() {
+        let signed = session(crate::lab::tls::signed_certificate_der());
+        let name = Some("mail.lab.example");
+        let r = rules(&["mail.lab.example"], true, &[], false);
+        assert_eq!(
+            r.clearance(name, IP, Some(&signed)),
+            Clearance::Allowed {
+                rule: Rule::VerifiedCertificate,
+                waived: None
+            }
+        );
+        // The same certificate, but the CA is not trusted.
+        let why = refused(rules(&["mail.lab.example"], false, &[], false).clearance(
+            name,
+            IP,
+            Some(&signed),
+        ));
+        assert!(
+            why.starts_with("certificate not verified for mail.lab.example: issued by a CA"),
+            "{why}"
+        );
+        // A name the certificate does not cover.
+        let other = rules(&["mail.other.test"], true, &[], false);
+        let why = refused(other.clearance(Some("mail.other.test"), IP, Some(&signed)));
+        assert_eq!(
+            why,
+            "certificate not verified for mail.other.test: not valid for this name"
+        );
+        // An address target: the certificate names no address.
+        let by_addr = rules(&["127.0.0.11"], true, &[], false);
+        let why = refused(by_addr.clearance(None, IP, Some(&signed)));
+        assert!(
+            why.starts_with("certificate not verified for 127.0.0.11"),
+            "{why}"
+        );
+        // The self-signed lab certificate verifies for nothing.
+        let self_signed = session(crate::lab::tls::certificate_der());
+        assert!(matches!(
+            r.clearance(name, IP, Some(&self_signed)),
+            Clearance::Refused(_)
+        ));
+        // No TLS.
+        assert_eq!(refused(r.clearance(name, IP, None)), "no TLS");
+    }
+
+    #[test]
+    fn hosts_not_named_get_nothing() {
+        let signed = session(crate::lab::tls::signed_certificate_der());
+        let none = rules(&[], true, &[], false);
+        let why = refused(none.clearance(Some("mail.lab.example"), IP, Some(&signed)));
+        assert!(why.starts_with("host not named in --auth-host"), "{why}");
+        let other = rules(&["mx.lab.example", "127.0.0.12"], true, &[], false);
+        assert!(
+            refused(other.clearance(Some("mail.lab.example"), IP, Some(&signed)))
+                .contains("not named in --auth-host")
+        );
+        // Named by address, reached by name: the certificate is checked for the name.
+        let by_addr = rules(&["127.0.0.11"], true, &[], false);
+        assert!(matches!(
+            by_addr.clearance(Some("MAIL.lab.example."), IP, Some(&signed)),
+            Clearance::Allowed {
+                rule: Rule::VerifiedCertificate,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn pins() {
+        let self_signed = session(crate::lab::tls::certificate_der());
+        let cert = crate::smtp::tls::Certificate::from_der(&crate::lab::tls::certificate_der());
+        let right = rules(&["127.0.0.11"], false, &[cert.sha256.to_uppercase()], false);
+        assert_eq!(
+            right.clearance(None, IP, Some(&self_signed)),
+            Clearance::Allowed {
+                rule: Rule::PinnedCertificate,
+                waived: None
+            }
+        );
+        let wrong_pin = "00".repeat(32);
+        let wrong = rules(&["127.0.0.11"], false, &[wrong_pin], false);
+        assert!(matches!(
+            wrong.clearance(None, IP, Some(&self_signed)),
+            Clearance::Refused(_)
+        ));
+        // A pin does not name the host.
+        let unnamed = rules(&[], false, &[cert.sha256.clone()], false);
+        assert!(refused(unnamed.clearance(None, IP, Some(&self_signed))).contains("not named"));
+        assert!(crate::smtp::tls::parse_pin("ab:cd").is_err());
+        // As `openssl x509 -fingerprint -sha256` prints it.
+        let colons = format!("{}AB", "AB:".repeat(31));
+        assert_eq!(crate::smtp::tls::parse_pin(&colons), Ok("ab".repeat(32)));
+    }
+
+    #[test]
+    fn insecure_waives_everything_and_says_what() {
+        let self_signed = session(crate::lab::tls::certificate_der());
+        let r = rules(&[], false, &[], true);
+        match r.clearance(None, IP, Some(&self_signed)) {
+            Clearance::Allowed {
+                rule: Rule::Insecure,
+                waived: Some(w),
+            } => {
+                assert!(w.contains("not named in --auth-host"), "{w}");
+                assert!(w.contains("certificate not verified for 127.0.0.11"), "{w}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match r.clearance(None, IP, None) {
+            Clearance::Allowed {
+                waived: Some(w), ..
+            } => assert!(w.ends_with("no TLS"), "{w}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn auth_hosts_parse() {
+        assert_eq!(
+            AuthHost::parse("Mail.Example.ORG."),
+            Some(AuthHost::Name("mail.example.org".into()))
+        );
+        assert_eq!(
+            AuthHost::parse("[::1]"),
+            Some(AuthHost::Addr("::1".parse().unwrap()))
+        );
+        assert_eq!(AuthHost::parse("not a host"), None);
+        let _ = CertificateDer::from_pem_slice(crate::lab::tls::CA_PEM.as_bytes()).unwrap();
+    }
 
     #[test]
     fn mechanism_kinds() {
