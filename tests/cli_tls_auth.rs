@@ -180,6 +180,30 @@ fn auth_options_are_checked_before_any_connection() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--auth"));
+    // Where the password may go is checked up front too.
+    relayscan()
+        .args(["check", "127.0.0.1:9", "--auth", "someone"])
+        .args(["--auth-host", "not a host"])
+        .env("RELAYSCAN_AUTH_PASSWORD", "x")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--auth-host \"not a host\" is not a host name or an address",
+        ));
+    relayscan()
+        .args(["check", "127.0.0.1:9", "--auth", "someone"])
+        .args(["--auth-ca", "/nonexistent/ca.pem"])
+        .env("RELAYSCAN_AUTH_PASSWORD", "x")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read --auth-ca /nonexistent/ca.pem",
+        ));
+    relayscan()
+        .args(["check", "127.0.0.1:9", "--auth-insecure"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--auth"));
     relayscan()
         .args(["check", "127.0.0.1:9", "--starttls", "sometimes"])
         .assert()

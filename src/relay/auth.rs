@@ -426,7 +426,7 @@ mod tests {
             Clearance::Refused(_)
         ));
         // A pin does not name the host.
-        let unnamed = rules(&[], false, &[cert.sha256.clone()], false);
+        let unnamed = rules(&[], false, std::slice::from_ref(&cert.sha256), false);
         assert!(refused(unnamed.clearance(None, IP, Some(&self_signed))).contains("not named"));
         assert!(crate::smtp::tls::parse_pin("ab:cd").is_err());
         // As `openssl x509 -fingerprint -sha256` prints it.

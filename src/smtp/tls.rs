@@ -207,6 +207,11 @@ fn describe_handshake_error(e: &std::io::Error) -> String {
         Some(Error::InvalidMessage(InvalidMessage::InvalidContentType)) => {
             format!("{NOT_TLS} (it sent something that is not a TLS record)")
         }
+        Some(Error::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion | rustls::AlertDescription::HandshakeFailure,
+        )) => format!(
+            "{e}: the server offers no TLS version or cipher suite relayscan speaks (TLS 1.2 and 1.3, modern suites)"
+        ),
         _ => e.to_string(),
     }
 }
