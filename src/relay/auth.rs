@@ -16,8 +16,9 @@
 //! host the user named for it (`check`'s one host, `scan --auth-host`), over
 //! TLS whose certificate verifies for the name the user gave (or whose
 //! SHA-256 fingerprint the user pinned). RFC 4954 §4 requires a client to
-//! protect PLAIN and LOGIN with TLS; RFC 8314 §4.1 (and RFC 6125) say the
-//! server's identity must be checked for that protection to mean anything:
+//! protect PLAIN and LOGIN with TLS; RFC 8314 §4.4 (with RFC 7817's name
+//! rules) says a mail client must validate the server's certificate for
+//! that protection to mean anything:
 //! encrypted to an unverified peer is encrypted to whoever answered. Anything
 //! else needs `--auth-insecure`, recorded in the result.
 //!

@@ -11,8 +11,8 @@
 //!
 //! The one exception is the `--auth` password: [`Trust`] judges, after the
 //! handshake, whether the certificate the server proved it holds verifies for
-//! the name the user gave (a CA the user trusts, webpki path rules, RFC 6125
-//! name matching) or carries a fingerprint the user pinned. Only then may the
+//! the name the user gave (a CA the user trusts, RFC 5280 paths, RFC 6125 /
+//! RFC 7817 name matching, as rustls-webpki does them) or carries a fingerprint the user pinned. Only then may the
 //! password go (see `relay::auth`).
 
 use super::Stream;
