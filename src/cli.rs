@@ -85,8 +85,23 @@ pub struct ProbeArgs {
     /// Read the --auth password from the first line of FILE (never echoed or written out).
     #[arg(long, value_name = "FILE", requires = "auth")]
     pub auth_password_file: Option<PathBuf>,
-    /// Send the --auth password even where the connection is not encrypted.
+    /// Send the --auth password to this host (name or address; repeatable). `check` names its
+    /// own host; a `scan` without it sends the password nowhere.
+    #[arg(long, value_name = "HOST|ADDR", requires = "auth")]
+    pub auth_host: Vec<String>,
+    /// Also trust the CA certificates in FILE (PEM) when verifying a server for the --auth password.
+    #[arg(long, value_name = "FILE", requires = "auth")]
+    pub auth_ca: Vec<PathBuf>,
+    /// Send the --auth password to a server whose certificate has this SHA-256 fingerprint
+    /// (64 hex digits; repeatable).
+    #[arg(long, value_name = "SHA256HEX", requires = "auth")]
+    pub auth_pin: Vec<String>,
+    /// DANGEROUS: send the --auth password without a verified certificate, without TLS, and to
+    /// any host that offers AUTH. Warned about and recorded in every result.
     #[arg(long, requires = "auth")]
+    pub auth_insecure: bool,
+    /// Removed: see --auth-insecure.
+    #[arg(long, hide = true)]
     pub auth_plaintext: bool,
 }
 

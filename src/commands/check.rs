@@ -37,6 +37,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         anyhow::bail!("--transcript shows the dialogue in the JSON result: add --json");
     }
     let mut probe = probe_config(&args.probe, true)?;
+    if probe.auth.is_some() {
+        // `check` names its one host for the password: the address, the
+        // host name, or the mail domain as typed (its MX hosts are other
+        // names: they need --auth-host).
+        let named = match &spec {
+            Spec::Range { start, .. } => Some(crate::relay::auth::AuthHost::Addr(*start)),
+            Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
+                crate::relay::auth::AuthHost::parse(host)
+            }
+        };
+        probe.auth_rules.hosts.extend(named);
+    }
     if let Some(address) = &args.confirm {
         probe.confirm = Some(crate::config::confirm_address(address)?);
     }

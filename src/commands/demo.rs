@@ -7,6 +7,7 @@ use crate::engine::EngineConfig;
 use crate::lab::{Lab, Profile, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
 use crate::output::sanitize::terminal;
 use crate::output::{Format, Writer};
+use crate::relay::auth::PasswordRules;
 use crate::relay::{ProbeConfig, Status};
 use crate::smtp::sasl::{Credentials, Password};
 use crate::targets::{Plan, Spec};
@@ -54,8 +55,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         .collect();
     let plan = Plan::new(&specs, &[], &[lab.port()])?;
     // The demo knows the lab's one account, so it also runs the
-    // authenticated relay tests (A1, A2); the lab is loopback only, so the
-    // password may go in the clear there.
+    // authenticated relay tests (A1, A2). The lab is loopback only and its
+    // certificate self-signed: the password goes there under the explicit
+    // `--auth-insecure` rule, which every record shows.
     let mut probe = ProbeConfig {
         ehlo: "scanner.relayscan.example".into(),
         connect_timeout: Duration::from_secs(2),
@@ -65,7 +67,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             user: LAB_USER.into(),
             password: Password::new(LAB_PASSWORD),
         }),
-        auth_plaintext: true,
+        auth_rules: PasswordRules {
+            insecure: true,
+            ..PasswordRules::default()
+        },
         ..ProbeConfig::default()
     };
     // Short enough that the silent web server is found out quickly, long

@@ -183,6 +183,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "starttls": format!("{:?}", probe.starttls).to_lowercase(),
         "implicit_tls": probe.implicit_tls,
         "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
+        "auth_password_rules": probe.auth.as_ref().map(|_| json!({
+            "hosts": probe.auth_rules.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "ca_files": args.probe.auth_ca,
+            "pins": args.probe.auth_pin,
+            "insecure": probe.auth_rules.insecure,
+        })),
     });
 
     let append = args.append || checkpoint.is_some();

@@ -305,6 +305,7 @@ fn auth_json(a: &crate::relay::auth::AuthFacts) -> Value {
         "after_failed_auth": a.after_failed_auth.as_ref().map(test_json),
         "login": a.login,
         "authenticated_relay": a.authenticated_relay.as_ref().map(test_json),
+        "password": a.password,
         "skipped": a.skipped,
     })
 }

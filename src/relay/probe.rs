@@ -15,6 +15,7 @@ mod confirm;
 mod secure;
 
 use super::address::{self, SelfForm};
+use super::auth::PasswordRules;
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use super::facts::{Connect, Facts, Step, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
@@ -91,8 +92,8 @@ pub struct ProbeConfig {
     pub implicit_tls: bool,
     /// Run the authenticated relay tests with these credentials.
     pub auth: Option<Credentials>,
-    /// Send the password even over an unencrypted connection.
-    pub auth_plaintext: bool,
+    /// Where the password may go.
+    pub auth_rules: PasswordRules,
     /// `check --confirm`: send one message through the first accepted relay
     /// test to this address (the user's own).
     pub confirm: Option<String>,
@@ -120,7 +121,7 @@ impl Default for ProbeConfig {
             starttls: StartTlsMode::Auto,
             implicit_tls: false,
             auth: None,
-            auth_plaintext: false,
+            auth_rules: PasswordRules::default(),
             confirm: None,
         }
     }
@@ -134,6 +135,8 @@ struct Session {
     syntax_errors: u32,
     /// The session runs over TLS.
     encrypted: bool,
+    /// What its TLS handshake established (the certificate chain included).
+    peer: Option<crate::smtp::tls::TlsInfo>,
     /// What this session's last EHLO advertised (after TLS, the TLS one).
     capabilities: Capabilities,
     /// Tests answered on this session (MAIL refused, or MAIL and RCPT).
@@ -406,12 +409,14 @@ impl Probe<'_> {
             self.enter(Step::Greeting);
         }
         let mut encrypted = false;
+        let mut peer = None;
         if self.tls.implicit.is_some() {
-            if !self.implicit_tls(&mut conn, first).await {
+            let Some(info) = self.implicit_tls(&mut conn, first).await else {
                 self.keep_transcript(&mut conn);
                 return None;
-            }
+            };
             encrypted = true;
+            peer = Some(info);
         }
 
         let banner = match conn.read_reply().await {
@@ -480,9 +485,10 @@ impl Probe<'_> {
                 self.enter(Step::StartTls);
             }
             match self.starttls(&mut conn).await {
-                secure::Upgrade::Done(caps) => {
+                secure::Upgrade::Done(caps, info) => {
                     encrypted = true;
                     capabilities = caps;
+                    peer = Some(*info);
                 }
                 secure::Upgrade::Plaintext => {}
                 secure::Upgrade::Failed => {
@@ -498,6 +504,7 @@ impl Probe<'_> {
             errors: 0,
             syntax_errors: 0,
             encrypted,
+            peer,
             capabilities,
             tests_done: 0,
             out_of_step: false,

@@ -41,13 +41,30 @@ impl TestLab {
     }
 
     pub fn start_with(profiles: Vec<&'static Profile>) -> TestLab {
+        Self::start_as(profiles, relayscan::lab::tls::Identity::SelfSigned)
+    }
+
+    /// Start the named profiles presenting the certificate the lab CA
+    /// (`src/lab/tls/ca.pem`) issued for `*.lab.example`.
+    pub fn start_ca_signed(names: &[&str]) -> TestLab {
+        let profiles = names
+            .iter()
+            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+            .collect();
+        Self::start_as(profiles, relayscan::lab::tls::Identity::CaSigned)
+    }
+
+    pub fn start_as(
+        profiles: Vec<&'static Profile>,
+        identity: relayscan::lab::tls::Identity,
+    ) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
         let lab = rt
-            .block_on(Lab::start(DEFAULT_BASE, 0, &profiles))
+            .block_on(Lab::start_as(DEFAULT_BASE, 0, &profiles, identity))
             .expect("lab starts");
         TestLab {
             lab: Some(lab),
