@@ -545,6 +545,8 @@ mod tests {
             if let Some(port) = port { s = format!("{s}:{port}"); }
             if mx { s = format!("mx:{s}"); }
             match s.parse::<Spec>() {
+                // `mx:25` is the host `mx` on port 25, a name the user wrote.
+                Ok(Spec::Name { host, .. }) if mx && host == "mx" => {}
                 Ok(Spec::Name { .. }) | Ok(Spec::Mx { .. }) => proptest::prop_assert!(false, "{s} became a name"),
                 Ok(Spec::Range { .. }) | Err(_) => {}
             }
