@@ -38,13 +38,15 @@ impl Guard {
     /// asked first: what the user left out is not an error.
     pub fn admit(&self, ip: IpAddr, name: Option<&str>) -> Admit {
         let from = name.map_or(String::new(), |n| format!(" (from {n})"));
-        if let Some(n) = name.filter(|n| {
+        if let Some(n) = name {
             let n = n.trim_end_matches('.');
-            self.exclude_names
+            if let Some(e) = self
+                .exclude_names
                 .iter()
-                .any(|e| e.trim_end_matches('.').eq_ignore_ascii_case(n))
-        }) {
-            return Admit::Excluded(format!("excluded: {ip} (from {n}): {n} is in --exclude"));
+                .find(|e| e.trim_end_matches('.').eq_ignore_ascii_case(n))
+            {
+                return Admit::Excluded(format!("excluded: {ip} (from {n}): {e} is in --exclude"));
+            }
         }
         if self.exclude.contains(ip) {
             return Admit::Excluded(format!("excluded: {ip}{from} is in --exclude"));
