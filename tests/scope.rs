@@ -387,3 +387,65 @@ fn without_a_scope_nothing_is_restricted() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The system resolver is outside a loopback scope on most machines. To
+/// check that it is refused without any risk of asking it, the binary runs
+/// in a network namespace of its own (`unshare -n`, root only), where
+/// nothing can leave; elsewhere the test says so and skips.
+#[test]
+fn the_system_resolver_must_be_in_scope_too() {
+    let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let Some(system) = conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+        .find(|ip| !ip.is_loopback())
+    else {
+        eprintln!("skipped: no resolver outside loopback in /etc/resolv.conf");
+        return;
+    };
+    let isolated = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !isolated {
+        eprintln!("skipped: cannot make a network namespace (unshare -n needs root)");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("relayscan");
+    for args in [
+        vec!["scan", "mail.scope.example"],
+        vec!["scan", "mx:scope.example"],
+        vec!["scan", "127.0.0.1", "--ptr", "--dnsbl", "bl.scope.example"],
+        vec!["check", "scope.example"],
+    ] {
+        let out = std::process::Command::new("unshare")
+            .arg("-n")
+            .arg(&bin)
+            .args(&args)
+            .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("the system resolver {system} is outside --scope")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("pass --resolver"), "{stderr}");
+    }
+    // Addresses alone need no DNS: no resolver is judged.
+    let out = std::process::Command::new("unshare")
+        .arg("-n")
+        .arg(&bin)
+        .args(["scan", "127.0.0.1", "--dry-run"])
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
