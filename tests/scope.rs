@@ -191,6 +191,13 @@ fn an_excluded_mx_host_is_not_dialled_but_counted() {
     );
     assert_eq!(summary(&out)["excluded_after_resolution"], 1);
     assert!(!w.canary.was_dialled());
+    let meta = &lines(&out)[0];
+    assert_eq!(meta["type"], "meta");
+    assert_eq!(
+        meta["scope"],
+        common::TEST_SCOPE,
+        "the run's scope is on record"
+    );
 
     // The summary for people says so too.
     let out = relayscan()

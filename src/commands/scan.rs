@@ -221,6 +221,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
         "dns": dns.meta(),
+        "scope": guard.scope.as_ref().map(Scope::to_string),
         "starttls": format!("{:?}", probe.starttls).to_lowercase(),
         "implicit_tls": probe.implicit_tls,
         "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
