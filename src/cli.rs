@@ -178,10 +178,26 @@ pub struct ScanArgs {
     /// Probe the mail servers (MX hosts) of DOMAIN (repeatable; DOMAIN[:PORT]).
     #[arg(long = "mx", value_name = "DOMAIN")]
     pub mx: Vec<String>,
+    /// Write a record with verdict `excluded` for each address that --exclude or reserved
+    /// space removed after resolution (a name's or mx: domain's address); else they are only counted.
+    #[arg(long)]
+    pub show_excluded: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// Where a run may send packets.
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// Send packets only to these addresses: CIDR blocks, ranges and addresses, comma-separated,
+    /// or a FILE of them (repeatable). Targets (after DNS) and DNS servers outside it are refused
+    /// before any packet.
+    #[arg(long, value_name = "SPEC|FILE", env = "RELAYSCAN_SCOPE")]
+    pub scope: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +219,8 @@ pub struct CheckArgs {
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 /// DNS: who answers, how fast we ask, and what we look up besides names.
@@ -240,6 +258,8 @@ pub struct DemoArgs {
     /// Add the hostile servers (endless lines, slowloris, escape codes, liars, …).
     #[arg(long)]
     pub hostile: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -84,7 +84,9 @@ impl Record {
             Connect::Refused => Some("connection-refused".into()),
             Connect::Timeout => Some("connect-timeout".into()),
             Connect::Error { message } => Some(format!("connect-error: {message}")),
-            Connect::Unresolved { message } => Some(message.clone()),
+            Connect::Unresolved { message }
+            | Connect::OutOfScope { message }
+            | Connect::Excluded { message } => Some(message.clone()),
         }
     }
 

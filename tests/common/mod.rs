@@ -99,10 +99,16 @@ impl Drop for TestLab {
     }
 }
 
-/// The relayscan binary, with settings that keep tests quick.
+/// The scope every test run of the binary gets: loopback only (a test
+/// that needs another passes `--scope`, which takes precedence).
+pub const TEST_SCOPE: &str = "127.0.0.0/8,::1";
+
+/// The relayscan binary, with settings that keep tests quick, scoped to
+/// loopback.
 pub fn relayscan() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("relayscan").expect("binary built");
     cmd.env("NO_COLOR", "1");
+    cmd.env("RELAYSCAN_SCOPE", TEST_SCOPE);
     cmd.timeout(std::time::Duration::from_secs(120));
     cmd
 }
