@@ -85,8 +85,23 @@ pub struct ProbeArgs {
     /// Read the --auth password from the first line of FILE (never echoed or written out).
     #[arg(long, value_name = "FILE", requires = "auth")]
     pub auth_password_file: Option<PathBuf>,
-    /// Send the --auth password even where the connection is not encrypted.
+    /// Send the --auth password to this host (name or address; repeatable). `check` names its
+    /// own host; a `scan` without it sends the password nowhere.
+    #[arg(long, value_name = "HOST|ADDR", requires = "auth")]
+    pub auth_host: Vec<String>,
+    /// Also trust the CA certificates in FILE (PEM) when verifying a server for the --auth password.
+    #[arg(long, value_name = "FILE", requires = "auth")]
+    pub auth_ca: Vec<PathBuf>,
+    /// Send the --auth password to a server whose certificate has this SHA-256 fingerprint
+    /// (64 hex digits; repeatable).
+    #[arg(long, value_name = "SHA256HEX", requires = "auth")]
+    pub auth_pin: Vec<String>,
+    /// DANGEROUS: send the --auth password without a verified certificate, without TLS, and to
+    /// any host that offers AUTH. Warned about and recorded in every result.
     #[arg(long, requires = "auth")]
+    pub auth_insecure: bool,
+    /// Removed: see --auth-insecure.
+    #[arg(long, hide = true)]
     pub auth_plaintext: bool,
 }
 
@@ -163,10 +178,26 @@ pub struct ScanArgs {
     /// Probe the mail servers (MX hosts) of DOMAIN (repeatable; DOMAIN[:PORT]).
     #[arg(long = "mx", value_name = "DOMAIN")]
     pub mx: Vec<String>,
+    /// Write a record with verdict `excluded` for each address that --exclude or reserved
+    /// space removed after resolution (a name's or mx: domain's address); else they are only counted.
+    #[arg(long)]
+    pub show_excluded: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// Where a run may send packets.
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// Send packets only to these addresses: CIDR blocks, ranges and addresses, comma-separated,
+    /// or a FILE of them (repeatable). Targets (after DNS) and DNS servers outside it are refused
+    /// before any packet.
+    #[arg(long, value_name = "SPEC|FILE", env = "RELAYSCAN_SCOPE")]
+    pub scope: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +219,8 @@ pub struct CheckArgs {
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 /// DNS: who answers, how fast we ask, and what we look up besides names.
@@ -232,6 +265,8 @@ pub struct DemoArgs {
     /// Add the hostile servers (endless lines, slowloris, escape codes, liars, …).
     #[arg(long)]
     pub hostile: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,10 @@
 //! probe need, with every check done before any socket or file is opened.
 
 use crate::cli::ProbeArgs;
+use crate::relay::auth::{AuthHost, PasswordRules};
 use crate::relay::{catalogue, ProbeConfig};
 use crate::smtp::sasl::{Credentials, Password};
+use crate::smtp::tls::Trust;
 use crate::smtp::{hostname, Limits};
 use anyhow::{bail, Context};
 
@@ -43,6 +45,7 @@ pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeCo
         Some(user) => Some(credentials(user, args.auth_password_file.as_deref())?),
         None => None,
     };
+    let auth_rules = password_rules(args)?;
     if args.host_timeout < args.read_timeout.min(args.connect_timeout) {
         bail!("--host-timeout is shorter than the connect and read timeouts: no test could finish");
     }
@@ -65,8 +68,51 @@ pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeCo
         starttls: args.starttls,
         implicit_tls: args.tls,
         auth,
-        auth_plaintext: args.auth_plaintext,
+        auth_rules,
         ..ProbeConfig::default()
+    })
+}
+
+/// Where the `--auth` password may go: the hosts of `--auth-host`, the CAs
+/// of `--auth-ca` (besides the public roots), the pins of `--auth-pin`, and
+/// `--auth-insecure`, which waives them all and is warned about here, once,
+/// before anything is sent. `check` adds its own host to the list.
+pub fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
+    if args.auth_plaintext {
+        bail!(
+            "--auth-plaintext is gone: the password now goes only over TLS verified for a host \
+             named for it (--auth-host, --auth-ca, --auth-pin); --auth-insecure sends it anyway"
+        );
+    }
+    if args.auth.is_none() {
+        return Ok(PasswordRules::default());
+    }
+    let mut hosts = Vec::new();
+    for h in &args.auth_host {
+        match AuthHost::parse(h) {
+            Some(host) => hosts.push(host),
+            None => bail!("--auth-host {h:?} is not a host name or an address"),
+        }
+    }
+    let mut cas = Vec::new();
+    for path in &args.auth_ca {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read --auth-ca {}: {}", path.display(), e.kind())
+        })?;
+        cas.push((format!("--auth-ca {}", path.display()), text));
+    }
+    let trust = Trust::new(&cas, &args.auth_pin).map_err(|e| anyhow::anyhow!(e))?;
+    if args.auth_insecure {
+        eprintln!(
+            "relayscan: WARNING: --auth-insecure: the --auth password will be sent to every host \
+             that offers AUTH, over unverified TLS or none. Anyone who answers, or listens, can \
+             collect it. Each result records where it went (auth_audit.password)."
+        );
+    }
+    Ok(PasswordRules {
+        hosts,
+        trust: Some(std::sync::Arc::new(trust)),
+        insecure: args.auth_insecure,
     })
 }
 

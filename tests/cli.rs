@@ -330,7 +330,7 @@ fn bad_input_is_a_one_line_error_and_creates_no_file() {
         ),
         (
             vec!["scan", "127.0.0.1", "--exclude", "127.0.0.0/8"],
-            "every target is excluded",
+            "--exclude removed every target",
         ),
         (vec!["scan", "127.0.0.1", "--tests", "S9"], "unknown test"),
         (

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 fn relayscan() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_relayscan"));
     cmd.env("NO_COLOR", "1");
+    cmd.env("RELAYSCAN_SCOPE", common::TEST_SCOPE);
     cmd
 }
 

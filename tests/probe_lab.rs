@@ -1,6 +1,7 @@
 //! The probe and classifier against every lab profile, in process.
 
 use relayscan::lab::{Lab, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
+use relayscan::relay::auth::{AuthHost, PasswordRules};
 use relayscan::relay::{
     audit, classify, probe, Audit, Facts, FindingId, Outcome, ProbeConfig, ReplyClass, Status,
     Target, Verdict,
@@ -17,13 +18,17 @@ fn config() -> ProbeConfig {
     cfg
 }
 
-/// The lab account, for the authenticated relay tests.
+/// The lab account, for the authenticated relay tests, sent to the lab's
+/// self-signed and plaintext servers under the explicit insecure rule.
 fn with_lab_credentials(mut cfg: ProbeConfig) -> ProbeConfig {
     cfg.auth = Some(Credentials {
         user: LAB_USER.into(),
         password: Password::new(LAB_PASSWORD),
     });
-    cfg.auth_plaintext = true;
+    cfg.auth_rules = PasswordRules {
+        insecure: true,
+        ..PasswordRules::default()
+    };
     cfg
 }
 
@@ -35,6 +40,15 @@ async fn every_profile_gets_its_expected_verdict() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_profile_gets_its_expected_verdict_with_credentials() {
     every_profile_gets(with_lab_credentials(config()), true).await;
+}
+
+/// The password goes nowhere (no host named, nothing verified): A1 is
+/// skipped everywhere, A2 still runs, and no verdict changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_gets_its_expected_verdict_when_the_password_stays_home() {
+    let mut cfg = with_lab_credentials(config());
+    cfg.auth_rules = PasswordRules::default();
+    every_profile_gets(cfg, true).await;
 }
 
 async fn every_profile_gets(cfg: ProbeConfig, with_auth: bool) {
@@ -288,7 +302,11 @@ async fn implicit_tls_detected_or_asked_for() {
 #[tokio::test]
 async fn plaintext_auth_is_flagged_and_the_password_kept_back() {
     let mut cfg = with_lab_credentials(config());
-    cfg.auth_plaintext = false;
+    cfg.auth_rules = PasswordRules {
+        // `audited` starts the one profile at DEFAULT_BASE.
+        hosts: vec![AuthHost::Addr(DEFAULT_BASE.into())],
+        ..PasswordRules::default()
+    };
     let (facts, v, audit) = audited("plaintext-auth", &cfg).await;
     assert_eq!(v.verdict, Status::Closed);
     assert_eq!(audit.software_id(), "exim");
@@ -296,9 +314,16 @@ async fn plaintext_auth_is_flagged_and_the_password_kept_back() {
     assert!(ids(&audit).contains(&"no-tls"));
     let auth = facts.auth.as_ref().unwrap();
     assert!(auth.login.is_none(), "the password stayed home: {auth:#?}");
-    assert!(auth.skipped.iter().any(|s| s.contains("--auth-plaintext")));
-    // The wrong-password test carries no secret and still ran.
+    let a1 = auth.authenticated_relay.as_ref().unwrap();
+    assert_eq!(Outcome::of(a1), Outcome::Skipped);
+    assert_eq!(a1.skipped.as_deref(), Some("no TLS"));
+    let password = auth.password.as_ref().unwrap();
+    assert!(!password.sent);
+    assert_eq!(password.rule, None);
+    // The wrong-password test carries no secret and still ran, under a
+    // random user name: the account's is kept back with its password.
     assert!(auth.after_failed_auth.is_some());
+    assert_eq!(auth.wrong_password.as_ref().unwrap().user_name, "random");
 }
 
 #[tokio::test]

@@ -5,8 +5,12 @@
 //!   `--starttls auto` the tests run over TLS and say `closed`; with
 //!   `--starttls never` it is `tls-required`.
 //! - `postfix-auth` (127.0.25.3) relays only after SASL AUTH (relayuser /
-//!   relaypass, PLAIN and LOGIN without TLS): `closed` for strangers, relay
-//!   accepted after the right password, refused after a wrong one.
+//!   relaypass, PLAIN and LOGIN, with or without TLS): `closed` for
+//!   strangers, relay accepted after the right password, refused after a
+//!   wrong one. It offers STARTTLS with a certificate from a CA that
+//!   tests/mta/up.sh makes (STATE/postfix-auth/tls/ca.pem, for
+//!   `postfix-auth.test` and 127.0.25.3): the password goes there with
+//!   `--auth-ca` or `--auth-pin`, and nowhere without them.
 //!
 //! The instances come from `tests/mta/up.sh` (started here and stopped at the
 //! end), or are reused when they already answer. Without the MTAs installed
@@ -32,6 +36,8 @@ const PASSWORD: &str = "relaypass";
 struct MtaLab {
     /// The state directory we started (stopped on exit), if we started one.
     started: Option<PathBuf>,
+    /// The state directory of the running lab (ours or the one reused).
+    state: PathBuf,
 }
 
 impl Drop for MtaLab {
@@ -79,7 +85,10 @@ fn lab() -> Option<MtaLab> {
     {
         if greets(POSTFIX_AUTH, "postfix-auth") && greets(POSTFIX_TLS, "postfix-tls") {
             eprintln!("real_mta_tls: reusing the MTA lab already running on 127.0.25.3-4");
-            return Some(MtaLab { started: None });
+            return Some(MtaLab {
+                started: None,
+                state: std::env::temp_dir().join("relayscan-real-mta-tls"),
+            });
         }
         let installed =
             Path::new("/usr/sbin/postfix").exists() && Path::new("/usr/sbin/saslpasswd2").exists();
@@ -103,7 +112,8 @@ fn lab() -> Option<MtaLab> {
             .status();
         match status {
             Ok(s) if s.success() => Some(MtaLab {
-                started: Some(state),
+                started: Some(state.clone()),
+                state,
             }),
             other => {
                 assert!(!required(), "tests/mta/up.sh failed: {other:?}");
@@ -215,7 +225,7 @@ fn postfix_auth_without_credentials_is_closed_with_a_plaintext_auth_finding() {
         .any(|x| x["finding"] == "plaintext-auth"));
 }
 
-fn postfix_auth_relays_after_the_right_password_only() {
+fn postfix_auth_relays_after_the_right_password_only(ca: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("password");
     std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
@@ -226,7 +236,8 @@ fn postfix_auth_relays_after_the_right_password_only() {
             USER,
             "--auth-password-file",
             file.to_str().unwrap(),
-            "--auth-plaintext",
+            "--auth-ca",
+            ca,
             "--transcript",
         ],
         &[],
@@ -241,7 +252,11 @@ fn postfix_auth_relays_after_the_right_password_only() {
     assert_eq!(a["wrong_password"]["reply"]["code"], 535, "{a:#}");
     assert_eq!(a["after_failed_auth"]["outcome"], "rcpt-refused", "{a:#}");
     assert_eq!(a["login"]["reply"]["code"], 235, "{a:#}");
+    assert_eq!(a["login"]["encrypted"], true, "{a:#}");
     assert_eq!(a["authenticated_relay"]["outcome"], "accepted", "{a:#}");
+    // The certificate names 127.0.25.3 and chains to the lab's CA.
+    assert_eq!(a["password"]["rule"], "verified-certificate", "{a:#}");
+    assert_eq!(a["password"]["checked_for"], "127.0.25.3", "{a:#}");
     assert!(!finding_ids(&r).contains(&"relay-after-failed-auth".to_string()));
     // The password never appears, not even base64-encoded in the transcript.
     assert!(!all.contains(PASSWORD), "password leaked");
@@ -254,7 +269,54 @@ fn postfix_auth_relays_after_the_right_password_only() {
     assert!(transcript.contains("AUTH PLAIN <redacted>"), "{transcript}");
 }
 
-fn postfix_auth_password_is_not_sent_in_the_clear_unless_allowed() {
+/// By name: `postfix-auth.test` from a DNS server on loopback, the
+/// certificate checked for that name; and by a pinned fingerprint.
+fn postfix_auth_by_name_and_by_pin(ca: &str, cert: &str) {
+    let dns = common::dns::TestDns::start(
+        common::dns::Zones::new()
+            .zone("postfix-auth.test")
+            .addr("postfix-auth.test", "127.0.25.3".parse().unwrap()),
+    );
+    let (_, r, _) = check(
+        "postfix-auth.test:25",
+        &[
+            "--auth",
+            USER,
+            "--auth-ca",
+            ca,
+            "--resolver",
+            &dns.resolver_arg(),
+        ],
+        &[("RELAYSCAN_AUTH_PASSWORD", PASSWORD)],
+    );
+    let a = &r["auth_audit"];
+    assert_eq!(a["password"]["rule"], "verified-certificate", "{a:#}");
+    assert_eq!(a["password"]["checked_for"], "postfix-auth.test", "{a:#}");
+    assert_eq!(a["authenticated_relay"]["outcome"], "accepted", "{a:#}");
+
+    let pem = std::fs::read(cert).unwrap();
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(&pem)
+        .map(|c: rustls_pki_types::CertificateDer| c.as_ref().to_vec())
+        .unwrap();
+    let pin = relayscan::smtp::tls::Certificate::from_der(&der).sha256;
+    let (_, r, _) = check(
+        POSTFIX_AUTH,
+        &["--auth", USER, "--auth-pin", &pin],
+        &[("RELAYSCAN_AUTH_PASSWORD", PASSWORD)],
+    );
+    let a = &r["auth_audit"];
+    assert_eq!(a["password"]["rule"], "pinned-certificate", "{a:#}");
+    assert_eq!(a["login"]["reply"]["code"], 235, "{a:#}");
+    let (_, r, _) = check(
+        POSTFIX_AUTH,
+        &["--auth", USER, "--auth-pin", &"0".repeat(64)],
+        &[("RELAYSCAN_AUTH_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(r["auth_audit"]["login"], Value::Null, "a wrong pin: {r:#}");
+}
+
+fn postfix_auth_password_is_not_sent_without_verified_tls() {
+    // Over STARTTLS, but nobody vouches for the certificate.
     let (code, r, _) = check(
         POSTFIX_AUTH,
         &["--auth", USER],
@@ -263,23 +325,42 @@ fn postfix_auth_password_is_not_sent_in_the_clear_unless_allowed() {
     assert_eq!(code, 0);
     let a = &r["auth_audit"];
     assert_eq!(a["login"], Value::Null, "{a:#}");
+    assert_eq!(a["password"]["sent"], false, "{a:#}");
     assert!(
-        a["skipped"].to_string().contains("--auth-plaintext"),
+        a["authenticated_relay"]["skipped"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "certificate not verified for 127.0.25.3: issued by a CA that is not trusted"
+            ),
         "{a:#}"
     );
-    // The wrong-password test still ran: it carries no secret.
+    // The wrong-password test still ran: it carries no secret (and no user name).
     assert_eq!(a["after_failed_auth"]["outcome"], "rcpt-refused", "{a:#}");
+    assert_eq!(a["wrong_password"]["user_name"], "random", "{a:#}");
+    // In plaintext: not sent either.
+    let (_, r, _) = check(
+        POSTFIX_AUTH,
+        &["--auth", USER, "--starttls", "never"],
+        &[("RELAYSCAN_AUTH_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(r["auth_audit"]["authenticated_relay"]["skipped"], "no TLS");
+    assert_eq!(r["auth_audit"]["login"], Value::Null);
 }
 
 /// One test, so the lab is started once and stopped at the end (a static
 /// would never be dropped).
 #[test]
 fn real_postfix_with_and_without_tls_and_credentials() {
-    let Some(_lab) = lab() else { return };
+    let Some(lab) = lab() else { return };
+    let tls = lab.state.join("postfix-auth/tls");
+    let ca = tls.join("ca.pem").to_string_lossy().into_owned();
+    let cert = tls.join("cert.pem").to_string_lossy().into_owned();
     postfix_tls_is_tested_over_starttls();
     postfix_tls_without_starttls_is_tls_required();
     postfix_tls_with_credentials_has_no_auth_to_test();
     postfix_auth_without_credentials_is_closed_with_a_plaintext_auth_finding();
-    postfix_auth_relays_after_the_right_password_only();
-    postfix_auth_password_is_not_sent_in_the_clear_unless_allowed();
+    postfix_auth_relays_after_the_right_password_only(&ca);
+    postfix_auth_by_name_and_by_pin(&ca, &cert);
+    postfix_auth_password_is_not_sent_without_verified_tls();
 }

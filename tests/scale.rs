@@ -51,8 +51,10 @@ fn dry_run_plans_a_slash_8_without_probing() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--include-reserved"));
+    // (A dry run sends nothing; the scope still applies, so name it.)
     relayscan()
         .args(["scan", "224.0.0.0/24", "--dry-run", "--include-reserved"])
+        .args(["--scope", "224.0.0.0/24"])
         .assert()
         .code(0)
         .stdout(predicate::str::starts_with("256 job(s)"));
@@ -180,6 +182,7 @@ fn resume_after_a_kill_loses_nothing_and_repeats_nothing() {
     let bin = assert_cmd::cargo::cargo_bin("relayscan");
     let mut child = std::process::Command::new(&bin)
         .args(&args)
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));

@@ -7,7 +7,7 @@ use crate::dns;
 use crate::engine::{self, EngineConfig};
 use crate::output::sanitize::json_line;
 use crate::output::{report, Event};
-use crate::targets::{Plan, Spec};
+use crate::targets::{Plan, Scope, Spec};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -37,17 +37,41 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         anyhow::bail!("--transcript shows the dialogue in the JSON result: add --json");
     }
     let mut probe = probe_config(&args.probe, true)?;
+    if probe.auth.is_some() {
+        // `check` names its one host for the password: the address, the
+        // host name, or the mail domain as typed (its MX hosts are other
+        // names: they need --auth-host).
+        let named = match &spec {
+            Spec::Range { start, .. } => Some(crate::relay::auth::AuthHost::Addr(*start)),
+            Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
+                crate::relay::auth::AuthHost::parse(host)
+            }
+        };
+        probe.auth_rules.hosts.extend(named);
+    }
     if let Some(address) = &args.confirm {
         probe.confirm = Some(crate::config::confirm_address(address)?);
     }
-    let dns = dns::Settings::from_args(&args.dns)?.for_check();
-    let plan = Plan::new(&[spec], &[], &[args.port.unwrap_or(25)])?;
+    let mut dns = dns::Settings::from_args(&args.dns)?.for_check();
+    let plan = Plan::new(std::slice::from_ref(&spec), &[], &[args.port.unwrap_or(25)])?;
+    // The scope, before any packet: the server (if an address) and DNS.
+    let scope = Scope::parse(&args.scope.scope)?;
+    if let Some(scope) = &scope {
+        scope.check_plan(&plan, std::slice::from_ref(&spec))?;
+        dns.check_scope(scope, dns.may_query(&plan))?;
+    }
+    dns.scope = scope.clone();
+    let guard = Arc::new(engine::Guard {
+        scope,
+        ..engine::Guard::default()
+    });
     let engine_cfg = EngineConfig {
         concurrency: 1,
         rate: None,
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         dns: dns::Dns::new(dns),
         grace: crate::engine::DEFAULT_GRACE,
+        guard,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {

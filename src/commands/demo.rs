@@ -4,14 +4,15 @@
 use super::Destination;
 use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
 use crate::cli::DemoArgs;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, Guard};
 use crate::lab::{Lab, Profile, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
 use crate::output::sanitize::terminal;
 use crate::output::{Format, Writer};
+use crate::relay::auth::PasswordRules;
 use crate::relay::{ProbeConfig, Status};
 use crate::smtp::sasl::{Credentials, Password};
-use crate::targets::{Plan, Spec};
-use std::net::SocketAddr;
+use crate::targets::{Plan, Scope, Spec};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         .iter()
         .filter(|p| args.hostile || !p.is_hostile())
         .collect();
+    // The lab's addresses are known before it starts: check them against
+    // the scope first, so a scope without them sends nothing.
+    let scope = Scope::parse(&args.scope.scope)?;
+    if let Some(scope) = &scope {
+        let last = u32::from(DEFAULT_BASE).saturating_add(profiles.len().saturating_sub(1) as u32);
+        let (first, last) = (
+            IpAddr::V4(DEFAULT_BASE),
+            IpAddr::V4(std::net::Ipv4Addr::from(last)),
+        );
+        if let Some(outside) = scope.first_outside(first, last) {
+            anyhow::bail!(
+                "the demo's lab ({first}-{last}) is outside --scope {scope} ({outside} is not in it): \
+                 nothing was started; add 127.0.0.0/8 to --scope (or RELAYSCAN_SCOPE)"
+            );
+        }
+    }
     let lab = Lab::start(DEFAULT_BASE, 0, &profiles).await?;
     out(format!(
         "relayscan demo: {} simulated servers on {}-{} port {} (loopback only)\n",
@@ -69,9 +86,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let plan = Plan::new(&specs, &[], &[lab.port()])?;
+    if let Some(scope) = &scope {
+        scope.check_plan(&plan, &specs)?;
+    }
     // The demo knows the lab's one account, so it also runs the
-    // authenticated relay tests (A1, A2); the lab is loopback only, so the
-    // password may go in the clear there.
+    // authenticated relay tests (A1, A2). The lab is loopback only and its
+    // certificate self-signed: the password goes there under the explicit
+    // `--auth-insecure` rule, which every record shows.
     let mut probe = ProbeConfig {
         ehlo: "scanner.relayscan.example".into(),
         connect_timeout: Duration::from_secs(2),
@@ -81,7 +102,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             user: LAB_USER.into(),
             password: Password::new(LAB_PASSWORD),
         }),
-        auth_plaintext: true,
+        auth_rules: PasswordRules {
+            insecure: true,
+            ..PasswordRules::default()
+        },
         ..ProbeConfig::default()
     };
     // Short enough that the silent web server is found out quickly, long
@@ -123,6 +147,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         // Addresses only: no PTR, no blocklists.
         dns: crate::dns::Dns::default(),
         grace: crate::engine::DEFAULT_GRACE,
+        guard: Arc::new(Guard {
+            scope,
+            ..Guard::default()
+        }),
     };
     let sink = output.sink()?;
     let summary = execute(super::Work::sequential(plan), probe, engine, writer, sink).await?;

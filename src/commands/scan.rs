@@ -8,10 +8,12 @@ use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
 use crate::dns;
 use crate::engine::checkpoint::{self, Checkpoint, Completion};
-use crate::engine::{resume, EngineConfig, Skip};
+use crate::engine::{resume, EngineConfig, Guard, Skip};
 use crate::output::writer::{CheckpointWriter, Earlier};
 use crate::output::{Format, Writer};
-use crate::targets::{self, random_seed, Job, Order, Plan, PlanError, Schedule, Shard, Spec};
+use crate::targets::{
+    self, random_seed, AddrSet, Job, Order, Plan, PlanError, Schedule, Scope, Shard, Spec,
+};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -35,8 +37,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     for t in &args.targets {
         include.push(t.parse()?);
     }
+    let mut empty_lists = Vec::new();
     for file in &args.input {
-        include.extend(targets::read_list(file)?);
+        let listed = targets::read_list(file)?;
+        if listed.is_empty() {
+            empty_lists.push(if file == "-" { "standard input" } else { file });
+        }
+        include.extend(listed);
     }
     for domain in &args.mx {
         include.push(format!("mx:{domain}").parse().context("--mx")?);
@@ -51,6 +58,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     if let Some(e) = exclude.iter().find(|e| e.port().is_some()) {
         bail!("--exclude {e}: exclusions take addresses or names, not ports");
     }
+    if include.is_empty() && !empty_lists.is_empty() {
+        bail!(
+            "{} holds no targets (only blank lines and # comments): nothing to scan",
+            empty_lists.join(", ")
+        );
+    }
+    let scope = Scope::parse(&args.scope.scope)?;
     let user_excludes = exclude.clone();
     if !args.include_reserved {
         exclude.extend(targets::reserved());
@@ -67,15 +81,48 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         source_family_matches(ip, &include)?;
     }
     probe.source_ip = args.source_ip;
-    let dns = dns::Settings::from_args(&args.dns)?;
+    let mut dns = dns::Settings::from_args(&args.dns)?;
     let plan = match Plan::new(&include, &exclude, &ports) {
-        Err(PlanError::AllExcluded) if !args.include_reserved => bail!(
-            "every target is excluded (reserved space — 0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8 — \
-             is skipped unless --include-reserved)"
+        // Say what removed them: the user's exclusions, or reserved space.
+        Err(PlanError::AllExcluded)
+            if matches!(
+                Plan::new(&include, &user_excludes, &ports),
+                Err(PlanError::AllExcluded)
+            ) =>
+        {
+            bail!("--exclude removed every target: nothing left to scan")
+        }
+        Err(PlanError::AllExcluded) => bail!(
+            "every target{} is reserved space (0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8), \
+             which is skipped unless --include-reserved",
+            if user_excludes.is_empty() {
+                ""
+            } else {
+                " left after --exclude"
+            }
         ),
         other => other?,
     };
     refuse_huge(plan.len(), args.allow_huge)?;
+    // The scope, before any packet: every literal target, every DNS server.
+    if let Some(scope) = &scope {
+        scope.check_plan(&plan, &include)?;
+        dns.check_scope(scope, dns.may_query(&plan))?;
+    }
+    dns.scope = scope.clone();
+    let guard = Arc::new(Guard {
+        scope,
+        exclude: AddrSet::from_specs(&user_excludes),
+        exclude_names: user_excludes
+            .iter()
+            .filter_map(|e| match e {
+                Spec::Name { host, .. } => Some(host.clone()),
+                _ => None,
+            })
+            .collect(),
+        reserved: (!args.include_reserved).then(|| AddrSet::from_specs(&targets::reserved())),
+        show_excluded: args.show_excluded,
+    });
     let format = format_for(args.format, args.output.as_deref())?;
     if args.probe.transcript && format != Format::Jsonl {
         bail!("--transcript keeps the dialogue in JSON Lines only: add --format jsonl (or an -o FILE.jsonl)");
@@ -219,9 +266,16 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         "foreign_domain": probe.foreign_domain,
         "ehlo": probe.ehlo,
         "dns": dns.meta(),
+        "scope": guard.scope.as_ref().map(Scope::to_string),
         "starttls": format!("{:?}", probe.starttls).to_lowercase(),
         "implicit_tls": probe.implicit_tls,
         "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
+        "auth_password_rules": probe.auth.as_ref().map(|_| json!({
+            "hosts": probe.auth_rules.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "ca_files": args.probe.auth_ca,
+            "pins": args.probe.auth_pin,
+            "insecure": probe.auth_rules.insecure,
+        })),
     });
 
     let created = matches!(dest, Destination::File { replace: false, .. }) && !append;
@@ -280,6 +334,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         rate: args.rate,
         dns: dns::Dns::new(dns),
         grace: args.grace,
+        guard,
     };
     let summary = runtime()?.block_on(execute(work, probe, engine, writer, opened.sink))?;
     if let Some(pb) = progress {

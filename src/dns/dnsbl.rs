@@ -68,6 +68,12 @@ impl BlocklistCheck {
     }
 }
 
+/// Are the zones asked about `ip`? The default lists only about public
+/// addresses (see [`Blocklists::named`]).
+pub fn asks_about(ip: IpAddr, lists: &Blocklists) -> bool {
+    !lists.zones.is_empty() && (lists.named || is_public(ip))
+}
+
 /// Ask every zone about `ip` (at once; the DNS handle's limits apply).
 pub async fn check(dns: &Dns, ip: IpAddr, lists: &Blocklists) -> BlocklistCheck {
     if !lists.named && !is_public(ip) {

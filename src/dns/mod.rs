@@ -99,7 +99,8 @@ impl Dns {
             .inner
             .resolver
             .get_or_init(|| async {
-                resolver::build(&self.inner.settings.servers, self.inner.settings.timeout)
+                let settings = &self.inner.settings;
+                resolver::build(&settings.servers, settings.timeout, settings.scope.as_ref())
             })
             .await
             .as_ref()

@@ -6,10 +6,15 @@ use crate::smtp::hostname;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use std::net::IpAddr;
 
-/// The address's PTR name, when it has a valid one. Loopback and unspecified
-/// addresses are not asked about: every resolver answers `localhost`.
+/// Is `ip` asked about? Loopback and unspecified addresses are not: every
+/// resolver answers `localhost`.
+pub fn asks_about(ip: IpAddr) -> bool {
+    !(ip.is_loopback() || ip.is_unspecified())
+}
+
+/// The address's PTR name, when it has a valid one (see [`asks_about`]).
 pub async fn name(dns: &Dns, ip: IpAddr) -> Result<Option<String>, DnsError> {
-    if ip.is_loopback() || ip.is_unspecified() {
+    if !asks_about(ip) {
         return Ok(None);
     }
     let records = match dns.query(&reverse::ptr_name(ip), RecordType::PTR).await {

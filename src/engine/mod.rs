@@ -18,6 +18,7 @@
 //! so no code path, present or future, can hold a host longer than that.
 
 pub mod checkpoint;
+pub mod guard;
 pub mod pacer;
 pub mod resume;
 
@@ -26,6 +27,7 @@ use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
 use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
 use crate::targets::{Job, Schedule};
+pub use guard::{Admit, Guard};
 use pacer::Pacer;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -49,6 +51,8 @@ pub struct EngineConfig {
     pub dns: Dns,
     /// After the first interrupt, how long the probes in flight may go on.
     pub grace: Duration,
+    /// Scope, exclusions and reserved space, judged after resolution.
+    pub guard: Arc<Guard>,
 }
 
 /// The grace period when the user does not choose one (`--grace`).
@@ -103,9 +107,17 @@ pub async fn run(
     let interrupts = Interrupts::from_signals();
     let resolve_timeout = cfg.resolve_timeout;
     let dns = cfg.dns.clone();
+    let guard = cfg.guard.clone();
     let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>| {
-        let (probe_cfg, dns) = (probe_cfg.clone(), dns.clone());
-        async move { run_job(position, job, &probe_cfg, &dns, resolve_timeout, stop, &tx).await }
+        let (probe_cfg, dns, guard) = (probe_cfg.clone(), dns.clone(), guard.clone());
+        async move {
+            let resolver = Resolve {
+                dns: &dns,
+                timeout: resolve_timeout,
+                guard: &guard,
+            };
+            run_job(position, job, &probe_cfg, resolver, stop, &tx).await
+        }
     };
     drive(
         schedule,
@@ -269,6 +281,24 @@ fn unresolved(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
 }
 
+/// A record for an address that is not dialled: outside the scope, or
+/// excluded (with `--show-excluded`).
+fn not_dialled_record(target: Target, connect: Connect) -> Record {
+    let mut facts = Facts::new(target.addr, target.name);
+    facts.connect = connect;
+    facts.mx = target.mx;
+    let verdict = classify(&facts);
+    Record::new(facts, verdict)
+}
+
+/// How a job's names become addresses that may be dialled.
+#[derive(Clone, Copy)]
+struct Resolve<'a> {
+    dns: &'a Dns,
+    timeout: Duration,
+    guard: &'a Guard,
+}
+
 /// A record for a name that led to no address.
 fn unresolved_record(u: Unresolved) -> Record {
     let mut facts = Facts::new(unresolved(u.port), Some(u.name));
@@ -282,11 +312,15 @@ async fn run_job(
     position: u128,
     job: Job,
     cfg: &ProbeConfig,
-    dns: &Dns,
-    resolve_timeout: Duration,
+    resolve: Resolve<'_>,
     stop: Stop,
     tx: &mpsc::Sender<Event>,
 ) {
+    let Resolve {
+        dns,
+        timeout: resolve_timeout,
+        guard,
+    } = resolve;
     let send = |record: Record, last: bool| {
         tx.send(Event::Record {
             record: Box::new(record),
@@ -319,12 +353,27 @@ async fn run_job(
     };
     let count = targets.len();
     for (i, target) in targets.into_iter().enumerate() {
+        let last = i + 1 == count;
         // Once stopped, each remaining address is recorded as interrupted.
         let record = match target {
-            Ok(target) => probe_one(target, cfg, dns, stop.clone()).await,
+            Ok(target) => match guard.admit(target.addr.ip(), target.name.as_deref()) {
+                Admit::Dial => probe_one(target, cfg, dns, stop.clone()).await,
+                Admit::OutOfScope(message) => {
+                    not_dialled_record(target, Connect::OutOfScope { message })
+                }
+                Admit::Excluded(message) if guard.show_excluded => {
+                    not_dialled_record(target, Connect::Excluded { message })
+                }
+                Admit::Excluded(_) => {
+                    if tx.send(Event::Excluded { position, last }).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            },
             Err(u) => unresolved_record(u),
         };
-        if send(record, i + 1 == count).await.is_err() {
+        if send(record, last).await.is_err() {
             return;
         }
     }
@@ -426,6 +475,7 @@ mod tests {
             rate: None,
             dns: Dns::default(),
             grace: Duration::from_secs(5),
+            guard: Arc::default(),
         }
     }
 

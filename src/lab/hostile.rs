@@ -50,6 +50,14 @@ pub enum Hostile {
     /// An EHLO reply of 480 extensions and 3000 AUTH mechanisms, inside
     /// the reply caps. Closed otherwise.
     HugeEhlo,
+    /// A closed server that advertises PIPELINING and sends one reply too
+    /// many: a second `250` after its first MAIL reply on each connection.
+    /// Read naively, every later reply of a pipelined group pairs with the
+    /// wrong command, and the relay refusals read as acceptances.
+    ExtraReply,
+    /// Relays for the null sender (`MAIL FROM:<>`) only, and hangs up
+    /// without a 421 after one test (MAIL, RCPT, RSET) on each connection.
+    HangUpAfterOne,
 }
 
 /// Escape sequences a hostile server may hope to see a terminal run.
@@ -181,6 +189,46 @@ pub async fn play(hostile: Hostile, stream: TcpStream, host: &str, n: u64) -> io
                     }
                     v => write(&mut conn, &closed(v, host, b"")).await?,
                 }
+            }
+            Ok(())
+        }
+        Hostile::ExtraReply => {
+            write(&mut conn, &banner).await?;
+            let mut first_mail = true;
+            while let Some(line) = read_line(&mut conn).await? {
+                let answer: Vec<u8> = match verb(&line).as_str() {
+                    "EHLO" => format!("250-{host}\r\n250 PIPELINING\r\n").into_bytes(),
+                    "MAIL" if first_mail => {
+                        first_mail = false;
+                        b"250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".to_vec()
+                    }
+                    "QUIT" => return write(&mut conn, b"221 2.0.0 Bye\r\n").await,
+                    v => closed(v, host, b""),
+                };
+                write(&mut conn, &answer).await?;
+            }
+            Ok(())
+        }
+        Hostile::HangUpAfterOne => {
+            write(&mut conn, &banner).await?;
+            let mut null_sender = false;
+            while let Some(line) = read_line(&mut conn).await? {
+                let answer: Vec<u8> = match verb(&line).as_str() {
+                    "EHLO" => format!("250-{host}\r\n250 PIPELINING\r\n").into_bytes(),
+                    "MAIL" => {
+                        null_sender = line.to_ascii_uppercase().contains("FROM:<>");
+                        b"250 2.1.0 Ok\r\n".to_vec()
+                    }
+                    "RCPT" if null_sender => b"250 2.1.5 Ok\r\n".to_vec(),
+                    "RSET" => {
+                        // One test per connection, then gone without a word.
+                        write(&mut conn, b"250 2.0.0 Ok\r\n").await?;
+                        return Ok(());
+                    }
+                    "QUIT" => return write(&mut conn, b"221 2.0.0 Bye\r\n").await,
+                    v => closed(v, host, b""),
+                };
+                write(&mut conn, &answer).await?;
             }
             Ok(())
         }

@@ -42,6 +42,16 @@ impl Lab {
         port: u16,
         profiles: &[&'static Profile],
     ) -> anyhow::Result<Lab> {
+        Self::start_as(base, port, profiles, tls::Identity::SelfSigned).await
+    }
+
+    /// Like [`Lab::start`], the servers presenting the certificate of `identity`.
+    pub async fn start_as(
+        base: Ipv4Addr,
+        port: u16,
+        profiles: &[&'static Profile],
+        identity: tls::Identity,
+    ) -> anyhow::Result<Lab> {
         if !base.is_loopback() {
             bail!("the lab binds loopback addresses only, not {base}");
         }
@@ -56,7 +66,7 @@ impl Lab {
         let mut last_error = None;
         for _ in 0..attempts {
             match Self::bind_all(base, port, profiles).await {
-                Ok(listeners) => return Ok(Self::spawn(listeners)),
+                Ok(listeners) => return Ok(Self::spawn(listeners, identity)),
                 Err(e) => last_error = Some(e),
             }
         }
@@ -89,14 +99,14 @@ impl Lab {
         Ok(listeners)
     }
 
-    fn spawn(listeners: Vec<(TcpListener, &'static Profile)>) -> Lab {
+    fn spawn(listeners: Vec<(TcpListener, &'static Profile)>, identity: tls::Identity) -> Lab {
         let (shutdown, rx) = watch::channel(false);
         let mut servers = Vec::new();
         for (listener, profile) in listeners {
             if let Ok(addr) = listener.local_addr() {
                 servers.push((addr, profile));
             }
-            tokio::spawn(server::serve(listener, profile, rx.clone()));
+            tokio::spawn(server::serve(listener, profile, identity, rx.clone()));
         }
         Lab { servers, shutdown }
     }
@@ -144,7 +154,13 @@ impl WideLab {
         let listener = socket.listen(4096)?;
         let port = listener.local_addr()?.port();
         let (shutdown, rx) = watch::channel(false);
-        tokio::spawn(server::serve_with(listener, pick, latency, rx));
+        tokio::spawn(server::serve_with(
+            listener,
+            pick,
+            latency,
+            tls::Identity::SelfSigned,
+            rx,
+        ));
         Ok(WideLab { port, shutdown })
     }
 }

@@ -418,6 +418,8 @@ pub const PROFILES: &[Profile] = &[
     hostile("silent", "accepts, then never says a word", Status::Timeout, Hostile::Silent),
     hostile("tls-stall", "demands STARTTLS, then stalls the TLS handshake", Status::TlsRequired, Hostile::TlsStall),
     hostile("huge-ehlo", "480 EHLO extensions and 3000 AUTH mechanisms; closed", Status::Closed, Hostile::HugeEhlo),
+    hostile("extra-reply", "closed, but one reply too many in a pipelined group (refusals would read as acceptances)", Status::Inconclusive, Hostile::ExtraReply),
+    hostile("hang-up-after-one", "relays for MAIL FROM:<>, hangs up without a 421 after each test", Status::OpenRelay, Hostile::HangUpAfterOne),
 ];
 
 /// Look a profile up by name.
@@ -449,8 +451,12 @@ mod tests {
 
     #[test]
     fn every_verdict_that_a_server_can_cause_is_covered() {
-        // Every verdict but `refused`, which needs no server at all.
-        for status in Status::ALL.into_iter().filter(|s| *s != Status::Refused) {
+        // Every verdict but `refused`, which needs no server at all, and
+        // `excluded`, given to addresses that are never dialled.
+        for status in Status::ALL
+            .into_iter()
+            .filter(|s| !matches!(s, Status::Refused | Status::Excluded))
+        {
             assert!(
                 PROFILES.iter().any(|p| p.expected == status),
                 "no profile for {status}"

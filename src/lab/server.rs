@@ -7,6 +7,7 @@
 //! policy decides.
 
 use super::profile::{AuthPolicy, Greeting, MailPolicy, Profile, RelayPolicy, TlsPolicy};
+use super::tls::Identity;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -32,9 +33,17 @@ pub fn host_name(profile: &Profile) -> String {
 pub async fn serve(
     listener: TcpListener,
     profile: &'static Profile,
+    identity: Identity,
     shutdown: watch::Receiver<bool>,
 ) {
-    serve_with(listener, move |_| Some(profile), Duration::ZERO, shutdown).await
+    serve_with(
+        listener,
+        move |_| Some(profile),
+        Duration::ZERO,
+        identity,
+        shutdown,
+    )
+    .await
 }
 
 /// One listener playing many servers: the profile is chosen by the address
@@ -46,6 +55,7 @@ pub async fn serve_with<F>(
     listener: TcpListener,
     pick: F,
     latency: Duration,
+    identity: Identity,
     mut shutdown: watch::Receiver<bool>,
 ) where
     F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
@@ -76,7 +86,7 @@ pub async fn serve_with<F>(
                         let mut stream = stream;
                         let _ = stream.write_all(b"421 4.7.0 Too many connections, try again later\r\n").await;
                     } else {
-                        let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, n)).await;
+                        let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, identity, n)).await;
                     }
                     sessions.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
@@ -165,6 +175,7 @@ async fn session(
     stream: TcpStream,
     profile: &'static Profile,
     latency: Duration,
+    identity: Identity,
     n: u64,
 ) -> std::io::Result<()> {
     if let Greeting::Hostile(hostile) = profile.greeting {
@@ -184,7 +195,7 @@ async fn session(
     };
     let mut io: Io = if profile.tls == TlsPolicy::Implicit {
         st.tls = true;
-        BufReader::new(Box::new(accept_tls(Box::new(stream)).await?))
+        BufReader::new(Box::new(accept_tls(Box::new(stream), identity).await?))
     } else {
         BufReader::new(Box::new(stream))
     };
@@ -288,7 +299,7 @@ async fn session(
                 // RFC 3207 §4.2: forget what the client sent before the
                 // handshake (and everything learnt in plaintext).
                 let plain = io.into_inner();
-                io = BufReader::new(Box::new(accept_tls(plain).await?));
+                io = BufReader::new(Box::new(accept_tls(plain, identity).await?));
                 st = State {
                     mail: false,
                     rcpts: 0,
@@ -305,7 +316,7 @@ async fn session(
             "AUTH" => {
                 io.write_all(std::mem::take(&mut pending).as_bytes())
                     .await?;
-                let ok = sasl_exchange(&mut io, &arg).await?;
+                let ok = sasl_exchange(&mut io, &arg, local, st.tls).await?;
                 if profile.auth == AuthPolicy::RelayAfterAnyAttempt {
                     st.may_relay = true;
                 }
@@ -433,8 +444,9 @@ fn ehlo_reply(profile: &Profile, host: &str, tls: bool) -> String {
 
 async fn accept_tls(
     stream: Box<dyn crate::smtp::Stream>,
+    identity: Identity,
 ) -> std::io::Result<tokio_rustls::server::TlsStream<Box<dyn crate::smtp::Stream>>> {
-    let acceptor = super::tls::acceptor().map_err(std::io::Error::other)?;
+    let acceptor = super::tls::acceptor(identity).map_err(std::io::Error::other)?;
     timeout(IDLE, acceptor.accept(stream))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
@@ -442,7 +454,12 @@ async fn accept_tls(
 
 /// One AUTH exchange (PLAIN with or without an initial response, LOGIN).
 /// True when the lab account's user name and password were given.
-async fn sasl_exchange(io: &mut Io, arg: &str) -> std::io::Result<bool> {
+async fn sasl_exchange(
+    io: &mut Io,
+    arg: &str,
+    server: SocketAddr,
+    tls: bool,
+) -> std::io::Result<bool> {
     use base64::engine::general_purpose::STANDARD as BASE64;
     use base64::Engine;
     let decode = |s: &str| {
@@ -487,7 +504,53 @@ async fn sasl_exchange(io: &mut Io, arg: &str) -> std::io::Result<bool> {
         }
         _ => return Ok(false),
     };
-    Ok(user == super::LAB_USER && password == super::LAB_PASSWORD)
+    let password_matched = password == super::LAB_PASSWORD;
+    log_auth(AuthSeen {
+        server,
+        mechanism,
+        user: user.clone(),
+        password_matched,
+        tls,
+    });
+    Ok(user == super::LAB_USER && password_matched)
+}
+
+/// One AUTH exchange as a lab server saw it: the tests check where
+/// relayscan sent a password, and where it did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSeen {
+    /// The lab server (address and port) that was dialled.
+    pub server: SocketAddr,
+    /// `PLAIN` or `LOGIN`.
+    pub mechanism: String,
+    /// The user name the client gave.
+    pub user: String,
+    /// The client gave the lab password ([`super::LAB_PASSWORD`]); the
+    /// password itself is not kept.
+    pub password_matched: bool,
+    /// The exchange ran over TLS.
+    pub tls: bool,
+}
+
+/// The AUTH exchanges of this process's lab servers, oldest first (at most
+/// [`AUTH_LOG_LIMIT`]: a long-running `relayscan lab` does not grow).
+static AUTH_LOG: std::sync::Mutex<Vec<AuthSeen>> = std::sync::Mutex::new(Vec::new());
+const AUTH_LOG_LIMIT: usize = 10_000;
+
+fn log_auth(seen: AuthSeen) {
+    if let Ok(mut log) = AUTH_LOG.lock() {
+        if log.len() < AUTH_LOG_LIMIT {
+            log.push(seen);
+        }
+    }
+}
+
+/// Every AUTH exchange the lab server at `server` has seen.
+pub fn auth_log(server: SocketAddr) -> Vec<AuthSeen> {
+    AUTH_LOG
+        .lock()
+        .map(|log| log.iter().filter(|a| a.server == server).cloned().collect())
+        .unwrap_or_default()
 }
 
 fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String], may_relay: bool) -> String {

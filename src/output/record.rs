@@ -84,7 +84,9 @@ impl Record {
             Connect::Refused => Some("connection-refused".into()),
             Connect::Timeout => Some("connect-timeout".into()),
             Connect::Error { message } => Some(format!("connect-error: {message}")),
-            Connect::Unresolved { message } => Some(message.clone()),
+            Connect::Unresolved { message }
+            | Connect::OutOfScope { message }
+            | Connect::Excluded { message } => Some(message.clone()),
         }
     }
 
@@ -305,6 +307,7 @@ fn auth_json(a: &crate::relay::auth::AuthFacts) -> Value {
         "after_failed_auth": a.after_failed_auth.as_ref().map(test_json),
         "login": a.login,
         "authenticated_relay": a.authenticated_relay.as_ref().map(test_json),
+        "password": a.password,
         "skipped": a.skipped,
     })
 }

@@ -241,22 +241,48 @@ fn auth_lines(out: &mut String, r: &Record) {
                 .as_ref()
                 .map(|t| format!(" → {}: {}", t.id, Outcome::of(t).label()))
                 .unwrap_or_default();
+            let user = if x.user_name == "random" {
+                "a random user".to_string()
+            } else {
+                t(&a.user)
+            };
             Some(format!(
                 "  {label:<11} AUTH {} as {}{}: {}{relay}",
                 x.mechanism,
-                t(&a.user),
+                user,
                 if x.encrypted { " over TLS" } else { "" },
                 truncate(&t(&reply), 60)
             ))
         };
+    // A test that did not run says why, like the relay tests do.
+    let not_run = |label: &str, test: &Option<TestFacts>| {
+        let why = test.as_ref()?.skipped.as_ref()?;
+        let id = test.as_ref().map_or("", |t| t.id);
+        Some(format!("  {label:<11} {id} not run: {}", t(why)))
+    };
     for line in [
         attempt("wrong pass", &a.wrong_password, &a.after_failed_auth),
-        attempt("login", &a.login, &a.authenticated_relay),
+        attempt("login", &a.login, &a.authenticated_relay)
+            .or_else(|| not_run("login", &a.authenticated_relay)),
     ]
     .into_iter()
     .flatten()
     {
         let _ = writeln!(out, "{line}");
+    }
+    if let Some(p) = &a.password {
+        let line = match (p.sent, p.rule) {
+            (true, Some(rule)) => format!(
+                "sent to {} under the {rule} rule{}",
+                t(&p.checked_for),
+                p.waived
+                    .as_ref()
+                    .map(|w| format!(" (waived: {})", t(w)))
+                    .unwrap_or_default()
+            ),
+            _ => format!("not sent to {}", t(&p.checked_for)),
+        };
+        let _ = writeln!(out, "  password    {line}");
     }
     for s in &a.skipped {
         let _ = writeln!(out, "  auth test   skipped: {}", t(s));

@@ -42,6 +42,9 @@ pub enum Event {
     },
     /// A job a resumed run skips: it was written before the interruption.
     Skipped { position: u128 },
+    /// An address of the job at `position` excluded after resolution: not
+    /// dialled, not written, counted.
+    Excluded { position: u128, last: bool },
 }
 
 /// Where and how the writer keeps the `--resume` checkpoint.
@@ -101,6 +104,9 @@ pub struct Summary {
     pub relay_count: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Addresses excluded after resolution (names, `mx:`): never dialled,
+    /// not among `total`.
+    pub excluded: u64,
     /// Of `total`, the records a resumed run read back from its output.
     pub earlier: u64,
     /// Hosts cut by the interrupt and left for `--resume` to probe again
@@ -115,6 +121,10 @@ impl Summary {
 
     /// Count one result (also used by `merge`, which reads results back).
     pub fn add_result(&mut self, verdict: Status, addr: SocketAddr, accepted: &[&str]) {
+        if verdict == Status::Excluded {
+            self.excluded += 1;
+            return;
+        }
         *self.counts.entry(verdict).or_default() += 1;
         self.total += 1;
         if verdict.is_relay() {
@@ -155,6 +165,7 @@ impl Summary {
             "counts": counts,
             "duration_ms": self.elapsed.as_millis() as u64,
             "interrupted": self.interrupted,
+            "excluded_after_resolution": self.excluded,
             "left_for_resume": self.left_for_resume,
         })
     }
@@ -191,6 +202,12 @@ impl Summary {
             if let Some(n) = self.counts.get(&status) {
                 out.push_str(&format!("  {:<16} {:>6}\n", status.as_str(), n));
             }
+        }
+        if self.excluded > 0 {
+            out.push_str(&format!(
+                "  {} address(es) excluded after resolution (not dialled)\n",
+                self.excluded
+            ));
         }
         if self.left_for_resume > 0 {
             out.push_str(&format!(
@@ -287,6 +304,13 @@ pub fn run(
                     forget_skipped(cp, position);
                 }
                 (position, true)
+            }
+            Event::Excluded { position, last } => {
+                summary.excluded += 1;
+                if let (Some(pb), true) = (&cfg.progress, last) {
+                    pb.inc(1);
+                }
+                (position, last)
             }
             Event::Record {
                 record,

@@ -213,7 +213,14 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
         );
     }
     if let Some(t) = tls {
-        if let Some(error) = &t.error {
+        // `--tls` on a plaintext port is the user's mistake, not the
+        // server's: the error says so, and there is nothing to fix there.
+        let asked_wrongly = t.mode == "implicit"
+            && t.reason == "option"
+            && t.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(crate::smtp::tls::NOT_TLS));
+        if let Some(error) = t.error.as_ref().filter(|_| !asked_wrongly) {
             add(
                 FindingId::TlsFailed,
                 Severity::Medium,

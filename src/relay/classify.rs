@@ -25,10 +25,12 @@ pub enum Status {
     Refused,
     Timeout,
     Error,
+    /// Not dialled: excluded after resolution (`--show-excluded` only).
+    Excluded,
 }
 
 impl Status {
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::OpenRelay,
         Status::PossibleRelay,
         Status::Closed,
@@ -41,6 +43,7 @@ impl Status {
         Status::Refused,
         Status::Timeout,
         Status::Error,
+        Status::Excluded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Status {
             Status::Refused => "refused",
             Status::Timeout => "timeout",
             Status::Error => "error",
+            Status::Excluded => "excluded",
         }
     }
 
@@ -232,7 +236,10 @@ pub fn classify(facts: &Facts) -> Verdict {
         Connect::Error { message } => {
             return Verdict::new(Status::Error, format!("connect failed: {message}"))
         }
-        Connect::Unresolved { message } => return Verdict::new(Status::Error, message.clone()),
+        Connect::Unresolved { message } | Connect::OutOfScope { message } => {
+            return Verdict::new(Status::Error, message.clone())
+        }
+        Connect::Excluded { message } => return Verdict::new(Status::Excluded, message.clone()),
     }
     let g = &facts.greeting;
     let Some(banner) = &g.banner else {

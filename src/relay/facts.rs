@@ -60,6 +60,15 @@ pub enum Connect {
     Unresolved {
         message: String,
     },
+    /// The address is outside `--scope` (`out-of-scope: …`): nothing was dialled.
+    OutOfScope {
+        message: String,
+    },
+    /// The address was excluded after resolution (`excluded: …`): nothing
+    /// was dialled.
+    Excluded {
+        message: String,
+    },
 }
 
 /// The greeting stage: banner, then EHLO (or HELO).

@@ -15,6 +15,7 @@ mod confirm;
 mod secure;
 
 use super::address::{self, SelfForm};
+use super::auth::PasswordRules;
 use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use super::facts::{Connect, Facts, Step, TestFacts};
 use super::reply_class::{classify_reply, ReplyClass};
@@ -91,8 +92,8 @@ pub struct ProbeConfig {
     pub implicit_tls: bool,
     /// Run the authenticated relay tests with these credentials.
     pub auth: Option<Credentials>,
-    /// Send the password even over an unencrypted connection.
-    pub auth_plaintext: bool,
+    /// Where the password may go.
+    pub auth_rules: PasswordRules,
     /// `check --confirm`: send one message through the first accepted relay
     /// test to this address (the user's own).
     pub confirm: Option<String>,
@@ -120,7 +121,7 @@ impl Default for ProbeConfig {
             starttls: StartTlsMode::Auto,
             implicit_tls: false,
             auth: None,
-            auth_plaintext: false,
+            auth_rules: PasswordRules::default(),
             confirm: None,
         }
     }
@@ -134,8 +135,16 @@ struct Session {
     syntax_errors: u32,
     /// The session runs over TLS.
     encrypted: bool,
+    /// What its TLS handshake established (the certificate chain included).
+    peer: Option<crate::smtp::tls::TlsInfo>,
     /// What this session's last EHLO advertised (after TLS, the TLS one).
     capabilities: Capabilities,
+    /// Tests answered on this session (MAIL refused, or MAIL and RCPT).
+    tests_done: u32,
+    /// Its replies came out of step with the commands (an extra reply, one
+    /// left over after a group, an RSET answered with a refusal): none of
+    /// the group's replies can be paired with its command.
+    out_of_step: bool,
 }
 
 /// Probe one target and return what happened.
@@ -168,6 +177,8 @@ pub async fn probe_until<T>(
         max_connections: cfg.max_connections,
         cost: 2,
         step: Step::Connect,
+        lockstep: false,
+        per_connection: None,
     };
     let cut = tokio::select! {
         biased;
@@ -207,6 +218,12 @@ struct Probe<'a> {
     cost: u32,
     /// Where the probe is; frozen once the host deadline has passed.
     step: Step,
+    /// Set once a pipelined group came back out of step: later sessions
+    /// run one command at a time, where every reply can be checked.
+    lockstep: bool,
+    /// The most tests this server answers on one connection, once it has
+    /// hung up on us without a 421 (learnt, never guessed).
+    per_connection: Option<u32>,
 }
 
 impl Probe<'_> {
@@ -392,12 +409,14 @@ impl Probe<'_> {
             self.enter(Step::Greeting);
         }
         let mut encrypted = false;
+        let mut peer = None;
         if self.tls.implicit.is_some() {
-            if !self.implicit_tls(&mut conn, first).await {
+            let Some(info) = self.implicit_tls(&mut conn, first).await else {
                 self.keep_transcript(&mut conn);
                 return None;
-            }
+            };
             encrypted = true;
+            peer = Some(info);
         }
 
         let banner = match conn.read_reply().await {
@@ -466,9 +485,10 @@ impl Probe<'_> {
                 self.enter(Step::StartTls);
             }
             match self.starttls(&mut conn).await {
-                secure::Upgrade::Done(caps) => {
+                secure::Upgrade::Done(caps, info) => {
                     encrypted = true;
                     capabilities = caps;
+                    peer = Some(*info);
                 }
                 secure::Upgrade::Plaintext => {}
                 secure::Upgrade::Failed => {
@@ -484,7 +504,10 @@ impl Probe<'_> {
             errors: 0,
             syntax_errors: 0,
             encrypted,
+            peer,
             capabilities,
+            tests_done: 0,
+            out_of_step: false,
         })
     }
 
@@ -532,8 +555,11 @@ impl Probe<'_> {
         &mut self,
         current: &'s mut Option<Session>,
     ) -> Result<&'s mut Session, String> {
+        let limit = self.per_connection;
         let over_budget = current.as_ref().is_some_and(|s| {
-            s.errors >= self.cfg.error_budget || s.syntax_errors >= self.cfg.syntax_budget
+            s.errors >= self.cfg.error_budget
+                || s.syntax_errors >= self.cfg.syntax_budget
+                || limit.is_some_and(|l| s.tests_done >= l)
         });
         if over_budget {
             if let Some(session) = current.take() {
@@ -556,7 +582,12 @@ impl Probe<'_> {
                 return Err("host deadline reached".into());
             }
             match self.open_session().await {
-                Some(s) => *current = Some(s),
+                Some(mut s) => {
+                    if self.lockstep {
+                        s.capabilities.pipelining = false;
+                    }
+                    *current = Some(s)
+                }
                 None => {
                     return Err(self
                         .facts
@@ -578,7 +609,7 @@ impl Probe<'_> {
             .await
         {
             Err(e) => {
-                facts.error = Some(e.to_string());
+                facts.error = Some(read_failed(&e));
                 return facts;
             }
             Ok(reply) => {
@@ -598,7 +629,7 @@ impl Probe<'_> {
             .await
         {
             Err(e) => {
-                facts.error = Some(e.to_string());
+                facts.error = Some(read_failed(&e));
                 return facts;
             }
             Ok(reply) => {
@@ -677,7 +708,12 @@ impl Probe<'_> {
             let room =
                 (self.cfg.error_budget.saturating_sub(session.errors) / self.cost).max(1) as usize;
             let size = if session.capabilities.pipelining {
-                room
+                match self.per_connection {
+                    Some(limit) => {
+                        room.min(limit.saturating_sub(session.tests_done).max(1) as usize)
+                    }
+                    None => room,
+                }
             } else {
                 1
             };
@@ -694,6 +730,31 @@ impl Probe<'_> {
             }
             let tests: Vec<&RenderedTest> = batch.iter().map(|(_, r, _)| r).collect();
             let facts = Self::run_tests(session, &tests).await;
+            let answered = facts.iter().take_while(|f| !unanswered(f)).count() as u32;
+            session.tests_done += answered;
+            if session.out_of_step && !self.lockstep {
+                self.lockstep = true;
+                self.note(format!(
+                    "connection {}: replies out of step; the group runs again, one command at a time",
+                    session.number
+                ));
+            } else if answered < facts.len() as u32
+                && facts.iter().any(hung_up)
+                && session.tests_done > 0
+            {
+                // The server hung up without a 421 after this many tests:
+                // later connections carry no more than that.
+                let limit = self
+                    .per_connection
+                    .map_or(session.tests_done, |l| l.min(session.tests_done));
+                if self.per_connection != Some(limit) {
+                    self.per_connection = Some(limit);
+                    self.note(format!(
+                        "connection {} ended without a 421 after {limit} test(s): at most {limit} per connection from now on",
+                        session.number
+                    ));
+                }
+            }
             // A server that demands STARTTLS without advertising it: switch
             // to TLS and run the group again there.
             if facts
@@ -800,6 +861,8 @@ impl Probe<'_> {
                 max_connections: each,
                 cost: self.cost,
                 step: Step::Tricks,
+                lockstep: self.lockstep,
+                per_connection: self.per_connection,
             })
             .collect();
         let base_used = self.facts.connections + each * shares.len() as u32;
@@ -885,7 +948,12 @@ impl Probe<'_> {
                 out[0].mail_reply = Some(goodbye);
                 Some(why)
             }
-            Err(e) => Some(e.to_string()),
+            Err(e) => {
+                // Something the server sent before the group: a reply too
+                // many from the last one.
+                session.out_of_step |= matches!(e, SessionError::Unsolicited(_));
+                Some(e.to_string())
+            }
         };
         for f in out.iter_mut() {
             if let Some(why) = &dead {
@@ -902,7 +970,7 @@ impl Probe<'_> {
                         f.error = Some(if step == 2 {
                             format!("RSET: {e}")
                         } else {
-                            e.to_string()
+                            read_failed(&e)
                         });
                         dead = Some(e.to_string());
                         break;
@@ -917,7 +985,11 @@ impl Probe<'_> {
                         match step {
                             0 => f.mail_reply = Some(reply),
                             1 => f.rcpt_reply = Some(reply),
-                            _ if !reply.is_positive() => {
+                            // RFC 5321 §4.1.1.5: RSET is always 250. A
+                            // refusal here is the RCPT's reply read one step
+                            // late: every pairing in the group is suspect.
+                            _ if !reply.is_positive() && reply.code != 421 => {
+                                session.out_of_step = true;
                                 f.error = Some(format!("RSET refused: {reply}"))
                             }
                             _ => {}
@@ -927,6 +999,27 @@ impl Probe<'_> {
                         }
                     }
                 }
+            }
+        }
+        // Every reply of the group read: anything more the server already
+        // sent is a reply too many.
+        if dead.is_none() && !session.out_of_step {
+            session.out_of_step = session.conn.has_unread().await.unwrap_or(false);
+        }
+        if session.out_of_step {
+            // No reply can be paired with its command: none counts, and the
+            // group runs again (the probe switches to lock step).
+            for f in out.iter_mut() {
+                let seen = [&f.mail_reply, &f.rcpt_reply]
+                    .iter()
+                    .filter_map(|r| r.as_ref().map(Reply::one_line))
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                f.error = Some(format!(
+                    "{NO_REPLY}: replies out of step in a pipelined group (read: {seen})"
+                ));
+                f.mail_reply = None;
+                f.rcpt_reply = None;
             }
         }
         out
@@ -1046,11 +1139,32 @@ const NO_REPLY: &str = "no reply";
 /// in a pipelined group), or its MAIL got the server's 421 goodbye. It is
 /// run once more on a fresh connection.
 fn unanswered(t: &TestFacts) -> bool {
+    let no_reply = t.error.as_deref().is_some_and(|e| e.starts_with(NO_REPLY));
     t.rcpt_reply.is_none()
         && match &t.mail_reply {
-            None => t.error.as_deref().is_some_and(|e| e.starts_with(NO_REPLY)),
-            Some(r) => r.code == 421,
+            None => no_reply,
+            Some(r) => r.code == 421 || (r.is_positive() && no_reply),
         }
+}
+
+/// A test left unanswered because the connection ended without a 421.
+fn hung_up(t: &TestFacts) -> bool {
+    unanswered(t) && !t.mail_reply.as_ref().is_some_and(|r| r.code == 421)
+}
+
+/// A read that failed because the connection is gone: the command got no
+/// reply at all (not a refusal), so the test may run again elsewhere.
+fn connection_gone(e: &SessionError) -> bool {
+    matches!(e, SessionError::Closed | SessionError::Io(_))
+}
+
+/// The error of a test whose reply never came because of `e`.
+fn read_failed(e: &SessionError) -> String {
+    if connection_gone(e) {
+        format!("{NO_REPLY}: {e}")
+    } else {
+        e.to_string()
+    }
 }
 
 /// (the session is still usable, the test's RCPT was accepted)

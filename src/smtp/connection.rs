@@ -426,6 +426,12 @@ impl Connection {
 
     /// Whether the server sent bytes we have not asked for: already buffered,
     /// or waiting in the socket now (looked at once, without waiting).
+    /// After every expected reply was read: has the server sent more? (A
+    /// reply too many puts every later reply one step out of place.)
+    pub async fn has_unread(&mut self) -> Result<bool, SessionError> {
+        self.server_spoke_first().await
+    }
+
     async fn server_spoke_first(&mut self) -> Result<bool, SessionError> {
         if self.pos < self.buf.len() {
             return Ok(true);

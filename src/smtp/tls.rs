@@ -8,6 +8,12 @@
 //! *are* verified with the provider's algorithms: the server must prove it
 //! holds the key of the certificate it showed, or the recorded certificate
 //! would mean nothing.
+//!
+//! The one exception is the `--auth` password: [`Trust`] judges, after the
+//! handshake, whether the certificate the server proved it holds verifies for
+//! the name the user gave (a CA the user trusts, RFC 5280 paths, RFC 6125 /
+//! RFC 7817 name matching, as rustls-webpki does them) or carries a fingerprint the user pinned. Only then may the
+//! password go (see `relay::auth`).
 
 use super::Stream;
 use serde::Serialize;
@@ -50,6 +56,9 @@ pub struct TlsInfo {
     pub cipher: String,
     /// The server's (leaf) certificate, when it sent one.
     pub certificate: Option<Certificate>,
+    /// The certificates the server sent, leaf first, for [`Trust::judge`].
+    #[serde(skip)]
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// The facts of a server certificate. Times are RFC 3339 (UTC) and Unix seconds.
@@ -153,7 +162,7 @@ pub async fn handshake(
     let tls = connector
         .connect(name, stream)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe_handshake_error(&e))?;
     let (_, session) = tls.get_ref();
     let version = session
         .protocol_version()
@@ -163,18 +172,149 @@ pub async fn handshake(
         .negotiated_cipher_suite()
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_else(|| "unknown".into());
-    let certificate = session
+    let chain: Vec<CertificateDer<'static>> = session
         .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map(|der| Certificate::from_der(der.as_ref()));
+        .map(|chain| {
+            chain
+                .iter()
+                .take(16)
+                .map(|c| c.clone().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let certificate = chain.first().map(|der| Certificate::from_der(der.as_ref()));
     Ok((
         Box::new(tls),
         TlsInfo {
             version,
             cipher,
             certificate,
+            chain,
         },
     ))
+}
+
+/// The start of the handshake error when the peer's first bytes were not a
+/// TLS record: the service speaks plaintext (SMTP) on this port.
+pub const NOT_TLS: &str = "the server did not answer in TLS";
+
+/// A handshake error in words a user can act on. rustls says "received
+/// corrupt message of type InvalidContentType" when the first bytes back
+/// are not a TLS record (RFC 8446 §5.1): the service speaks plaintext.
+fn describe_handshake_error(e: &std::io::Error) -> String {
+    use rustls::{Error, InvalidMessage};
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(Error::InvalidMessage(InvalidMessage::InvalidContentType)) => {
+            format!("{NOT_TLS} (it sent something that is not a TLS record)")
+        }
+        Some(Error::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion | rustls::AlertDescription::HandshakeFailure,
+        )) => format!(
+            "{e}: the server offers no TLS version or cipher suite relayscan speaks (TLS 1.2 and 1.3, modern suites)"
+        ),
+        _ => e.to_string(),
+    }
+}
+
+/// Why a certificate may carry the `--auth` password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trusted {
+    /// It chains to a trusted root and is valid for the name.
+    Verified,
+    /// Its SHA-256 fingerprint was pinned by the user.
+    Pinned,
+}
+
+/// What the user trusts for the `--auth` password: the Mozilla roots of the
+/// `webpki-roots` crate plus the CAs of `--auth-ca`, and the pinned
+/// fingerprints of `--auth-pin`.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    verifier: Arc<rustls::client::WebPkiServerVerifier>,
+    /// Lower-case hex SHA-256 of pinned certificates.
+    pins: Vec<String>,
+}
+
+impl Trust {
+    /// The public roots, the CA certificates in `ca_pem` (PEM text, each
+    /// named by its source for errors), and the pins (hex; `:` allowed).
+    pub fn new(ca_pem: &[(String, String)], pins: &[String]) -> Result<Trust, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for (source, pem) in ca_pem {
+            use rustls_pki_types::pem::PemObject;
+            let mut added = 0;
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| format!("{source}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{source}: not a usable CA certificate: {e}"))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(format!("{source}: no PEM certificate in it"));
+            }
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(ring::default_provider()),
+        )
+        .build()
+        .map_err(|e| format!("certificate verifier: {e}"))?;
+        let pins = pins
+            .iter()
+            .map(|p| parse_pin(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Trust { verifier, pins })
+    }
+
+    /// Whether the certificate `info` shows may carry the password to `name`
+    /// (the name the user gave, or the address when none was), and if not, why.
+    pub fn judge(&self, info: &TlsInfo, name: &ServerName<'_>) -> Result<Trusted, String> {
+        let Some((leaf, intermediates)) = info.chain.split_first() else {
+            return Err("the server sent no certificate".into());
+        };
+        let fingerprint = hex(&Sha256::digest(leaf.as_ref()));
+        if self.pins.contains(&fingerprint) {
+            return Ok(Trusted::Pinned);
+        }
+        match self
+            .verifier
+            .verify_server_cert(leaf, intermediates, name, &[], UnixTime::now())
+        {
+            Ok(_) => Ok(Trusted::Verified),
+            Err(e) => Err(describe_certificate_error(&e)),
+        }
+    }
+}
+
+/// `--auth-pin`: 64 hex digits (colons allowed, as `openssl x509 -fingerprint
+/// -sha256` prints them), lower-cased.
+pub fn parse_pin(pin: &str) -> Result<String, String> {
+    let hex: String = pin.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "--auth-pin {pin:?} is not a SHA-256 fingerprint (64 hex digits, like the tls.session.certificate.sha256 of a JSON result)"
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// rustls's certificate errors in plain words.
+fn describe_certificate_error(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "issued by a CA that is not trusted (a self-signed or private-CA certificate: --auth-ca FILE or --auth-pin SHA256)".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => "not valid for this name".into(),
+            C::Expired | C::ExpiredContext { .. } => "expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
+            C::Revoked => "revoked".into(),
+            C::BadSignature => "bad signature".into(),
+            other => format!("{other:?}"),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// `TLSv1_3` → `TLSv1.3`.
@@ -249,7 +389,7 @@ fn rfc3339(secs: i64) -> Option<String> {
     Some(humantime::format_rfc3339_seconds(t).to_string())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");

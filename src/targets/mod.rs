@@ -5,10 +5,12 @@
 pub mod permutation;
 pub mod plan;
 pub mod schedule;
+pub mod scope;
 pub mod spec;
 
 pub use plan::{Job, Plan, PlanError};
 pub use schedule::{random_seed, Order, Schedule, Shard};
+pub use scope::{AddrSet, Scope};
 pub use spec::{Spec, SpecError};
 
 /// Address space nobody scans by accident: "this network", multicast, the

@@ -170,6 +170,39 @@ impl Plan {
         }
     }
 
+    /// The address ranges the plan dials, first and last address of each
+    /// (after exclusions; names are resolved later).
+    pub fn address_ranges(&self) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
+        self.blocks.iter().filter_map(|b| {
+            // `len` saturates only for the whole IPv6 space.
+            let last = |start: u128| {
+                if b.len == u128::MAX {
+                    u128::MAX
+                } else {
+                    start + (b.len - 1)
+                }
+            };
+            match b.what {
+                What::V4(start) => Some((
+                    IpAddr::V4(Ipv4Addr::from(start as u32)),
+                    IpAddr::V4(Ipv4Addr::from(last(start) as u32)),
+                )),
+                What::V6(start) => Some((
+                    IpAddr::V6(Ipv6Addr::from(start)),
+                    IpAddr::V6(Ipv6Addr::from(last(start))),
+                )),
+                What::Name(_) | What::Mx(_) => None,
+            }
+        })
+    }
+
+    /// Does the plan hold host names or mail domains (jobs that need DNS)?
+    pub fn has_names(&self) -> bool {
+        self.blocks
+            .iter()
+            .any(|b| matches!(b.what, What::Name(_) | What::Mx(_)))
+    }
+
     /// How many jobs (address × port, or name × port) the plan holds.
     pub fn len(&self) -> u128 {
         self.ends.last().copied().unwrap_or(0)

@@ -92,6 +92,86 @@ fn valid_host_name(s: &str) -> bool {
         && !s.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// One part of an address as `inet_aton(3)` reads it: decimal, `0x` hex or
+/// `0` octal.
+fn numeric_label(l: &str) -> bool {
+    let hex = l
+        .strip_prefix("0x")
+        .or_else(|| l.strip_prefix("0X"))
+        .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+    hex || (!l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The address `inet_aton(3)` makes of `s` (`127.1`, `0x7f.0.0.1`,
+/// `0177.0.0.1`, `2130706433`), if it makes one.
+fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let value = if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            if hex.is_empty() {
+                0
+            } else {
+                u32::from_str_radix(hex, 16).ok()?
+            }
+        } else if part.len() > 1 && part.starts_with('0') {
+            u32::from_str_radix(&part[1..], 8).ok()?
+        } else {
+            part.parse::<u32>().ok()?
+        };
+        values.push(value);
+    }
+    let (last, head) = values.split_last()?;
+    let last_bits = 32 - 8 * head.len() as u32;
+    if head.iter().any(|&v| v > 255) || (last_bits < 32 && *last >= 1 << last_bits) {
+        return None;
+    }
+    let mut ip = *last;
+    for (i, &v) in head.iter().enumerate() {
+        ip |= v << (24 - 8 * i as u32);
+    }
+    Some(Ipv4Addr::from(ip))
+}
+
+/// Refuse what looks like an address but is not one in dotted-quad form:
+/// `inet_aton(3)` users expect `0x7f.0.0.1` or `127.1` to be an address,
+/// and as a host name it would be sent to a resolver. A name whose last
+/// label is all digits is no host name either (RFC 3696 §2: top-level
+/// domains are never all-numeric).
+fn refuse_numeric(input: &str, host: &str) -> Result<(), SpecError> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() {
+        return Ok(());
+    }
+    if host.split('.').all(numeric_label) {
+        return Err(match inet_aton(host) {
+            Some(ip) => err(
+                input,
+                format!("not an address in dotted-quad form: write {ip}"),
+            ),
+            None => err(
+                input,
+                "not an address in dotted-quad form (four numbers from 0 to 255, like 192.0.2.1)",
+            ),
+        });
+    }
+    if host.contains('.')
+        && host
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(err(
+            input,
+            "not an address in dotted-quad form, nor a host name (a top-level domain is never all-numeric)",
+        ));
+    }
+    Ok(())
+}
+
 fn range(input: &str, start: IpAddr, end: IpAddr, port: Option<u16>) -> Result<Spec, SpecError> {
     if start.is_ipv4() != end.is_ipv4() {
         return Err(err(input, "a range cannot mix IPv4 and IPv6"));
@@ -117,7 +197,7 @@ impl FromStr for Spec {
         if let Some(rest) = input
             .strip_prefix("mx:")
             .or_else(|| input.strip_prefix("MX:"))
-            .filter(|r| !r.chars().all(|c| c.is_ascii_digit()))
+            .filter(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_digit()))
         {
             return mx_spec(input, rest);
         }
@@ -152,7 +232,11 @@ impl FromStr for Spec {
             return range(input, net.network(), net.broadcast(), None);
         }
         if let Some((a, b)) = input.split_once('-') {
-            if let Ok(start) = a.trim().parse::<IpAddr>() {
+            let start = a.trim().parse::<IpAddr>();
+            if start.is_err() {
+                refuse_numeric(input, a.trim())?;
+            }
+            if let Ok(start) = start {
                 let b = b.trim();
                 let end = match (start, b.parse::<IpAddr>(), b.parse::<u8>()) {
                     (_, Ok(end), _) => end,
@@ -183,6 +267,7 @@ impl FromStr for Spec {
             if let Ok(ip) = host.parse::<IpAddr>() {
                 return range(input, ip, ip, Some(port));
             }
+            refuse_numeric(input, host)?;
             if valid_host_name(host) {
                 return Ok(Spec::Name {
                     host: host.to_ascii_lowercase(),
@@ -191,6 +276,7 @@ impl FromStr for Spec {
             }
             return Err(err(input, "not an address or host name before the port"));
         }
+        refuse_numeric(input, input)?;
         if valid_host_name(input) {
             return Ok(Spec::Name {
                 host: input.to_ascii_lowercase(),
@@ -207,6 +293,13 @@ fn mx_spec(input: &str, rest: &str) -> Result<Spec, SpecError> {
         Some((d, p)) => (d, Some(parse_port(input, p)?)),
         None => (rest, None),
     };
+    if domain.is_empty() {
+        return Err(err(
+            input,
+            "mx: needs a mail domain after it (like mx:example.org)",
+        ));
+    }
+    refuse_numeric(input, domain)?;
     if !valid_host_name(domain) {
         return Err(err(input, "not a mail domain after mx:"));
     }
@@ -350,6 +443,62 @@ mod tests {
     }
 
     #[test]
+    fn numeric_forms_are_refused_not_resolved() {
+        for (bad, want) in [
+            ("0x7f.0.0.1", "write 127.0.0.1"),
+            ("0x7f000001", "write 127.0.0.1"),
+            ("127.1", "write 127.0.0.1"),
+            ("0177.0.0.1", "write 127.0.0.1"),
+            ("2130706433", "write 127.0.0.1"),
+            ("127.0.0.1.", "write 127.0.0.1"),
+            ("0x7f.1:25", "write 127.0.0.1"),
+            ("mx:0x7f.0.0.1", "write 127.0.0.1"),
+            ("0x7f.0.0.1-5", "write 127.0.0.1"),
+            ("1.2.3.4.5", "dotted-quad"),
+            ("0x100.0.0.1", "dotted-quad"),
+            ("08.0.0.1", "dotted-quad"),
+            ("7f.0.0.1", "top-level domain"),
+            ("mail.example.123", "top-level domain"),
+        ] {
+            let e = bad.parse::<Spec>().unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
+        // Names that merely contain hex or digits stay names.
+        for name in [
+            "cafe.babe",
+            "0xdeadbeef.example",
+            "mx1.example.org",
+            "123.example.org",
+        ] {
+            assert!(matches!(p(name), Spec::Name { .. }), "{name}");
+        }
+    }
+
+    #[test]
+    fn inet_aton_forms() {
+        assert_eq!(inet_aton("127.1"), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(inet_aton("10.1.2"), Some(Ipv4Addr::new(10, 1, 0, 2)));
+        assert_eq!(
+            inet_aton("0xc0.0250.2.1"),
+            Some(Ipv4Addr::new(192, 168, 2, 1))
+        );
+        assert_eq!(inet_aton("4294967295"), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(inet_aton("4294967296"), None);
+        assert_eq!(inet_aton("1.16777216"), None);
+        assert_eq!(inet_aton("256.0.0.1"), None);
+        assert_eq!(inet_aton("1.2.3.4.5"), None);
+    }
+
+    #[test]
+    fn mx_without_a_domain_says_so() {
+        for bad in ["mx:", "MX:", "mx::25"] {
+            let e = bad.parse::<Spec>().unwrap_err().to_string();
+            assert!(e.contains("needs a mail domain"), "{bad}: {e}");
+            assert!(!e.contains("port \"\""), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn whole_address_spaces() {
         assert_eq!(p("::/0").len(), u128::MAX, "2^128 saturates");
         assert_eq!(p("0.0.0.0/0").len(), 1 << 32);
@@ -379,6 +528,28 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,60}") {
             let _ = s.parse::<Spec>();
+        }
+
+        /// However its parts are written (decimal, hex, octal, how many),
+        /// with or without a trailing dot or a port, an all-numeric dotted
+        /// form is never taken for a name that would be resolved.
+        #[test]
+        fn no_numeric_form_is_ever_a_name(
+            labels in proptest::collection::vec("[0-9]{1,12}|0[xX][0-9a-fA-F]{0,9}", 1..7),
+            dot in proptest::bool::ANY,
+            port in proptest::option::of(1u16..),
+            mx in proptest::bool::ANY,
+        ) {
+            let mut s = labels.join(".");
+            if dot { s.push('.'); }
+            if let Some(port) = port { s = format!("{s}:{port}"); }
+            if mx { s = format!("mx:{s}"); }
+            match s.parse::<Spec>() {
+                // `mx:25` is the host `mx` on port 25, a name the user wrote.
+                Ok(Spec::Name { host, .. }) if mx && host == "mx" => {}
+                Ok(Spec::Name { .. }) | Ok(Spec::Mx { .. }) => proptest::prop_assert!(false, "{s} became a name"),
+                Ok(Spec::Range { .. }) | Err(_) => {}
+            }
         }
 
         #[test]

@@ -41,13 +41,30 @@ impl TestLab {
     }
 
     pub fn start_with(profiles: Vec<&'static Profile>) -> TestLab {
+        Self::start_as(profiles, relayscan::lab::tls::Identity::SelfSigned)
+    }
+
+    /// Start the named profiles presenting the certificate the lab CA
+    /// (`src/lab/tls/ca.pem`) issued for `*.lab.example`.
+    pub fn start_ca_signed(names: &[&str]) -> TestLab {
+        let profiles = names
+            .iter()
+            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+            .collect();
+        Self::start_as(profiles, relayscan::lab::tls::Identity::CaSigned)
+    }
+
+    pub fn start_as(
+        profiles: Vec<&'static Profile>,
+        identity: relayscan::lab::tls::Identity,
+    ) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
         let lab = rt
-            .block_on(Lab::start(DEFAULT_BASE, 0, &profiles))
+            .block_on(Lab::start_as(DEFAULT_BASE, 0, &profiles, identity))
             .expect("lab starts");
         TestLab {
             lab: Some(lab),
@@ -82,10 +99,16 @@ impl Drop for TestLab {
     }
 }
 
-/// The relayscan binary, with settings that keep tests quick.
+/// The scope every test run of the binary gets: loopback only (a test
+/// that needs another passes `--scope`, which takes precedence).
+pub const TEST_SCOPE: &str = "127.0.0.0/8,::1";
+
+/// The relayscan binary, with settings that keep tests quick, scoped to
+/// loopback.
 pub fn relayscan() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("relayscan").expect("binary built");
     cmd.env("NO_COLOR", "1");
+    cmd.env("RELAYSCAN_SCOPE", TEST_SCOPE);
     cmd.timeout(std::time::Duration::from_secs(120));
     cmd
 }

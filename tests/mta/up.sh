@@ -179,6 +179,30 @@ make_cert() { # name addr dir
   chmod 600 "$3/key.pem"
 }
 
+# A private CA and a certificate it issued, for postfix-auth's STARTTLS:
+# DIR/ca.pem (the CA, for relayscan --auth-ca), DIR/cert.pem, DIR/key.pem
+# (CA:FALSE, serverAuth, DNS:NAME.test and IP:ADDR). The CA's key is deleted
+# once the certificate is signed.
+make_ca_cert() { # name addr dir
+  mkdir -p "$3"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=relayscan MTA lab CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign" \
+    -keyout "$3/ca-key.pem" -out "$3/ca.pem" >/dev/null 2>&1 \
+    || die "$1: openssl could not make a CA"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1.test" \
+    -keyout "$3/key.pem" -out "$3/cert.csr" >/dev/null 2>&1 \
+    || die "$1: openssl could not make a certificate request"
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:$1.test,IP:$2" >"$3/cert.ext"
+  openssl x509 -req -in "$3/cert.csr" -CA "$3/ca.pem" -CAkey "$3/ca-key.pem" -CAcreateserial \
+    -days 3650 -extfile "$3/cert.ext" -out "$3/cert.pem" >/dev/null 2>&1 \
+    || die "$1: openssl could not sign a certificate"
+  rm -f "$3/ca-key.pem" "$3/cert.csr" "$3/cert.ext" "$3/ca.srl"
+  chmod 600 "$3/key.pem"
+  chmod 644 "$3/ca.pem" "$3/cert.pem"
+}
+
 # --- Postfix -------------------------------------------------------------------------
 start_postfix() { # name addr policy
   local name="$1" addr="$2" policy="$3" d="$STATE/$1"
@@ -195,6 +219,7 @@ start_postfix() { # name addr policy
       printf '%s' relaypass | saslpasswd2 -p -c -f "$d/etc/sasl/sasldb2" -u "$name.test" relayuser
       chown root:postfix "$d/etc/sasl/sasldb2"
       chmod 640 "$d/etc/sasl/sasldb2"
+      make_ca_cert "$name" "$addr" "$d/tls"
       ;;
     tls) make_cert "$name" "$addr" "$d/tls" ;;
   esac

@@ -1,11 +1,18 @@
 //! The `--auth` tests (see [`crate::relay::auth`]): A2 (a wrong password,
 //! then a relay attempt: must be refused) and A1 (the right password, then
 //! the same attempt), each on a fresh connection that redoes STARTTLS. The
-//! real password is only sent over TLS unless `--auth-plaintext` allows it.
+//! real password goes only where [`PasswordRules::clearance`] allows it, asked
+//! on the very connection that would carry it.
+//!
+//! [`PasswordRules::clearance`]: crate::relay::auth::PasswordRules::clearance
 
 use super::{random_token, Probe, Session};
-use crate::relay::auth::{AuthAttempt, AuthFacts, AUTHENTICATED_RELAY, RELAY_AFTER_FAILED_AUTH};
-use crate::relay::catalogue::Placeholders;
+use crate::relay::auth::{
+    checked_for, AuthAttempt, AuthFacts, Clearance, PasswordFacts, AUTHENTICATED_RELAY,
+    RELAY_AFTER_FAILED_AUTH,
+};
+use crate::relay::catalogue::{Kind, Placeholders};
+use crate::relay::facts::TestFacts;
 use crate::smtp::sasl::{self, Mechanism, Password};
 use tokio::time::Instant;
 
@@ -63,19 +70,47 @@ impl Probe<'_> {
                 facts.skipped.push(format!("A1, A2: {why}"));
                 break;
             };
-            if right && !session.encrypted && !self.cfg.auth_plaintext {
-                facts.skipped.push(
-                    "A1: the connection is not encrypted; the password is not sent in the clear \
-                     (--auth-plaintext allows it)"
-                        .into(),
-                );
-                break;
+            let peer = session.peer.as_ref().filter(|_| session.encrypted);
+            let clearance = self.cfg.auth_rules.clearance(
+                self.target.name.as_deref(),
+                self.target.addr.ip(),
+                peer,
+            );
+            if right {
+                let checked_for = checked_for(self.target.name.as_deref(), self.target.addr.ip());
+                match &clearance {
+                    Clearance::Refused(why) => {
+                        facts.password = Some(PasswordFacts {
+                            sent: false,
+                            rule: None,
+                            checked_for,
+                            waived: None,
+                        });
+                        facts.authenticated_relay =
+                            Some(TestFacts::skipped(test.id, Kind::Auth, why.clone()));
+                        self.close(current, true).await;
+                        break;
+                    }
+                    Clearance::Allowed { rule, waived } => {
+                        facts.password = Some(PasswordFacts {
+                            sent: true,
+                            rule: Some(rule.as_str()),
+                            checked_for,
+                            waived: waived.clone(),
+                        });
+                    }
+                }
             }
+            // A2 carries the user's name only where the password could go too.
+            let (user, user_name) = match clearance {
+                Clearance::Allowed { .. } => (creds.user.clone(), "given"),
+                Clearance::Refused(_) => (format!("relayscan-{}", random_token()), "random"),
+            };
             let encrypted = session.encrypted;
-            let outcome =
-                sasl::authenticate(&mut session.conn, mechanism, &creds.user, password).await;
+            let outcome = sasl::authenticate(&mut session.conn, mechanism, &user, password).await;
             let attempt = AuthAttempt {
                 mechanism: mechanism.as_str(),
+                user_name,
                 encrypted,
                 reply: outcome.as_ref().ok().cloned(),
                 error: outcome.as_ref().err().map(ToString::to_string),

@@ -51,8 +51,9 @@ impl TlsState {
 
 /// How a STARTTLS attempt ended.
 pub(super) enum Upgrade {
-    /// TLS is up and EHLO was said again: the capabilities over TLS.
-    Done(Capabilities),
+    /// TLS is up and EHLO was said again: the capabilities over TLS, and
+    /// what the handshake established.
+    Done(Capabilities, Box<tls::TlsInfo>),
     /// Refused (`454`) in auto mode: the session goes on in plaintext.
     Plaintext,
     /// The connection cannot be used.
@@ -88,23 +89,41 @@ impl Probe<'_> {
         }
     }
 
-    /// Implicit TLS, right after connecting. False when the handshake failed.
-    pub(super) async fn implicit_tls(&mut self, conn: &mut Connection, first: bool) -> bool {
+    /// Implicit TLS, right after connecting. `None` when the handshake failed.
+    pub(super) async fn implicit_tls(
+        &mut self,
+        conn: &mut Connection,
+        first: bool,
+    ) -> Option<tls::TlsInfo> {
         let reason = self.tls.implicit.unwrap_or("option");
         let record = first && self.first_tls_facts("implicit", reason);
         match conn.start_tls(self.sni()).await {
             Ok((_, info)) => {
                 if let Some(t) = self.tls_facts(record) {
-                    t.session = Some(info);
+                    t.session = Some(info.clone());
                 }
-                true
+                Some(info)
             }
             Err(e) => {
+                let e = e.to_string();
+                let e = if e.contains(tls::NOT_TLS) {
+                    // RFC 8314 §3: implicit TLS starts with the handshake; a
+                    // plaintext SMTP service answers it with its banner.
+                    let port = self.target.addr.port();
+                    let fix = if reason == "port-465" {
+                        "implicit TLS is automatic on port 465; this one speaks plaintext: try --starttls always or another port".to_string()
+                    } else {
+                        "drop --tls or use --starttls".to_string()
+                    };
+                    format!("{}: is port {port} plaintext? {fix}", tls::NOT_TLS)
+                } else {
+                    e
+                };
                 if let Some(t) = self.tls_facts(record) {
-                    t.error = Some(e.to_string());
+                    t.error = Some(e.clone());
                 }
                 self.facts.error = Some(format!("implicit TLS: {e}"));
-                false
+                None
             }
         }
     }
@@ -152,12 +171,13 @@ impl Probe<'_> {
             }
             return Upgrade::Plaintext;
         }
-        match conn.start_tls(self.sni()).await {
+        let peer = match conn.start_tls(self.sni()).await {
             Ok((discarded, info)) => {
                 if let Some(t) = self.tls_facts(record) {
                     t.injected_bytes = discarded;
-                    t.session = Some(info);
+                    t.session = Some(info.clone());
                 }
+                info
             }
             Err(e) => {
                 if let Some(t) = self.tls_facts(record) {
@@ -172,7 +192,7 @@ impl Probe<'_> {
                 }
                 return Upgrade::Failed;
             }
-        }
+        };
         match conn.command(&Command::Ehlo(self.cfg.ehlo.clone())).await {
             Ok(reply) if reply.is_positive() => {
                 let caps = Capabilities::from_reply(&reply);
@@ -180,7 +200,7 @@ impl Probe<'_> {
                     t.hello = Some(reply);
                     t.capabilities = Some(caps.clone());
                 }
-                Upgrade::Done(caps)
+                Upgrade::Done(caps, Box::new(peer))
             }
             Ok(reply) => {
                 self.facts.error = Some(format!("EHLO over TLS refused: {}", reply.one_line()));
