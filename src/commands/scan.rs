@@ -8,6 +8,7 @@ use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
 use crate::dns;
 use crate::engine::checkpoint::{self, Checkpoint, Completion};
+use crate::engine::guard::ExcludedNames;
 use crate::engine::{resume, EngineConfig, Guard, Skip};
 use crate::output::writer::{CheckpointWriter, Earlier};
 use crate::output::{Format, Writer};
@@ -113,13 +114,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let guard = Arc::new(Guard {
         scope,
         exclude: AddrSet::from_specs(&user_excludes),
-        exclude_names: user_excludes
-            .iter()
-            .filter_map(|e| match e {
-                Spec::Name { host, .. } => Some(host.clone()),
-                _ => None,
-            })
-            .collect(),
+        exclude_names: ExcludedNames::new(user_excludes.iter().filter_map(|e| match e {
+            Spec::Name { host, .. } => Some(host.as_str()),
+            _ => None,
+        })),
         reserved: (!args.include_reserved).then(|| AddrSet::from_specs(&targets::reserved())),
         show_excluded: args.show_excluded,
     });

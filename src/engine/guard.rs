@@ -16,11 +16,37 @@ pub struct Guard {
     pub exclude: AddrSet,
     /// `--exclude` / `--exclude-file` names, matched against the name an
     /// address was found by (a host name or an MX exchange).
-    pub exclude_names: Vec<String>,
+    pub exclude_names: ExcludedNames,
     /// Reserved space skipped (absent with `--include-reserved`).
     pub reserved: Option<AddrSet>,
     /// `--show-excluded`: write a record for each excluded address.
     pub show_excluded: bool,
+}
+
+/// Excluded host names, found in constant time whatever their number
+/// (a million `--exclude-file` lines must not make each host pay for all).
+/// Matched without case and without a trailing dot.
+#[derive(Debug, Clone, Default)]
+pub struct ExcludedNames(std::collections::HashMap<String, String>);
+
+impl ExcludedNames {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        ExcludedNames(
+            names
+                .into_iter()
+                .map(|n| (Self::key(n), n.to_string()))
+                .collect(),
+        )
+    }
+
+    fn key(name: &str) -> String {
+        name.trim_end_matches('.').to_ascii_lowercase()
+    }
+
+    /// The exclusion as the user wrote it, if `name` is excluded.
+    pub fn find(&self, name: &str) -> Option<&str> {
+        self.0.get(&Self::key(name)).map(String::as_str)
+    }
 }
 
 /// The guard's decision about one address.
@@ -40,11 +66,7 @@ impl Guard {
         let from = name.map_or(String::new(), |n| format!(" (from {n})"));
         if let Some(n) = name {
             let n = n.trim_end_matches('.');
-            if let Some(e) = self
-                .exclude_names
-                .iter()
-                .find(|e| e.trim_end_matches('.').eq_ignore_ascii_case(n))
-            {
+            if let Some(e) = self.exclude_names.find(n) {
                 return Admit::Excluded(format!("excluded: {ip} (from {n}): {e} is in --exclude"));
             }
         }
@@ -81,7 +103,7 @@ mod tests {
         Guard {
             scope: Scope::parse(&["127.0.0.0/8,::1".into()]).unwrap(),
             exclude: AddrSet::from_specs(&specs(&["127.0.0.12", "127.0.1.0/24"])),
-            exclude_names: vec!["mx2.lab.test".into()],
+            exclude_names: ExcludedNames::new(["mx2.lab.test"]),
             reserved: Some(AddrSet::from_specs(&crate::targets::reserved())),
             show_excluded: false,
         }

@@ -6,6 +6,7 @@
 //! permutation or shard walk the space in any order.
 
 use super::spec::{ip_to_u128, Spec};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -76,6 +77,17 @@ impl Plan {
         let default_ports: Arc<[u16]> = ports.into();
         let mut ranges: Vec<(bool, u128, u128, Arc<[u16]>)> = Vec::new();
         let mut names: Vec<Block> = Vec::new();
+        // Hash sets, not scans: planning stays O(n log n) for a million
+        // names and a million exclusions.
+        let excluded_names: HashSet<&str> = exclude
+            .iter()
+            .filter_map(|e| match e {
+                Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => Some(host.as_str()),
+                Spec::Range { .. } => None,
+            })
+            .collect();
+        // (is an mx: domain, name, ports), borrowed from `include`.
+        let mut seen: HashSet<(bool, &str, Arc<[u16]>)> = HashSet::new();
         for spec in include {
             let ports = match spec.port() {
                 Some(p) => Arc::from([p].as_slice()),
@@ -86,15 +98,16 @@ impl Plan {
                     ranges.push((start.is_ipv6(), ip_to_u128(*start), ip_to_u128(*end), ports))
                 }
                 Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
-                    let excluded = exclude.iter().any(|e| {
-                        matches!(e, Spec::Name { host: h, .. } | Spec::Mx { domain: h, .. } if h == host)
-                    });
-                    let what = match spec {
-                        Spec::Mx { .. } => What::Mx(host.clone()),
-                        _ => What::Name(host.clone()),
-                    };
-                    let dup = names.iter().any(|b| b.what == what && b.ports == ports);
-                    if !excluded && !dup {
+                    if excluded_names.contains(host.as_str()) {
+                        continue;
+                    }
+                    let mx = matches!(spec, Spec::Mx { .. });
+                    if seen.insert((mx, host.as_str(), ports.clone())) {
+                        let what = if mx {
+                            What::Mx(host.clone())
+                        } else {
+                            What::Name(host.clone())
+                        };
                         names.push(Block {
                             what,
                             len: 1,
@@ -115,7 +128,9 @@ impl Plan {
                 _ => merged.push(r),
             }
         }
-        // Subtract exclusions.
+        // Subtract exclusions: sorted and merged per family, so each range
+        // starts at its first overlapping exclusion (a binary search) and
+        // walks only the ones inside it.
         let mut excl: Vec<(bool, u128, u128)> = exclude
             .iter()
             .filter_map(|e| match e {
@@ -125,19 +140,29 @@ impl Plan {
                 Spec::Name { .. } | Spec::Mx { .. } => None,
             })
             .collect();
-        excl.sort();
+        excl.sort_unstable();
+        let mut excl_merged: Vec<(bool, u128, u128)> = Vec::with_capacity(excl.len());
+        for e in excl {
+            match excl_merged.last_mut() {
+                Some(last) if last.0 == e.0 && e.1 <= last.2.saturating_add(1) => {
+                    last.2 = last.2.max(e.2)
+                }
+                _ => excl_merged.push(e),
+            }
+        }
         let mut blocks = Vec::new();
         for (v6, start, end, ports) in merged {
             let mut cursor = start;
             let mut done = false;
-            for &(ev6, es, ee) in excl.iter().filter(|e| e.0 == v6) {
-                if ee < cursor || es > end {
-                    continue;
+            // The first exclusion of this family that ends at or after `start`.
+            let first = excl_merged.partition_point(|&(ev6, _, ee)| (ev6, ee) < (v6, start));
+            for &(_, es, ee) in excl_merged[first..].iter().take_while(|e| e.0 == v6) {
+                if es > end {
+                    break;
                 }
                 if es > cursor {
                     blocks.push(Self::addr_block(v6, cursor, es - 1, &ports));
                 }
-                let _ = ev6;
                 if ee >= end {
                     done = true;
                     break;
@@ -386,6 +411,68 @@ mod tests {
             let want: Vec<String> = (lo..=hi).filter(|x| *x < elo || *x > ehi).map(|x| format!("192.0.2.{x}:25")).collect();
             match Plan::new(&specs(&[&inc]), &specs(&[&exc]), &[25]) {
                 Ok(plan) => proptest::prop_assert_eq!(addrs(&plan), want),
+                Err(e) => {
+                    proptest::prop_assert_eq!(e, PlanError::AllExcluded);
+                    proptest::prop_assert!(want.is_empty());
+                }
+            }
+        }
+
+        /// Many overlapping ranges of both families against many
+        /// overlapping exclusions (the sweep that keeps planning
+        /// O(n log n)), and names with repeats: the same set as a naive walk.
+        #[test]
+        fn many_ranges_and_exclusions_match_a_naive_set(
+            inc in proptest::collection::vec((0u32..200, 0u32..8, proptest::bool::ANY), 1..30),
+            exc in proptest::collection::vec((0u32..200, 0u32..8, proptest::bool::ANY), 0..30),
+            names in proptest::collection::vec(0u32..6, 0..10),
+            excluded_names in proptest::collection::vec(0u32..6, 0..3),
+        ) {
+            let spec = |&(start, len, v6): &(u32, u32, bool)| {
+                if v6 {
+                    format!("::1:{:x}-::1:{:x}", start, start + len)
+                } else {
+                    format!("127.0.0.{start}-127.0.0.{}", (start + len).min(255))
+                }
+            };
+            let include: Vec<String> = inc.iter().map(spec)
+                .chain(names.iter().map(|n| format!("h{n}.lab.test")))
+                .collect();
+            let exclude: Vec<String> = exc.iter().map(spec)
+                .chain(excluded_names.iter().map(|n| format!("h{n}.lab.test")))
+                .collect();
+            let inc_specs: Vec<Spec> = include.iter().map(|s| s.parse().unwrap()).collect();
+            let exc_specs: Vec<Spec> = exclude.iter().map(|s| s.parse().unwrap()).collect();
+            let member = |set: &[(u32, u32, bool)], x: u32, v6: bool| {
+                set.iter().any(|&(s, l, f)| {
+                    let end = if f { s + l } else { (s + l).min(255) };
+                    f == v6 && (s..=end).contains(&x)
+                })
+            };
+            let mut want = std::collections::BTreeSet::new();
+            for v6 in [false, true] {
+                for x in 0..=260u32 {
+                    if member(&inc, x, v6) && !member(&exc, x, v6) {
+                        want.insert(if v6 { format!("[::1:{x:x}]:25") } else { format!("127.0.0.{x}:25") });
+                    }
+                }
+            }
+            for n in &names {
+                if !excluded_names.contains(n) {
+                    want.insert(format!("h{n}.lab.test:25"));
+                }
+            }
+            match Plan::new(&inc_specs, &exc_specs, &[25]) {
+                Ok(plan) => {
+                    let got: Vec<String> = plan.iter().map(|j| match j {
+                        Job::Addr(a) => a.to_string(),
+                        Job::Name { host, port } | Job::Mx { domain: host, port } => format!("{host}:{port}"),
+                    }).collect();
+                    // Every job once, and the same set.
+                    let set: std::collections::BTreeSet<String> = got.iter().cloned().collect();
+                    proptest::prop_assert_eq!(set.len(), got.len());
+                    proptest::prop_assert_eq!(set, want);
+                }
                 Err(e) => {
                     proptest::prop_assert_eq!(e, PlanError::AllExcluded);
                     proptest::prop_assert!(want.is_empty());
