@@ -1,13 +1,47 @@
 //! Validated settings: the command line turned into what the engine and the
 //! probe need, with every check done before any socket or file is opened.
 
-use crate::cli::ProbeArgs;
+use crate::cli::{DnsArgs, ProbeArgs};
+use crate::dns::{self, resolver, Blocklists, Switch};
 use crate::relay::auth::{AuthHost, PasswordRules};
 use crate::relay::{catalogue, ProbeConfig};
 use crate::smtp::sasl::{Credentials, Password};
 use crate::smtp::tls::Trust;
 use crate::smtp::{hostname, Limits};
 use anyhow::{bail, Context};
+
+/// Most DNS queries in flight; hickory multiplexes at most 32 per connection.
+const MAX_DNS_CONCURRENCY: usize = 1024;
+
+/// Build the DNS settings from the command line (`--resolver`,
+/// `--dns-timeout`, `--dns-rate`, `--dns-concurrency`, `--ptr`, `--dnsbl`).
+pub fn dns_settings(args: &DnsArgs) -> anyhow::Result<dns::Settings> {
+    let mut servers = Vec::new();
+    for s in &args.resolver {
+        servers.push(resolver::parse_server(s).map_err(|e| anyhow::anyhow!("--resolver {e}"))?);
+    }
+    if args.dns_concurrency == 0 || args.dns_concurrency > MAX_DNS_CONCURRENCY {
+        bail!("--dns-concurrency must be from 1 to {MAX_DNS_CONCURRENCY}");
+    }
+    let ptr = match (args.ptr, args.no_ptr) {
+        (true, _) => Switch::On,
+        (_, true) => Switch::Off,
+        _ => Switch::Auto,
+    };
+    let dnsbl = match &args.dnsbl {
+        Some(list) => Blocklists::parse(list)?,
+        None => Blocklists::default(),
+    };
+    Ok(dns::Settings {
+        servers,
+        timeout: args.dns_timeout,
+        rate: args.dns_rate,
+        concurrency: args.dns_concurrency,
+        ptr,
+        dnsbl,
+        scope: None,
+    })
+}
 
 /// Build the probe settings from the command line.
 pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeConfig> {

@@ -52,7 +52,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     if let Some(address) = &args.confirm {
         probe.confirm = Some(crate::config::confirm_address(address)?);
     }
-    let mut dns = dns::Settings::from_args(&args.dns)?.for_check();
+    let mut dns = crate::config::dns_settings(&args.dns)?.for_check();
     let plan = Plan::new(std::slice::from_ref(&spec), &[], &[args.port.unwrap_or(25)])?;
     // The scope, before any packet: the server (if an address) and DNS.
     let scope = Scope::parse(&args.scope.scope)?;

@@ -81,7 +81,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         source_family_matches(ip, &include)?;
     }
     probe.source_ip = args.source_ip;
-    let mut dns = dns::Settings::from_args(&args.dns)?;
+    let mut dns = config::dns_settings(&args.dns)?;
     let plan = match Plan::new(&include, &exclude, &ports) {
         // Say what removed them: the user's exclusions, or reserved space.
         Err(PlanError::AllExcluded)

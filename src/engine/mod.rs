@@ -22,7 +22,7 @@ pub mod guard;
 pub mod pacer;
 pub mod resume;
 
-use crate::dns::{Dns, Unresolved};
+use crate::dns::{Dns, Resolved, Unresolved};
 use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
 use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
@@ -356,13 +356,13 @@ async fn run_job(
         let last = i + 1 == count;
         // Once stopped, each remaining address is recorded as interrupted.
         let record = match target {
-            Ok(target) => match guard.admit(target.addr.ip(), target.name.as_deref()) {
-                Admit::Dial => probe_one(target, cfg, dns, stop.clone()).await,
+            Ok(resolved) => match guard.admit(resolved.addr.ip(), resolved.name.as_deref()) {
+                Admit::Dial => probe_one(probe_target(resolved), cfg, dns, stop.clone()).await,
                 Admit::OutOfScope(message) => {
-                    not_dialled_record(target, Connect::OutOfScope { message })
+                    not_dialled_record(probe_target(resolved), Connect::OutOfScope { message })
                 }
                 Admit::Excluded(message) if guard.show_excluded => {
-                    not_dialled_record(target, Connect::Excluded { message })
+                    not_dialled_record(probe_target(resolved), Connect::Excluded { message })
                 }
                 Admit::Excluded(_) => {
                     if tx.send(Event::Excluded { position, last }).await.is_err() {
@@ -379,11 +379,22 @@ async fn run_job(
     }
 }
 
+/// The probe's target for an address the DNS gave.
+fn probe_target(resolved: Resolved) -> Target {
+    Target {
+        addr: resolved.addr,
+        name: resolved.name,
+        mx: resolved.mx,
+        ptr: None,
+    }
+}
+
 /// Probe one target under the engine's stop and the hard deadline. Its PTR
 /// name is looked up first (it may stand for `{H}`); its blocklist check
 /// runs alongside the probe, in DNS only.
 async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop) -> Record {
-    target.ptr = dns.ptr_for(&target).await;
+    let via_mx = target.mx.is_some();
+    target.ptr = dns.ptr_for(target.addr.ip(), via_mx).await;
     let hard_stop = tokio::time::sleep(cfg.host_timeout + OVERRUN);
     let probing = probe_until(&target, cfg, async move {
         tokio::select! {
@@ -392,7 +403,8 @@ async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop)
             () = hard_stop => Cut::Overran,
         }
     });
-    let ((mut facts, cut), dnsbl) = tokio::join!(probing, dns.blocklists_for(&target));
+    let ((mut facts, cut), dnsbl) =
+        tokio::join!(probing, dns.blocklists_for(target.addr.ip(), via_mx));
     facts.ptr = target.ptr;
     facts.mx = target.mx;
     facts.dnsbl = dnsbl;

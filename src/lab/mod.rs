@@ -4,6 +4,7 @@
 //! reach it and nothing it does leaves the machine.
 
 pub mod hostile;
+mod line;
 pub mod profile;
 pub mod server;
 pub mod tls;

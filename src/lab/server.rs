@@ -6,21 +6,20 @@
 //! domain or `localhost`; anything else is relaying, which the profile's
 //! policy decides.
 
+use super::line::{read_line, IDLE};
 use super::profile::{AuthPolicy, Greeting, MailPolicy, Profile, RelayPolicy, TlsPolicy};
 use super::tls::Identity;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
 /// The mail domain every lab server belongs to (RFC 2606: never resolves).
 pub const LAB_DOMAIN: &str = "lab.example";
-const MAX_LINE: u64 = 4096;
 /// The mailboxes every lab server has.
 const LOCAL_USERS: &[&str] = &["postmaster", "abuse", "root"];
-const IDLE: Duration = Duration::from_secs(30);
 /// Like Postfix's smtpd_hard_error_limit: drop the client after this many errors.
 const HARD_ERROR_LIMIT: u32 = 20;
 
@@ -606,28 +605,6 @@ fn deny(profile: &Profile, rcpt: &str) -> String {
         RelayPolicy::Deny(code, text) => format!("{code} {}", text.replace("{rcpt}", rcpt)),
         RelayPolicy::Greylist => "451 4.7.1 Greylisted, please try again later".into(),
         _ => format!("554 5.7.1 <{rcpt}>: Relay access denied"),
-    }
-}
-
-/// One command line, without CRLF; `None` at EOF or after the idle timeout.
-pub(super) async fn read_line<R: tokio::io::AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-) -> std::io::Result<Option<String>> {
-    let mut buf = Vec::new();
-    let read = timeout(
-        IDLE,
-        (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut buf),
-    )
-    .await;
-    match read {
-        Err(_) | Ok(Ok(0)) => Ok(None),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(_)) => {
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
-            }
-            Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
-        }
     }
 }
 
