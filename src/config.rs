@@ -15,7 +15,7 @@ const MAX_DNS_CONCURRENCY: usize = 1024;
 
 /// Build the DNS settings from the command line (`--resolver`,
 /// `--dns-timeout`, `--dns-rate`, `--dns-concurrency`, `--ptr`, `--dnsbl`).
-pub fn dns_settings(args: &DnsArgs) -> anyhow::Result<dns::Settings> {
+pub(crate) fn dns_settings(args: &DnsArgs) -> anyhow::Result<dns::Settings> {
     let mut servers = Vec::new();
     for s in &args.resolver {
         servers.push(resolver::parse_server(s).map_err(|e| anyhow::anyhow!("--resolver {e}"))?);
@@ -44,7 +44,7 @@ pub fn dns_settings(args: &DnsArgs) -> anyhow::Result<dns::Settings> {
 }
 
 /// Build the probe settings from the command line.
-pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeConfig> {
+pub(crate) fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeConfig> {
     let tests = catalogue::select(&args.tests).map_err(|e| anyhow::anyhow!("--tests: {e}"))?;
     let ehlo = match &args.ehlo {
         Some(name) => {
@@ -111,7 +111,7 @@ pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeCo
 /// of `--auth-ca` (besides the public roots), the pins of `--auth-pin`, and
 /// `--auth-insecure`, which waives them all and is warned about here, once,
 /// before anything is sent. `check` adds its own host to the list.
-pub fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
+pub(crate) fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
     if args.auth_plaintext {
         bail!(
             "--auth-plaintext is gone: the password now goes only over TLS verified for a host \
@@ -151,7 +151,7 @@ pub fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
 }
 
 /// The environment variable that may hold the `--auth` password.
-pub const PASSWORD_ENV: &str = "RELAYSCAN_AUTH_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "RELAYSCAN_AUTH_PASSWORD";
 
 /// The `--auth` user and its password, from `--auth-password-file` or
 /// [`PASSWORD_ENV`]. Error messages name where the password was looked
@@ -190,7 +190,7 @@ fn credentials(user: &str, file: Option<&std::path::Path>) -> anyhow::Result<Cre
 }
 
 /// `--confirm ADDRESS`: a plain `local@domain` the user controls.
-pub fn confirm_address(address: &str) -> anyhow::Result<String> {
+pub(crate) fn confirm_address(address: &str) -> anyhow::Result<String> {
     let valid = address
         .rsplit_once('@')
         .is_some_and(|(local, domain)| valid_local_part(local) && hostname::fqdn(domain).is_some());
@@ -219,7 +219,7 @@ fn default_ehlo() -> String {
 
 /// A stable fingerprint of the settings that decide what a scan does (FNV-1a,
 /// 64 bits): two result files with the same hash came from the same plan.
-pub fn config_hash(parts: &[&str]) -> String {
+pub(crate) fn config_hash(parts: &[&str]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in part.bytes().chain(std::iter::once(0)) {

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let spec: Spec = match args.target.parse()? {
         // A name without a port is a mail domain: its MX hosts are checked
         // (a host without MX records is its own, RFC 5321 §5.1).

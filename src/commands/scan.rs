@@ -31,7 +31,7 @@ const DRY_RUN_LIST: u128 = 10;
 /// prefix (`192.0.2.0/0`, `2001:db8::/0`) must not start scanning the world.
 const HUGE_PLAN: u128 = 1 << 24;
 
-pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
     // Everything is validated before any file is created or socket opened.
     let mut include: Vec<Spec> = Vec::new();
     for t in &args.targets {

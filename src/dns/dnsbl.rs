@@ -130,17 +130,6 @@ pub struct BlocklistCheck {
     pub skipped: Option<String>,
 }
 
-impl BlocklistCheck {
-    /// The listing zones, `;`-separated: the CSV `dnsbl` cell.
-    pub fn listed_zones(&self) -> String {
-        self.listed
-            .iter()
-            .map(|l| l.zone.as_str())
-            .collect::<Vec<_>>()
-            .join(";")
-    }
-}
-
 /// Are the zones asked about `ip`? The default lists only about public
 /// addresses (see [`Blocklists::named`]).
 pub fn asks_about(ip: IpAddr, lists: &Blocklists) -> bool {
@@ -341,26 +330,5 @@ mod tests {
         assert!(listing_codes(&[a("198.51.100.1")])
             .unwrap_err()
             .contains("outside 127.0.0.0/8"));
-    }
-
-    #[test]
-    fn csv_cell_lists_zones() {
-        let check = BlocklistCheck {
-            zones: vec!["a.example".into(), "b.example".into()],
-            listed: vec![
-                Listing {
-                    zone: "a.example".into(),
-                    codes: vec!["127.0.0.2".into()],
-                    reason: None,
-                },
-                Listing {
-                    zone: "b.example".into(),
-                    codes: vec!["127.0.0.3".into()],
-                    reason: Some("spam".into()),
-                },
-            ],
-            ..BlocklistCheck::default()
-        };
-        assert_eq!(check.listed_zones(), "a.example;b.example");
     }
 }

@@ -19,7 +19,7 @@ pub mod reverse;
 pub mod settings;
 pub mod switch;
 
-pub use dnsbl::{BlocklistCheck, Blocklists, Listing};
+pub use dnsbl::{BlocklistCheck, Blocklists};
 pub use error::DnsError;
 pub use mx::MxHost;
 pub use settings::{resolve_timeout, Settings};
@@ -83,10 +83,6 @@ impl Dns {
                 settings,
             }),
         }
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
     }
 
     /// Ask one question; the answers of that type (CNAMEs on the way are

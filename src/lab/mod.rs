@@ -9,7 +9,6 @@ pub mod profile;
 pub mod server;
 pub mod tls;
 
-pub use hostile::Hostile;
 pub use profile::{Profile, PROFILES};
 
 use anyhow::{bail, Context};

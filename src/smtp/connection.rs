@@ -225,11 +225,6 @@ impl Connection {
         &self.buf[self.pos..]
     }
 
-    /// Note an event (`*`) in the transcript.
-    pub fn note(&mut self, line: &str) {
-        self.record('*', line);
-    }
-
     /// Switch the connection to TLS: at once for implicit TLS, or after the
     /// server's `220` to STARTTLS. Whatever the server sent that we have not
     /// read yet is plaintext from before the handshake: it is discarded, never
