@@ -676,19 +676,19 @@ mod tests {
     #[test]
     fn a_cut_probe_keeps_a_proven_relay_and_says_so() {
         use crate::relay::{catalogue, facts::Greeting, TestFacts};
-        use crate::smtp::Reply;
+        use crate::smtp::{code, Reply};
         let mut facts = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         facts.greeting = Greeting {
-            banner: Some(Reply::new(220, "mx.example.org ESMTP")),
+            banner: Some(Reply::new(code::SERVICE_READY, "mx.example.org ESMTP")),
             hello_command: Some("EHLO"),
-            hello: Some(Reply::new(250, "mx.example.org")),
+            hello: Some(Reply::new(code::OK, "mx.example.org")),
             ..Greeting::default()
         };
         let s1 = catalogue::find("S1").unwrap();
         let mut t = TestFacts::skipped(s1.id, s1.kind, "");
         t.skipped = None;
-        t.mail_reply = Some(Reply::new(250, "2.1.0 Ok"));
-        t.rcpt_reply = Some(Reply::new(250, "2.1.5 Ok"));
+        t.mail_reply = Some(Reply::new(code::OK, "2.1.0 Ok"));
+        t.rcpt_reply = Some(Reply::new(code::OK, "2.1.5 Ok"));
         facts.tests.push(t);
 
         let r = record(facts.clone(), Some(Cut::Interrupted));
@@ -696,7 +696,10 @@ mod tests {
         assert_eq!(r.error().as_deref(), Some("interrupted"));
         assert!(r.verdict.notes.iter().any(|n| n.contains("did not run")));
 
-        facts.tests[0].rcpt_reply = Some(Reply::new(554, "5.7.1 Relay access denied"));
+        facts.tests[0].rcpt_reply = Some(Reply::new(
+            code::TRANSACTION_FAILED,
+            "5.7.1 Relay access denied",
+        ));
         let r = record(facts.clone(), Some(Cut::Interrupted));
         assert_eq!(
             r.verdict.verdict,

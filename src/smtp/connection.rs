@@ -362,7 +362,7 @@ impl Connection {
             return Ok(None);
         }
         let early = self.read_reply().await?;
-        if early.code == 421 {
+        if early.code == super::code::SERVICE_NOT_AVAILABLE {
             return Ok(Some(early));
         }
         let text: String = early.one_line().chars().take(80).collect();
