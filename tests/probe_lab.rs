@@ -146,20 +146,6 @@ async fn accept_all_sink_lowers_confidence() {
     assert_eq!(v.confidence, Some(relayscan::relay::Confidence::AcceptsAll));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn timing() {
-    let lab = Lab::start_all(DEFAULT_BASE, 0).await.expect("lab starts");
-    let cfg = config();
-    for (addr, profile) in lab.servers.clone() {
-        let facts = probe(&Target::new(addr), &cfg).await;
-        eprintln!(
-            "{:20} {:6}ms conns={}",
-            profile.name, facts.duration_ms, facts.connections
-        );
-    }
-}
-
 /// Probe one lab profile and audit the result, as a record would.
 async fn audited(name: &str, cfg: &ProbeConfig) -> (Facts, Verdict, Audit) {
     let profile = relayscan::lab::profile::find(name).unwrap();
@@ -403,25 +389,6 @@ async fn iis6_open_relay_gets_the_iis_fix() {
     let fix = fix(&audit, FindingId::OpenRelay);
     assert!(fix.contains("Only the list below"), "{fix}");
     assert!(fix.contains("successfully authenticate"), "{fix}");
-}
-
-/// Where a closed host's round trips go (run by hand with --ignored --nocapture).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn round_trip_trace() {
-    let closed = relayscan::lab::profile::find("postfix-closed").unwrap();
-    let lab = relayscan::lab::WideLab::start(0, Duration::from_millis(50), move |_| Some(closed))
-        .await
-        .unwrap();
-    let mut cfg = config();
-    cfg.transcript = true;
-    cfg.limits.transcript_entries = 2000;
-    let addr = std::net::SocketAddr::from(([127, 1, 0, 1], lab.port));
-    let facts = probe(&Target::new(addr), &cfg).await;
-    for t in &facts.transcript {
-        eprintln!("{:5} {} {}", t.ms, t.dir, t.line);
-    }
-    eprintln!("duration {} ms", facts.duration_ms);
 }
 
 #[tokio::test]

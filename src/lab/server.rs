@@ -608,12 +608,14 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String], may_relay: b
                 reply(code::MAILBOX_UNAVAILABLE, format_args!("5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table"))
             }
         }
-        Rcpt::Local { local_part } if local_part.contains('!') || local_part.contains('@') => reply(
-            code::MAILBOX_UNAVAILABLE,
-            format_args!(
+        Rcpt::Local { local_part } if local_part.contains('!') || local_part.contains('@') => {
+            reply(
+                code::MAILBOX_UNAVAILABLE,
+                format_args!(
                 "5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table"
             ),
-        ),
+            )
+        }
         // Like Postfix with local_recipient_maps: only real mailboxes; a sink takes anything.
         Rcpt::Local { local_part }
             if profile.relay == RelayPolicy::AcceptAll
