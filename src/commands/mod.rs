@@ -97,44 +97,7 @@ pub(crate) fn out(text: impl AsRef<str>) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// The output format: `--format` when given, else from the `-o` extension
-/// (`.csv`, `.jsonl`/`.json`/`.ndjson`, `.txt`; none, or standard output:
-/// CSV). Any other extension (`x.xlsx`) needs `--format`: writing CSV into
-/// a file named for another format would lie about its content.
-pub(crate) fn format_for(explicit: Option<Format>, path: Option<&Path>) -> anyhow::Result<Format> {
-    if let Some(f) = explicit {
-        return Ok(f);
-    }
-    let Some(path) = path.filter(|p| !is_stdout(Some(p))) else {
-        return Ok(Format::Csv);
-    };
-    let Some(ext) = path.extension() else {
-        return Ok(Format::Csv);
-    };
-    // A device or FIFO stores nothing under its name: its name cannot lie.
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return Ok(Format::Csv);
-    }
-    match ext.to_string_lossy().to_ascii_lowercase().as_str() {
-        "csv" => Ok(Format::Csv),
-        "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
-        "txt" => Ok(Format::Table),
-        other => anyhow::bail!(
-            "--output {}: relayscan writes csv, jsonl or a text table, not .{other}: \
-             pass --format csv|jsonl|table to write that format under this name",
-            path.display()
-        ),
-    }
-}
-
-/// `-o -` and `-o /dev/stdout` mean standard output (as `-i -` means
-/// standard input); so does no `-o` at all.
-pub(crate) fn is_stdout(path: Option<&Path>) -> bool {
-    match path {
-        None => true,
-        Some(p) => p == Path::new("-") || p == Path::new("/dev/stdout"),
-    }
-}
+pub(crate) use crate::config::{format_for, is_stdout};
 
 /// Where records go, decided before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
