@@ -1,7 +1,7 @@
 //! Validated settings: the command line turned into what the engine and the
 //! probe need, with every check done before any socket or file is opened.
 
-use crate::cli::{parse_ports, DnsArgs, ProbeArgs, ScanArgs};
+use crate::cli::{parse_ports, CheckArgs, DnsArgs, ProbeArgs, ScanArgs};
 use crate::dns::{self, resolver, Blocklists, Switch};
 use crate::output::Format;
 use crate::relay::auth::{AuthHost, PasswordRules};
@@ -104,6 +104,66 @@ impl ScanSettings {
             dns,
             format,
             shard: args.shard.unwrap_or_default(),
+        })
+    }
+}
+
+/// `relayscan check`'s command line, validated.
+pub(crate) struct CheckSettings {
+    /// The one server: an address, a host name, or a mail domain's MX hosts.
+    pub(crate) spec: Spec,
+    pub(crate) probe: ProbeConfig,
+    pub(crate) dns: dns::Settings,
+    pub(crate) scope: Option<Scope>,
+}
+
+impl CheckSettings {
+    pub(crate) fn from_args(args: &CheckArgs) -> anyhow::Result<CheckSettings> {
+        let spec: Spec = match args.target.parse()? {
+            // A name without a port is a mail domain: its MX hosts are checked
+            // (a host without MX records is its own, RFC 5321 §5.1).
+            Spec::Name { host, port: None } => Spec::Mx {
+                domain: host,
+                port: None,
+            },
+            other => other,
+        };
+        if spec.len() != 1 {
+            bail!("check takes one server; use `relayscan scan` for ranges");
+        }
+        if let (Some(named), Some(flag)) = (spec.port(), args.port) {
+            if named != flag {
+                bail!(
+                    "{} names port {named} and --port says {flag}: give the port once",
+                    crate::output::sanitize::terminal(&args.target)
+                );
+            }
+        }
+        if args.probe.transcript && !args.json {
+            bail!("--transcript shows the dialogue in the JSON result: add --json");
+        }
+        let mut probe = probe_config(&args.probe, true)?;
+        if probe.auth.is_some() {
+            // `check` names its one host for the password: the address, the
+            // host name, or the mail domain as typed (its MX hosts are other
+            // names: they need --auth-host).
+            let named = match &spec {
+                Spec::Range { start, .. } => Some(crate::relay::auth::AuthHost::Addr(*start)),
+                Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
+                    crate::relay::auth::AuthHost::parse(host)
+                }
+            };
+            probe.auth_rules.hosts.extend(named);
+        }
+        if let Some(address) = &args.confirm {
+            probe.confirm = Some(confirm_address(address)?);
+        }
+        let dns = dns_settings(&args.dns)?.for_check();
+        Ok(CheckSettings {
+            spec,
+            probe,
+            dns,
+            scope: Scope::parse(&args.scope.scope)?,
         })
     }
 }

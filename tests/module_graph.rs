@@ -59,8 +59,13 @@ const PENDING: &[(&str, &str)] = &[
 /// A module path (`dns::settings`), `""` for the crate root.
 type Module = String;
 
+/// This crate's `src/`, or another checkout's (`MODULE_GRAPH_SRC`, to
+/// print an older graph for comparison).
 fn src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    match std::env::var_os("MODULE_GRAPH_SRC") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+    }
 }
 
 /// Every library source file and the module it defines.
