@@ -39,7 +39,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
     }
     let (work, completion, earlier) = match resume(&args, &planned)? {
         Resumed::Complete(code) => return Ok(code),
-        Resumed::Go(work, completion, earlier) => (work, completion, earlier),
+        Resumed::Go(start) => *start,
     };
 
     let append = args.append || planned.checkpoint.is_some();
@@ -325,7 +325,7 @@ enum Resumed {
     /// The checkpoint says the scan is complete: this exit code, nothing to run.
     Complete(i32),
     /// The work left, the positions done, the records written before.
-    Go(Work, Completion, Earlier),
+    Go(Box<(Work, Completion, Earlier)>),
 }
 
 /// Resume: the same plan, the same output, from the checkpoint on (a run
@@ -337,7 +337,11 @@ fn resume(args: &ScanArgs, planned: &Planned) -> anyhow::Result<Resumed> {
         schedule: planned.schedule.clone(),
     };
     let Some(cp) = &planned.checkpoint else {
-        return Ok(Resumed::Go(work, Completion::default(), Earlier::default()));
+        return Ok(Resumed::Go(Box::new((
+            work,
+            Completion::default(),
+            Earlier::default(),
+        ))));
     };
     if cp.config_hash != planned.hash
         || cp.shard != planned.shard.to_string()
@@ -379,7 +383,7 @@ fn resume(args: &ScanArgs, planned: &Planned) -> anyhow::Result<Resumed> {
         summary: found.summary,
         schedule: Some(work.schedule.clone()),
     };
-    Ok(Resumed::Go(work, completion, earlier))
+    Ok(Resumed::Go(Box::new((work, completion, earlier))))
 }
 
 /// The safety catch for huge plans (see [`HUGE_PLAN`]).
