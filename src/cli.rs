@@ -18,7 +18,7 @@ use std::path::PathBuf;
                   Scan only networks and servers you are allowed to test.",
     after_help = "Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
@@ -26,7 +26,7 @@ pub struct Cli {
 // Parsed once per process: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Scan addresses, ranges and host names for open relays.
     Scan(ScanArgs),
     /// Check one server with every test and print a readable report (for CI).
@@ -41,7 +41,7 @@ pub enum Command {
 
 /// Settings of the SMTP dialogue, shared by `scan` and `check`.
 #[derive(Debug, Clone, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Give up a connection attempt after this long (e.g. 5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: std::time::Duration,
@@ -106,7 +106,7 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub(crate) struct ScanArgs {
     /// Targets: addresses, CIDR blocks, ranges (192.0.2.10-20), host:port, host names.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -192,7 +192,7 @@ pub struct ScanArgs {
 
 /// Where a run may send packets.
 #[derive(Debug, Clone, Args)]
-pub struct ScopeArgs {
+pub(crate) struct ScopeArgs {
     /// Send packets only to these addresses: CIDR blocks, ranges and addresses, comma-separated,
     /// or a FILE of them (repeatable). Targets (after DNS) and DNS servers outside it are refused
     /// before any packet.
@@ -201,7 +201,7 @@ pub struct ScopeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The server: DOMAIN (each of its MX hosts), HOST:PORT, an address or [IPv6]:PORT.
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
@@ -225,7 +225,7 @@ pub struct CheckArgs {
 
 /// DNS: who answers, how fast we ask, and what we look up besides names.
 #[derive(Debug, Clone, Args)]
-pub struct DnsArgs {
+pub(crate) struct DnsArgs {
     /// Ask this name server, IP[:PORT] (repeatable; default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Vec<String>,
@@ -251,10 +251,10 @@ pub struct DnsArgs {
 }
 
 /// The demo's own output file, replaced on every run.
-pub const DEMO_OUTPUT: &str = "relayscan-demo.csv";
+pub(crate) const DEMO_OUTPUT: &str = "relayscan-demo.csv";
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Where to write the demo's CSV. The default file is replaced on every
     /// run; any other existing file needs --force.
     #[arg(short = 'o', long, default_value = DEMO_OUTPUT)]
@@ -270,7 +270,7 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// JSON Lines outputs of `relayscan scan` (one per shard, in any order).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
@@ -307,7 +307,7 @@ impl From<MergeFormat> for Format {
 }
 
 #[derive(Debug, Args)]
-pub struct LabArgs {
+pub(crate) struct LabArgs {
     /// First loopback address; each profile takes the next one.
     #[arg(long, default_value_t = crate::lab::DEFAULT_BASE)]
     pub base: std::net::Ipv4Addr,
@@ -324,7 +324,7 @@ pub struct LabArgs {
 const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// `5s`, `500ms`, `2m`, or a bare number of seconds; more than zero, at most a day.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let d = match s.trim().parse::<f64>() {
         Ok(secs) if (0.0..1e9).contains(&secs) => std::time::Duration::from_secs_f64(secs),
         Ok(_) => return Err(format!("{s:?} is not a usable number of seconds")),
@@ -342,12 +342,12 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 /// The slowest `--rate`: one connection start every 1000 s. Slower is a
 /// typo (and `1e-19` would overflow the pacer's interval).
-pub const MIN_RATE: f64 = 0.001;
+pub(crate) const MIN_RATE: f64 = 0.001;
 /// The fastest `--rate`: beyond this the pacer's interval rounds to nothing.
-pub const MAX_RATE: f64 = 1_000_000.0;
+pub(crate) const MAX_RATE: f64 = 1_000_000.0;
 
 /// A number of connections per second from [`MIN_RATE`] to [`MAX_RATE`].
-pub fn parse_rate(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
         Ok(r) if r.is_finite() && r > 0.0 => Err(format!(
@@ -360,7 +360,7 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 /// A `--seed`: a whole number that fits 64 bits.
-pub fn parse_seed(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
     s.trim().parse::<u64>().map_err(|_| {
         format!(
             "{s:?} is not a seed: give a whole number from 0 to {}",
@@ -370,7 +370,7 @@ pub fn parse_seed(s: &str) -> Result<u64, String> {
 }
 
 /// One port, 1 to 65535 (`check -p`); a list is for `scan`.
-pub fn parse_port(s: &str) -> Result<u16, String> {
+pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
     match parse_ports(s)?.as_slice() {
         [one] => Ok(*one),
         _ => Err(format!(
@@ -380,7 +380,7 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 /// `25,587`, `2525-2530`, or a mix. Duplicates are dropped, order kept.
-pub fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
+pub(crate) fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
     let port = |p: &str| match p.trim().parse::<u16>() {
         Ok(0) | Err(_) => Err(format!(
             "unknown port {:?}: ports are numbers from 1 to 65535",

@@ -1,16 +1,267 @@
 //! Validated settings: the command line turned into what the engine and the
 //! probe need, with every check done before any socket or file is opened.
 
-use crate::cli::ProbeArgs;
+use crate::cli::{parse_ports, CheckArgs, DnsArgs, ProbeArgs, ScanArgs};
+use crate::dns::{self, resolver, Blocklists, Switch};
+use crate::output::Format;
 use crate::relay::auth::{AuthHost, PasswordRules};
 use crate::relay::{catalogue, ProbeConfig};
 use crate::smtp::sasl::{Credentials, Password};
 use crate::smtp::tls::Trust;
 use crate::smtp::{hostname, Limits};
+use crate::targets::{self, Scope, Shard, Spec};
 use anyhow::{bail, Context};
+use std::path::Path;
+
+/// Most hosts probed at once; beyond this the network, not relayscan, is the bottleneck.
+const MAX_CONCURRENCY: usize = 20_000;
+
+/// `relayscan scan`'s command line, validated. Building it opens no file
+/// and no socket (list files and standard input are read): every mistake
+/// the command line can hold is refused here, before anything runs.
+pub(crate) struct ScanSettings {
+    /// The targets: addresses, ranges, names, `mx:` domains.
+    pub(crate) include: Vec<Spec>,
+    /// The user's exclusions (reserved space is the plan's business).
+    pub(crate) exclude: Vec<Spec>,
+    pub(crate) scope: Option<Scope>,
+    pub(crate) ports: Vec<u16>,
+    pub(crate) concurrency: usize,
+    pub(crate) probe: ProbeConfig,
+    pub(crate) dns: dns::Settings,
+    pub(crate) format: Format,
+    pub(crate) shard: Shard,
+}
+
+impl ScanSettings {
+    pub(crate) fn from_args(args: &ScanArgs) -> anyhow::Result<ScanSettings> {
+        let mut include: Vec<Spec> = Vec::new();
+        for t in &args.targets {
+            include.push(t.parse()?);
+        }
+        let mut empty_lists = Vec::new();
+        for file in &args.input {
+            let listed = targets::read_list(file)?;
+            if listed.is_empty() {
+                empty_lists.push(if file == "-" { "standard input" } else { file });
+            }
+            include.extend(listed);
+        }
+        for domain in &args.mx {
+            include.push(format!("mx:{domain}").parse().context("--mx")?);
+        }
+        let mut exclude: Vec<Spec> = Vec::new();
+        for e in &args.exclude {
+            exclude.push(e.parse().context("--exclude")?);
+        }
+        for file in &args.exclude_file {
+            exclude.extend(targets::read_list(file)?);
+        }
+        if let Some(e) = exclude.iter().find(|e| e.port().is_some()) {
+            bail!("--exclude {e}: exclusions take addresses or names, not ports");
+        }
+        if include.is_empty() && !empty_lists.is_empty() {
+            bail!(
+                "{} holds no targets (only blank lines and # comments): nothing to scan",
+                empty_lists.join(", ")
+            );
+        }
+        let scope = Scope::parse(&args.scope.scope)?;
+        let ports = parse_ports(&args.ports).map_err(|e| anyhow::anyhow!("--ports: {e}"))?;
+        if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
+            bail!("--concurrency must be from 1 to {MAX_CONCURRENCY}");
+        }
+        let mut probe = probe_config(&args.probe, args.all_tests)?;
+        if let Some(ip) = args.source_ip {
+            crate::smtp::dial::check_source(ip).map_err(|e| {
+                anyhow::anyhow!("--source-ip {ip} is not an address of this machine: {e}")
+            })?;
+            source_family_matches(ip, &include)?;
+        }
+        probe.source_ip = args.source_ip;
+        let dns = dns_settings(&args.dns)?;
+        let format = format_for(args.format, args.output.as_deref())?;
+        if args.probe.transcript && format != Format::Jsonl {
+            bail!("--transcript keeps the dialogue in JSON Lines only: add --format jsonl (or an -o FILE.jsonl)");
+        }
+        if args.resume.is_some() {
+            if is_stdout(args.output.as_deref()) {
+                bail!("--resume needs an output file (-o FILE): it reads what was written back");
+            }
+            if format == Format::Table {
+                bail!(
+                    "--resume reads its output back: write csv or jsonl (--format), not the table"
+                );
+            }
+        }
+        Ok(ScanSettings {
+            include,
+            exclude,
+            scope,
+            ports,
+            concurrency: args.concurrency,
+            probe,
+            dns,
+            format,
+            shard: args.shard.unwrap_or_default(),
+        })
+    }
+}
+
+/// `relayscan check`'s command line, validated.
+pub(crate) struct CheckSettings {
+    /// The one server: an address, a host name, or a mail domain's MX hosts.
+    pub(crate) spec: Spec,
+    pub(crate) probe: ProbeConfig,
+    pub(crate) dns: dns::Settings,
+    pub(crate) scope: Option<Scope>,
+}
+
+impl CheckSettings {
+    pub(crate) fn from_args(args: &CheckArgs) -> anyhow::Result<CheckSettings> {
+        let spec: Spec = match args.target.parse()? {
+            // A name without a port is a mail domain: its MX hosts are checked
+            // (a host without MX records is its own, RFC 5321 §5.1).
+            Spec::Name { host, port: None } => Spec::Mx {
+                domain: host,
+                port: None,
+            },
+            other => other,
+        };
+        if spec.len() != 1 {
+            bail!("check takes one server; use `relayscan scan` for ranges");
+        }
+        if let (Some(named), Some(flag)) = (spec.port(), args.port) {
+            if named != flag {
+                bail!(
+                    "{} names port {named} and --port says {flag}: give the port once",
+                    crate::output::sanitize::terminal(&args.target)
+                );
+            }
+        }
+        if args.probe.transcript && !args.json {
+            bail!("--transcript shows the dialogue in the JSON result: add --json");
+        }
+        let mut probe = probe_config(&args.probe, true)?;
+        if probe.auth.is_some() {
+            // `check` names its one host for the password: the address, the
+            // host name, or the mail domain as typed (its MX hosts are other
+            // names: they need --auth-host).
+            let named = match &spec {
+                Spec::Range { start, .. } => Some(crate::relay::auth::AuthHost::Addr(*start)),
+                Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
+                    crate::relay::auth::AuthHost::parse(host)
+                }
+            };
+            probe.auth_rules.hosts.extend(named);
+        }
+        if let Some(address) = &args.confirm {
+            probe.confirm = Some(confirm_address(address)?);
+        }
+        let dns = dns_settings(&args.dns)?.for_check();
+        Ok(CheckSettings {
+            spec,
+            probe,
+            dns,
+            scope: Scope::parse(&args.scope.scope)?,
+        })
+    }
+}
+
+/// Every address target must be of `--source-ip`'s family: a socket bound to
+/// an IPv4 address cannot reach an IPv6 one. (Names are checked per address
+/// when they resolve.)
+fn source_family_matches(source: std::net::IpAddr, include: &[Spec]) -> anyhow::Result<()> {
+    let family = |ip: std::net::IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    for spec in include {
+        if let Spec::Range { start, .. } = spec {
+            if start.is_ipv4() != source.is_ipv4() {
+                bail!(
+                    "--source-ip {source} is {} but target {spec} is {}: connect from an address \
+                     of the target's family, or scan IPv4 and IPv6 in separate runs",
+                    family(source),
+                    family(*start)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The output format: `--format` when given, else from the `-o` extension
+/// (`.csv`, `.jsonl`/`.json`/`.ndjson`, `.txt`; none, or standard output:
+/// CSV). Any other extension (`x.xlsx`) needs `--format`: writing CSV into
+/// a file named for another format would lie about its content.
+pub(crate) fn format_for(explicit: Option<Format>, path: Option<&Path>) -> anyhow::Result<Format> {
+    if let Some(f) = explicit {
+        return Ok(f);
+    }
+    let Some(path) = path.filter(|p| !is_stdout(Some(p))) else {
+        return Ok(Format::Csv);
+    };
+    let Some(ext) = path.extension() else {
+        return Ok(Format::Csv);
+    };
+    // A device or FIFO stores nothing under its name: its name cannot lie.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(Format::Csv);
+    }
+    match ext.to_string_lossy().to_ascii_lowercase().as_str() {
+        "csv" => Ok(Format::Csv),
+        "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
+        "txt" => Ok(Format::Table),
+        other => anyhow::bail!(
+            "--output {}: relayscan writes csv, jsonl or a text table, not .{other}: \
+             pass --format csv|jsonl|table to write that format under this name",
+            path.display()
+        ),
+    }
+}
+
+/// `-o -` and `-o /dev/stdout` mean standard output (as `-i -` means
+/// standard input); so does no `-o` at all.
+pub(crate) fn is_stdout(path: Option<&Path>) -> bool {
+    match path {
+        None => true,
+        Some(p) => p == Path::new("-") || p == Path::new("/dev/stdout"),
+    }
+}
+
+/// Most DNS queries in flight; hickory multiplexes at most 32 per connection.
+const MAX_DNS_CONCURRENCY: usize = 1024;
+
+/// Build the DNS settings from the command line (`--resolver`,
+/// `--dns-timeout`, `--dns-rate`, `--dns-concurrency`, `--ptr`, `--dnsbl`).
+pub(crate) fn dns_settings(args: &DnsArgs) -> anyhow::Result<dns::Settings> {
+    let mut servers = Vec::new();
+    for s in &args.resolver {
+        servers.push(resolver::parse_server(s).map_err(|e| anyhow::anyhow!("--resolver {e}"))?);
+    }
+    if args.dns_concurrency == 0 || args.dns_concurrency > MAX_DNS_CONCURRENCY {
+        bail!("--dns-concurrency must be from 1 to {MAX_DNS_CONCURRENCY}");
+    }
+    let ptr = match (args.ptr, args.no_ptr) {
+        (true, _) => Switch::On,
+        (_, true) => Switch::Off,
+        _ => Switch::Auto,
+    };
+    let dnsbl = match &args.dnsbl {
+        Some(list) => Blocklists::parse(list)?,
+        None => Blocklists::default(),
+    };
+    Ok(dns::Settings {
+        servers,
+        timeout: args.dns_timeout,
+        rate: args.dns_rate,
+        concurrency: args.dns_concurrency,
+        ptr,
+        dnsbl,
+        scope: None,
+    })
+}
 
 /// Build the probe settings from the command line.
-pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeConfig> {
+pub(crate) fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeConfig> {
     let tests = catalogue::select(&args.tests).map_err(|e| anyhow::anyhow!("--tests: {e}"))?;
     let ehlo = match &args.ehlo {
         Some(name) => {
@@ -77,7 +328,7 @@ pub fn probe_config(args: &ProbeArgs, all_tests: bool) -> anyhow::Result<ProbeCo
 /// of `--auth-ca` (besides the public roots), the pins of `--auth-pin`, and
 /// `--auth-insecure`, which waives them all and is warned about here, once,
 /// before anything is sent. `check` adds its own host to the list.
-pub fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
+pub(crate) fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
     if args.auth_plaintext {
         bail!(
             "--auth-plaintext is gone: the password now goes only over TLS verified for a host \
@@ -117,7 +368,7 @@ pub fn password_rules(args: &ProbeArgs) -> anyhow::Result<PasswordRules> {
 }
 
 /// The environment variable that may hold the `--auth` password.
-pub const PASSWORD_ENV: &str = "RELAYSCAN_AUTH_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "RELAYSCAN_AUTH_PASSWORD";
 
 /// The `--auth` user and its password, from `--auth-password-file` or
 /// [`PASSWORD_ENV`]. Error messages name where the password was looked
@@ -156,7 +407,7 @@ fn credentials(user: &str, file: Option<&std::path::Path>) -> anyhow::Result<Cre
 }
 
 /// `--confirm ADDRESS`: a plain `local@domain` the user controls.
-pub fn confirm_address(address: &str) -> anyhow::Result<String> {
+pub(crate) fn confirm_address(address: &str) -> anyhow::Result<String> {
     let valid = address
         .rsplit_once('@')
         .is_some_and(|(local, domain)| valid_local_part(local) && hostname::fqdn(domain).is_some());
@@ -185,7 +436,7 @@ fn default_ehlo() -> String {
 
 /// A stable fingerprint of the settings that decide what a scan does (FNV-1a,
 /// 64 bits): two result files with the same hash came from the same plan.
-pub fn config_hash(parts: &[&str]) -> String {
+pub(crate) fn config_hash(parts: &[&str]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in part.bytes().chain(std::iter::once(0)) {

@@ -25,7 +25,8 @@ impl Interrupts {
     }
 
     /// Interrupts sent by hand through the returned sender (tests).
-    pub fn manual() -> (mpsc::UnboundedSender<()>, Interrupts) {
+    #[cfg(test)]
+    pub(crate) fn manual() -> (mpsc::UnboundedSender<()>, Interrupts) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             tx,

@@ -277,25 +277,20 @@ async fn policy_decides_per_target() {
         },
         ..settings
     });
-    let mut plain = relayscan::relay::Target::new(format!("{DOC_PTR}:25").parse().unwrap());
+    let plain: std::net::IpAddr = DOC_PTR.parse().unwrap();
     assert_eq!(
-        dns.ptr_for(&plain).await,
+        dns.ptr_for(plain, false).await,
         None,
         "range targets: no PTR by default"
     );
-    assert_eq!(dns.blocklists_for(&plain).await, None);
+    assert_eq!(dns.blocklists_for(plain, false).await, None);
     assert!(server.questions().is_empty());
-    plain.mx = Some(dns::MxHost {
-        domain: "lab.example".into(),
-        exchange: "mail.lab.example".into(),
-        preference: 10,
-        implicit: false,
-    });
+    // Found through an MX record: looked up by default.
     assert_eq!(
-        dns.ptr_for(&plain).await.as_deref(),
+        dns.ptr_for(plain, true).await.as_deref(),
         Some("mail.lab.example")
     );
-    let check = dns.blocklists_for(&plain).await.unwrap();
+    let check = dns.blocklists_for(plain, true).await.unwrap();
     assert_eq!(check.zones, [BL_ZONE]);
 }
 

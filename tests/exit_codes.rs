@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{relayscan, TestLab};
+use common::{relayscan, TestLab, QUICK};
 use relayscan::relay::Status;
 
 /// One lab profile for each verdict but `refused`, and the exit code a CI
@@ -28,20 +28,8 @@ const BY_VERDICT: &[(&str, Status, i32)] = &[
     ("silent", Status::Timeout, 2),
 ];
 
-/// Quick settings, with a host deadline short enough for the silent server.
-const QUICK: &[&str] = &[
-    "--ehlo",
-    "scanner.relayscan.example",
-    "--read-timeout",
-    "1s",
-    "--host-timeout",
-    "3s",
-    "--connect-timeout",
-    "1s",
-    "--no-ptr",
-    "--dnsbl",
-    "none",
-];
+/// No DNS lookups: these runs test exit codes only.
+const NO_DNS: &[&str] = &["--no-ptr", "--dnsbl", "none"];
 
 /// A loopback port with nothing listening on it.
 fn closed_port() -> String {
@@ -73,6 +61,7 @@ fn check_exit_code_for_every_verdict() {
         let out = relayscan()
             .args(["check", &addr, "--json"])
             .args(QUICK)
+            .args(NO_DNS)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -105,6 +94,7 @@ fn scan_exits_2_when_some_target_could_not_be_tested_and_says_how_many() {
             .args(targets)
             .args(["--format", "jsonl"])
             .args(QUICK)
+            .args(NO_DNS)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

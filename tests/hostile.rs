@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{relayscan, TestLab};
+use common::{probe_profile, relayscan, TestLab, QUICK};
 use relayscan::lab::hostile::{BAD_CODES, FORMULAS};
 use relayscan::lab::{Lab, DEFAULT_BASE, PROFILES};
 use relayscan::output::CSV_HEADER;
@@ -15,24 +15,9 @@ use std::time::{Duration, Instant};
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 const HOST_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Probe options that keep the hostile scans short.
-const QUICK: &[&str] = &[
-    "--ehlo",
-    "scanner.relayscan.example",
-    "--connect-timeout",
-    "1s",
-    "--read-timeout",
-    "1s",
-    "--host-timeout",
-    "3s",
-];
-
 fn config() -> ProbeConfig {
-    let mut cfg = ProbeConfig::default();
-    cfg.limits.read_timeout = READ_TIMEOUT;
-    cfg.host_timeout = HOST_TIMEOUT;
+    let mut cfg = common::quick_config(READ_TIMEOUT, HOST_TIMEOUT);
     cfg.connect_timeout = Duration::from_secs(1);
-    cfg.ehlo = "scanner.relayscan.test".into();
     cfg
 }
 
@@ -176,9 +161,7 @@ async fn the_evidence_says_what_each_trick_did() {
 
 #[tokio::test]
 async fn bad_codes_each_end_a_connection_and_the_probe_reconnects_politely() {
-    let profile = relayscan::lab::profile::find("bad-codes").unwrap();
-    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
-    let facts = probe(&Target::new(lab.servers[0].0), &config()).await;
+    let facts = probe_profile("bad-codes", &config()).await;
     let max = ProbeConfig::default().max_connections;
     assert_eq!(
         facts.connections, max,

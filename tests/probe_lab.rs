@@ -10,12 +10,12 @@ use relayscan::smtp::sasl::{Credentials, Password};
 use relayscan::smtp::tls::StartTlsMode;
 use std::time::Duration;
 
+mod common;
+
+use common::probe_profile;
+
 fn config() -> ProbeConfig {
-    let mut cfg = ProbeConfig::default();
-    cfg.limits.read_timeout = Duration::from_secs(2);
-    cfg.host_timeout = Duration::from_secs(20);
-    cfg.ehlo = "scanner.relayscan.test".into();
-    cfg
+    common::quick_config(Duration::from_secs(2), Duration::from_secs(20))
 }
 
 /// The lab account, for the authenticated relay tests, sent to the lab's
@@ -88,10 +88,7 @@ async fn every_profile_gets(cfg: ProbeConfig, with_auth: bool) {
 
 #[tokio::test]
 async fn open_relay_stops_at_first_direct_acceptance_and_runs_controls() {
-    let profile = relayscan::lab::profile::find("open-relay").unwrap();
-    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
-    let (addr, _) = lab.servers[0];
-    let facts = probe(&Target::new(addr), &config()).await;
+    let facts = probe_profile("open-relay", &config()).await;
     let v = classify(&facts);
     assert_eq!(v.verdict, Status::OpenRelay);
     // C2 and S1-S3 went out as one pipelined group; nothing after it ran.
@@ -113,10 +110,7 @@ async fn open_relay_stops_at_first_direct_acceptance_and_runs_controls() {
 
 #[tokio::test]
 async fn closed_postfix_full_suite_stays_under_the_error_budget() {
-    let profile = relayscan::lab::profile::find("postfix-closed").unwrap();
-    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
-    let (addr, _) = lab.servers[0];
-    let facts = probe(&Target::new(addr), &config()).await;
+    let facts = probe_profile("postfix-closed", &config()).await;
     let v = classify(&facts);
     assert_eq!(v.verdict, Status::Closed);
     assert!(v.accepted.is_empty());
@@ -138,34 +132,14 @@ async fn closed_postfix_full_suite_stays_under_the_error_budget() {
 
 #[tokio::test]
 async fn accept_all_sink_lowers_confidence() {
-    let profile = relayscan::lab::profile::find("accept-all").unwrap();
-    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
-    let (addr, _) = lab.servers[0];
-    let v = classify(&probe(&Target::new(addr), &config()).await);
+    let v = classify(&probe_profile("accept-all", &config()).await);
     assert_eq!(v.verdict, Status::OpenRelay);
     assert_eq!(v.confidence, Some(relayscan::relay::Confidence::AcceptsAll));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn timing() {
-    let lab = Lab::start_all(DEFAULT_BASE, 0).await.expect("lab starts");
-    let cfg = config();
-    for (addr, profile) in lab.servers.clone() {
-        let facts = probe(&Target::new(addr), &cfg).await;
-        eprintln!(
-            "{:20} {:6}ms conns={}",
-            profile.name, facts.duration_ms, facts.connections
-        );
-    }
-}
-
 /// Probe one lab profile and audit the result, as a record would.
 async fn audited(name: &str, cfg: &ProbeConfig) -> (Facts, Verdict, Audit) {
-    let profile = relayscan::lab::profile::find(name).unwrap();
-    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
-    let (addr, _) = lab.servers[0];
-    let facts = probe(&Target::new(addr), cfg).await;
+    let facts = probe_profile(name, cfg).await;
     let verdict = classify(&facts);
     let audit = audit(&facts, &verdict, 1_800_000_000);
     (facts, verdict, audit)
@@ -405,30 +379,9 @@ async fn iis6_open_relay_gets_the_iis_fix() {
     assert!(fix.contains("successfully authenticate"), "{fix}");
 }
 
-/// Where a closed host's round trips go (run by hand with --ignored --nocapture).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn round_trip_trace() {
-    let closed = relayscan::lab::profile::find("postfix-closed").unwrap();
-    let lab = relayscan::lab::WideLab::start(0, Duration::from_millis(50), move |_| Some(closed))
-        .await
-        .unwrap();
-    let mut cfg = config();
-    cfg.transcript = true;
-    cfg.limits.transcript_entries = 2000;
-    let addr = std::net::SocketAddr::from(([127, 1, 0, 1], lab.port));
-    let facts = probe(&Target::new(addr), &cfg).await;
-    for t in &facts.transcript {
-        eprintln!("{:5} {} {}", t.ms, t.dir, t.line);
-    }
-    eprintln!("duration {} ms", facts.duration_ms);
-}
-
 #[tokio::test]
 async fn a_server_that_takes_one_session_at_a_time_still_gets_every_test() {
-    let profile = relayscan::lab::profile::find("one-at-a-time").unwrap();
-    let lab = Lab::start(DEFAULT_BASE, 0, &[profile]).await.unwrap();
-    let facts = probe(&Target::new(lab.servers[0].0), &config()).await;
+    let facts = probe_profile("one-at-a-time", &config()).await;
     let v = classify(&facts);
     assert_eq!(v.verdict, Status::Closed);
     let ran = facts.tests.iter().filter(|t| t.skipped.is_none()).count();

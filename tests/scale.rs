@@ -7,13 +7,12 @@ use predicates::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Each row's address and verdict.
 fn csv_ips(text: &str) -> Vec<(String, String)> {
-    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    rdr.records()
-        .map(|r| {
-            let r = r.expect("valid CSV");
-            (r[0].to_string(), r[3].to_string())
-        })
+    common::csv_rows(text)
+        .1
+        .into_iter()
+        .map(|r| (r["ip"].clone(), r["verdict"].clone()))
         .collect()
 }
 

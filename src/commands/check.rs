@@ -2,60 +2,25 @@
 
 use super::{exit_code, out, runtime};
 use crate::cli::CheckArgs;
-use crate::config::probe_config;
+use crate::config::CheckSettings;
 use crate::dns;
 use crate::engine::{self, EngineConfig};
 use crate::output::sanitize::json_line;
 use crate::output::{report, Event};
-use crate::targets::{Plan, Scope, Spec};
+use crate::targets::Plan;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
-    let spec: Spec = match args.target.parse()? {
-        // A name without a port is a mail domain: its MX hosts are checked
-        // (a host without MX records is its own, RFC 5321 §5.1).
-        Spec::Name { host, port: None } => Spec::Mx {
-            domain: host,
-            port: None,
-        },
-        other => other,
-    };
-    if spec.len() != 1 {
-        anyhow::bail!("check takes one server; use `relayscan scan` for ranges");
-    }
-    if let (Some(named), Some(flag)) = (spec.port(), args.port) {
-        if named != flag {
-            anyhow::bail!(
-                "{} names port {named} and --port says {flag}: give the port once",
-                crate::output::sanitize::terminal(&args.target)
-            );
-        }
-    }
-    if args.probe.transcript && !args.json {
-        anyhow::bail!("--transcript shows the dialogue in the JSON result: add --json");
-    }
-    let mut probe = probe_config(&args.probe, true)?;
-    if probe.auth.is_some() {
-        // `check` names its one host for the password: the address, the
-        // host name, or the mail domain as typed (its MX hosts are other
-        // names: they need --auth-host).
-        let named = match &spec {
-            Spec::Range { start, .. } => Some(crate::relay::auth::AuthHost::Addr(*start)),
-            Spec::Name { host, .. } | Spec::Mx { domain: host, .. } => {
-                crate::relay::auth::AuthHost::parse(host)
-            }
-        };
-        probe.auth_rules.hosts.extend(named);
-    }
-    if let Some(address) = &args.confirm {
-        probe.confirm = Some(crate::config::confirm_address(address)?);
-    }
-    let mut dns = dns::Settings::from_args(&args.dns)?.for_check();
+pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
+    let CheckSettings {
+        spec,
+        probe,
+        mut dns,
+        scope,
+    } = CheckSettings::from_args(&args)?;
     let plan = Plan::new(std::slice::from_ref(&spec), &[], &[args.port.unwrap_or(25)])?;
     // The scope, before any packet: the server (if an address) and DNS.
-    let scope = Scope::parse(&args.scope.scope)?;
     if let Some(scope) = &scope {
         scope.check_plan(&plan, std::slice::from_ref(&spec))?;
         dns.check_scope(scope, dns.may_query(&plan))?;

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// address, verdict, confidence, deciding reply
 type Row = (SocketAddr, Status, String, String);
 
-pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let rt = runtime()?;
     rt.block_on(demo(args))
 }

@@ -4,7 +4,7 @@ use super::{out, runtime, EXIT_CLEAN};
 use crate::cli::LabArgs;
 use crate::lab::{profile, server, Lab, Profile, PROFILES};
 
-pub fn run(args: LabArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: LabArgs) -> anyhow::Result<i32> {
     let profiles: Vec<&'static Profile> = match &args.profiles {
         None => PROFILES.iter().collect(),
         Some(list) => list

@@ -45,7 +45,7 @@ fn each_line(path: &Path, mut f: impl FnMut(Value) -> anyhow::Result<()>) -> any
     Ok(())
 }
 
-pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
     // The output is checked before any input is read.
     let format = format_for(args.format.map(Format::from), args.output.as_deref())?;
     if format == Format::Table {

@@ -1,11 +1,12 @@
 //! One module per subcommand. Each turns its arguments into validated
 //! settings, runs, and returns the process exit code.
 
-pub mod check;
-pub mod demo;
-pub mod lab;
-pub mod merge;
-pub mod scan;
+pub(crate) mod check;
+pub(crate) mod demo;
+pub(crate) mod dispatch;
+pub(crate) mod lab;
+pub(crate) mod merge;
+pub(crate) mod scan;
 
 use crate::engine::{self, EngineConfig, Skip};
 use crate::output::writer::{self, Summary, Writer};
@@ -20,13 +21,13 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Exit codes (README, "Exit codes").
-pub const EXIT_CLEAN: i32 = 0;
-pub const EXIT_RELAY: i32 = 1;
-pub const EXIT_ERROR: i32 = 2;
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub(crate) const EXIT_CLEAN: i32 = 0;
+pub(crate) const EXIT_RELAY: i32 = 1;
+pub(crate) const EXIT_ERROR: i32 = 2;
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 /// Which jobs a run does: the schedule, where to start, what to skip.
-pub struct Work {
+pub(crate) struct Work {
     pub schedule: Schedule,
     pub start: u128,
     pub skip: Skip,
@@ -34,7 +35,7 @@ pub struct Work {
 
 impl Work {
     /// All of a plan, in address order.
-    pub fn sequential(plan: Plan) -> Work {
+    pub(crate) fn sequential(plan: Plan) -> Work {
         Work {
             schedule: Schedule::new(Arc::new(plan), Order::Sequential, 0, Shard::default()),
             start: 0,
@@ -44,7 +45,7 @@ impl Work {
 }
 
 /// Run the work through the engine into the writer and return the summary.
-pub async fn execute(
+pub(crate) async fn execute(
     work: Work,
     probe: ProbeConfig,
     engine_cfg: EngineConfig,
@@ -76,7 +77,7 @@ pub async fn execute(
 /// The exit code for a finished scan or check (README, "Exit codes"): a
 /// relay outranks everything; then an interrupt; then any target that could
 /// not be tested (a CI gate must not pass on a server it never examined).
-pub fn exit_code(summary: &Summary) -> i32 {
+pub(crate) fn exit_code(summary: &Summary) -> i32 {
     if summary.relay_count > 0 {
         EXIT_RELAY
     } else if summary.interrupted {
@@ -90,54 +91,17 @@ pub fn exit_code(summary: &Summary) -> i32 {
 
 /// Write to standard output, returning errors (a closed pipe) instead of
 /// panicking as `print!` does.
-pub fn out(text: impl AsRef<str>) -> std::io::Result<()> {
+pub(crate) fn out(text: impl AsRef<str>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_ref().as_bytes())?;
     stdout.flush()
 }
 
-/// The output format: `--format` when given, else from the `-o` extension
-/// (`.csv`, `.jsonl`/`.json`/`.ndjson`, `.txt`; none, or standard output:
-/// CSV). Any other extension (`x.xlsx`) needs `--format`: writing CSV into
-/// a file named for another format would lie about its content.
-pub fn format_for(explicit: Option<Format>, path: Option<&Path>) -> anyhow::Result<Format> {
-    if let Some(f) = explicit {
-        return Ok(f);
-    }
-    let Some(path) = path.filter(|p| !is_stdout(Some(p))) else {
-        return Ok(Format::Csv);
-    };
-    let Some(ext) = path.extension() else {
-        return Ok(Format::Csv);
-    };
-    // A device or FIFO stores nothing under its name: its name cannot lie.
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return Ok(Format::Csv);
-    }
-    match ext.to_string_lossy().to_ascii_lowercase().as_str() {
-        "csv" => Ok(Format::Csv),
-        "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
-        "txt" => Ok(Format::Table),
-        other => anyhow::bail!(
-            "--output {}: relayscan writes csv, jsonl or a text table, not .{other}: \
-             pass --format csv|jsonl|table to write that format under this name",
-            path.display()
-        ),
-    }
-}
-
-/// `-o -` and `-o /dev/stdout` mean standard output (as `-i -` means
-/// standard input); so does no `-o` at all.
-pub fn is_stdout(path: Option<&Path>) -> bool {
-    match path {
-        None => true,
-        Some(p) => p == Path::new("-") || p == Path::new("/dev/stdout"),
-    }
-}
+pub(crate) use crate::config::{format_for, is_stdout};
 
 /// Where records go, decided before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
+pub(crate) enum Destination {
     Stdout,
     /// A regular file: created, replaced (`replace`) or appended to.
     File {
@@ -150,7 +114,7 @@ pub enum Destination {
 }
 
 impl Destination {
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Destination::Stdout => None,
             Destination::File { path, .. } | Destination::Special(path) => Some(path),
@@ -160,7 +124,7 @@ impl Destination {
 
 /// What a command asks of its output file.
 #[derive(Debug, Clone, Copy)]
-pub struct OutputRules {
+pub(crate) struct OutputRules {
     pub format: Format,
     pub force: bool,
     pub append: bool,
@@ -174,7 +138,7 @@ pub struct OutputRules {
 }
 
 impl OutputRules {
-    pub fn new(format: Format) -> Self {
+    pub(crate) fn new(format: Format) -> Self {
         OutputRules {
             format,
             force: false,
@@ -189,7 +153,10 @@ impl OutputRules {
 /// Check the output path before the scan starts, without touching it: a
 /// directory, a missing directory or an existing file (without `--force`)
 /// is refused here, naming the user's path.
-pub fn check_output(path: Option<&Path>, rules: &OutputRules) -> anyhow::Result<Destination> {
+pub(crate) fn check_output(
+    path: Option<&Path>,
+    rules: &OutputRules,
+) -> anyhow::Result<Destination> {
     let Some(path) = path.filter(|p| !is_stdout(Some(p))) else {
         return Ok(Destination::Stdout);
     };
@@ -286,7 +253,7 @@ fn check_format(path: &Path, format: Format) -> anyhow::Result<()> {
 
 /// An opened output: the sink, whether it needs a CSV header, and its
 /// length before this run.
-pub struct Opened {
+pub(crate) struct Opened {
     pub sink: Box<dyn Write + Send>,
     pub header: bool,
     pub base: u64,
@@ -295,7 +262,7 @@ pub struct Opened {
 /// Open a checked destination. Unbuffered on purpose: the writer hands
 /// each record over in one `write`, which `O_APPEND` keeps whole even with
 /// another relayscan appending to the same file.
-pub fn open_output(dest: &Destination, append: bool) -> anyhow::Result<Opened> {
+pub(crate) fn open_output(dest: &Destination, append: bool) -> anyhow::Result<Opened> {
     let (path, replace) = match dest {
         Destination::Stdout => {
             return Ok(Opened {
@@ -347,7 +314,7 @@ pub fn open_output(dest: &Destination, append: bool) -> anyhow::Result<Opened> {
 
 /// The summary table at the end: on stdout when the data went to a file,
 /// else on stderr (stdout holds nothing but data).
-pub fn print_summary(summary: &Summary, data_on_stdout: bool) -> std::io::Result<()> {
+pub(crate) fn print_summary(summary: &Summary, data_on_stdout: bool) -> std::io::Result<()> {
     let table = summary.render();
     if data_on_stdout {
         eprint!("{table}");
@@ -357,7 +324,7 @@ pub fn print_summary(summary: &Summary, data_on_stdout: bool) -> std::io::Result
     }
 }
 
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)

@@ -1,17 +1,18 @@
 //! `relayscan scan`: many targets in, one record per target out.
 
 use super::{
-    check_output, execute, exit_code, format_for, is_stdout, open_output, out, runtime,
-    Destination, OutputRules, Work,
+    check_output, execute, exit_code, is_stdout, open_output, out, runtime, Destination,
+    OutputRules, Work,
 };
-use crate::cli::{parse_ports, ScanArgs};
-use crate::config::{self, probe_config};
+use crate::cli::ScanArgs;
+use crate::config::{self, ScanSettings};
 use crate::dns;
 use crate::engine::checkpoint::{self, Checkpoint, Completion};
 use crate::engine::guard::ExcludedNames;
 use crate::engine::{resume, EngineConfig, Guard, Skip};
 use crate::output::writer::{CheckpointWriter, Earlier};
 use crate::output::{Format, Writer};
+use crate::relay::ProbeConfig;
 use crate::targets::{
     self, random_seed, AddrSet, Job, Order, Plan, PlanError, Schedule, Scope, Shard, Spec,
 };
@@ -23,8 +24,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Most hosts probed at once; beyond this the network, not relayscan, is the bottleneck.
-const MAX_CONCURRENCY: usize = 20_000;
 /// Targets `--dry-run` lists.
 const DRY_RUN_LIST: u128 = 10;
 
@@ -32,206 +31,19 @@ const DRY_RUN_LIST: u128 = 10;
 /// prefix (`192.0.2.0/0`, `2001:db8::/0`) must not start scanning the world.
 const HUGE_PLAN: u128 = 1 << 24;
 
-pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
     // Everything is validated before any file is created or socket opened.
-    let mut include: Vec<Spec> = Vec::new();
-    for t in &args.targets {
-        include.push(t.parse()?);
-    }
-    let mut empty_lists = Vec::new();
-    for file in &args.input {
-        let listed = targets::read_list(file)?;
-        if listed.is_empty() {
-            empty_lists.push(if file == "-" { "standard input" } else { file });
-        }
-        include.extend(listed);
-    }
-    for domain in &args.mx {
-        include.push(format!("mx:{domain}").parse().context("--mx")?);
-    }
-    let mut exclude: Vec<Spec> = Vec::new();
-    for e in &args.exclude {
-        exclude.push(e.parse().context("--exclude")?);
-    }
-    for file in &args.exclude_file {
-        exclude.extend(targets::read_list(file)?);
-    }
-    if let Some(e) = exclude.iter().find(|e| e.port().is_some()) {
-        bail!("--exclude {e}: exclusions take addresses or names, not ports");
-    }
-    if include.is_empty() && !empty_lists.is_empty() {
-        bail!(
-            "{} holds no targets (only blank lines and # comments): nothing to scan",
-            empty_lists.join(", ")
-        );
-    }
-    let scope = Scope::parse(&args.scope.scope)?;
-    let user_excludes = exclude.clone();
-    if !args.include_reserved {
-        exclude.extend(targets::reserved());
-    }
-    let ports = parse_ports(&args.ports).map_err(|e| anyhow::anyhow!("--ports: {e}"))?;
-    if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
-        bail!("--concurrency must be from 1 to {MAX_CONCURRENCY}");
-    }
-    let mut probe = probe_config(&args.probe, args.all_tests)?;
-    if let Some(ip) = args.source_ip {
-        crate::smtp::dial::check_source(ip).map_err(|e| {
-            anyhow::anyhow!("--source-ip {ip} is not an address of this machine: {e}")
-        })?;
-        source_family_matches(ip, &include)?;
-    }
-    probe.source_ip = args.source_ip;
-    let mut dns = dns::Settings::from_args(&args.dns)?;
-    let plan = match Plan::new(&include, &exclude, &ports) {
-        // Say what removed them: the user's exclusions, or reserved space.
-        Err(PlanError::AllExcluded)
-            if matches!(
-                Plan::new(&include, &user_excludes, &ports),
-                Err(PlanError::AllExcluded)
-            ) =>
-        {
-            bail!("--exclude removed every target: nothing left to scan")
-        }
-        Err(PlanError::AllExcluded) => bail!(
-            "every target{} is reserved space (0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8), \
-             which is skipped unless --include-reserved",
-            if user_excludes.is_empty() {
-                ""
-            } else {
-                " left after --exclude"
-            }
-        ),
-        other => other?,
-    };
-    refuse_huge(plan.len(), args.allow_huge)?;
-    // The scope, before any packet: every literal target, every DNS server.
-    if let Some(scope) = &scope {
-        scope.check_plan(&plan, &include)?;
-        dns.check_scope(scope, dns.may_query(&plan))?;
-    }
-    dns.scope = scope.clone();
-    let guard = Arc::new(Guard {
-        scope,
-        exclude: AddrSet::from_specs(&user_excludes),
-        exclude_names: ExcludedNames::new(user_excludes.iter().filter_map(|e| match e {
-            Spec::Name { host, .. } => Some(host.as_str()),
-            _ => None,
-        })),
-        reserved: (!args.include_reserved).then(|| AddrSet::from_specs(&targets::reserved())),
-        show_excluded: args.show_excluded,
-    });
-    let format = format_for(args.format, args.output.as_deref())?;
-    if args.probe.transcript && format != Format::Jsonl {
-        bail!("--transcript keeps the dialogue in JSON Lines only: add --format jsonl (or an -o FILE.jsonl)");
-    }
-    if args.resume.is_some() {
-        if is_stdout(args.output.as_deref()) {
-            bail!("--resume needs an output file (-o FILE): it reads what was written back");
-        }
-        if format == Format::Table {
-            bail!("--resume reads its output back: write csv or jsonl (--format), not the table");
-        }
-    }
-    let shard = args.shard.unwrap_or_default();
-
-    // The plan's fingerprint: targets, ports, tests and what the tests say.
-    let test_ids: Vec<&str> = probe.tests.iter().map(|t| t.id).collect();
-    let specs: Vec<String> = include.iter().map(Spec::to_string).collect();
-    let excluded: Vec<String> = user_excludes.iter().map(Spec::to_string).collect();
-    let plan_parts = [
-        specs.join(","),
-        excluded.join(","),
-        format!("{ports:?} reserved={}", args.include_reserved),
-        test_ids.join(","),
-        probe.foreign_domain.clone(),
-        probe.sender.clone(),
-        probe.recipient.clone(),
-        probe.target_domain.clone().unwrap_or_default(),
-        format!("{:?} {}", probe.starttls, probe.implicit_tls),
-        probe
-            .auth
-            .as_ref()
-            .map_or(String::new(), |a| a.user.clone()),
-    ];
-    let plan_refs: Vec<&str> = plan_parts.iter().map(String::as_str).collect();
-    let checkpoint = match &args.resume {
-        Some(path) if path.exists() => Some(Checkpoint::load(path)?),
-        _ => None,
-    };
-    // Every shard must walk the same order: without --seed, sharded runs
-    // derive it from the plan; a resumed run takes the checkpoint's.
-    let seed = match (args.seed, &checkpoint) {
-        (Some(s), _) => s,
-        (None, Some(cp)) => cp.seed,
-        (None, None) if shard.count > 1 => {
-            u64::from_str_radix(&config::config_hash(&plan_refs), 16).unwrap_or(0)
-        }
-        (None, None) => random_seed(),
-    };
-    let order = match args.order {
-        Order::Random => "random",
-        Order::Sequential => "sequential",
-    };
-    let mut hash_parts = plan_refs.clone();
-    let seed_text = seed.to_string();
-    hash_parts.extend([order, seed_text.as_str()]);
-    let hash = config::config_hash(&hash_parts);
-    let schedule = Schedule::new(Arc::new(plan), args.order, seed, shard);
-
+    let settings = ScanSettings::from_args(&args)?;
+    let planned = plan(&args, settings)?;
     if args.dry_run {
-        return dry_run(&schedule, seed, shard);
+        return dry_run(&planned.schedule, planned.seed, planned.shard);
     }
-
-    // Resume: the same plan, the same output, from the checkpoint on.
-    let mut work = Work {
-        start: 0,
-        skip: Skip::default(),
-        schedule,
+    let (work, completion, earlier) = match resume(&args, &planned)? {
+        Resumed::Complete(code) => return Ok(code),
+        Resumed::Go(start) => *start,
     };
-    let mut completion = Completion::default();
-    let mut earlier = Earlier::default();
-    if let Some(cp) = &checkpoint {
-        if cp.config_hash != hash || cp.shard != shard.to_string() || cp.order != order {
-            bail!(
-                "the checkpoint was made by a different scan (targets, ports, tests, order, seed or shard differ): \
-                 run the same command as before, or remove the checkpoint to start over"
-            );
-        }
-        let output = args.output.as_deref().context("--resume needs --output")?;
-        let found = resume::read_back(output, cp)?;
-        if cp.complete {
-            // Nothing left to do; the answer is still the whole scan's.
-            eprintln!("relayscan: that scan is already complete");
-            if !args.quiet {
-                super::print_summary(&found.summary, false)?;
-            }
-            return Ok(exit_code(&found.summary));
-        }
-        if found.torn_bytes > 0 && !args.quiet {
-            eprintln!("relayscan: removed a record cut short by the interruption ({} bytes); its target is probed again", found.torn_bytes);
-        }
-        let mut written = found.tail;
-        written.extend(cp.pending.iter().cloned());
-        work.start = cp.next;
-        work.skip = Skip {
-            positions: cp.done_above.iter().copied().collect(),
-            // Jobs given as an address; a name's records are matched by the writer.
-            addrs: written
-                .iter()
-                .filter(|w| w.name.is_none() && !w.addr.ip().is_unspecified())
-                .map(|w| w.addr)
-                .collect(),
-        };
-        completion = Completion::starting_at(cp.next, cp.done_above.iter().copied());
-        earlier = Earlier {
-            written,
-            summary: found.summary,
-            schedule: Some(work.schedule.clone()),
-        };
-    }
 
-    let append = args.append || checkpoint.is_some();
+    let append = args.append || planned.checkpoint.is_some();
     let dest = check_output(
         args.output.as_deref(),
         &OutputRules {
@@ -240,41 +52,24 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
             // A scan killed after creating its output, before its first
             // checkpoint, left an empty file: the same command takes it over.
             take_empty: args.resume.is_some(),
-            ..OutputRules::new(format)
+            ..OutputRules::new(planned.format)
         },
     )?;
 
-    let concurrency = clamp_to_file_limit(args.concurrency, args.quiet);
-    let meta = json!({
-        "type": "meta",
-        "tool": "relayscan",
-        "version": env!("CARGO_PKG_VERSION"),
-        "argv": std::env::args().collect::<Vec<_>>(),
-        "started": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        "config_hash": hash,
-        // A string: jq and JavaScript read JSON numbers as doubles, which
-        // round a 64-bit seed.
-        "seed": seed.to_string(),
-        "order": order,
-        "shard": shard.to_string(),
-        "jobs": work.schedule.len().to_string(),
-        "resumed_from": checkpoint.as_ref().map(|cp| cp.next.to_string()),
-        "ports": ports,
-        "tests": test_ids,
-        "foreign_domain": probe.foreign_domain,
-        "ehlo": probe.ehlo,
-        "dns": dns.meta(),
-        "scope": guard.scope.as_ref().map(Scope::to_string),
-        "starttls": format!("{:?}", probe.starttls).to_lowercase(),
-        "implicit_tls": probe.implicit_tls,
-        "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
-        "auth_password_rules": probe.auth.as_ref().map(|_| json!({
-            "hosts": probe.auth_rules.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "ca_files": args.probe.auth_ca,
-            "pins": args.probe.auth_pin,
-            "insecure": probe.auth_rules.insecure,
-        })),
-    });
+    let concurrency = clamp_to_file_limit(planned.concurrency, args.quiet);
+    let meta = meta_line(&args, &planned, &work);
+    let Planned {
+        probe,
+        dns,
+        guard,
+        checkpoint,
+        seed,
+        order,
+        hash,
+        shard,
+        format,
+        ..
+    } = planned;
 
     let created = matches!(dest, Destination::File { replace: false, .. }) && !append;
     let opened = open_output(&dest, append)?;
@@ -352,24 +147,241 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     Ok(exit_code(&summary))
 }
 
-/// Every address target must be of `--source-ip`'s family: a socket bound to
-/// an IPv4 address cannot reach an IPv6 one. (Names are checked per address
-/// when they resolve.)
-fn source_family_matches(source: std::net::IpAddr, include: &[Spec]) -> anyhow::Result<()> {
-    let family = |ip: std::net::IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
-    for spec in include {
-        if let Spec::Range { start, .. } = spec {
-            if start.is_ipv4() != source.is_ipv4() {
-                bail!(
-                    "--source-ip {source} is {} but target {spec} is {}: connect from an address \
-                     of the target's family, or scan IPv4 and IPv6 in separate runs",
-                    family(source),
-                    family(*start)
-                );
-            }
-        }
+/// The JSON Lines meta line: what this run is, for whoever reads its records.
+fn meta_line(args: &ScanArgs, planned: &Planned, work: &Work) -> serde_json::Value {
+    json!({
+        "type": "meta",
+        "tool": "relayscan",
+        "version": env!("CARGO_PKG_VERSION"),
+        "argv": std::env::args().collect::<Vec<_>>(),
+        "started": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        "config_hash": planned.hash,
+        // A string: jq and JavaScript read JSON numbers as doubles, which
+        // round a 64-bit seed.
+        "seed": planned.seed.to_string(),
+        "order": planned.order,
+        "shard": planned.shard.to_string(),
+        "jobs": work.schedule.len().to_string(),
+        "resumed_from": planned.checkpoint.as_ref().map(|cp| cp.next.to_string()),
+        "ports": planned.ports,
+        "tests": planned.test_ids,
+        "foreign_domain": planned.probe.foreign_domain,
+        "ehlo": planned.probe.ehlo,
+        "dns": planned.dns.meta(),
+        "scope": planned.guard.scope.as_ref().map(Scope::to_string),
+        "starttls": format!("{:?}", planned.probe.starttls).to_lowercase(),
+        "implicit_tls": planned.probe.implicit_tls,
+        "auth_user": planned.probe.auth.as_ref().map(|a| a.user.clone()),
+        "auth_password_rules": planned.probe.auth.as_ref().map(|_| json!({
+            "hosts": planned.probe.auth_rules.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "ca_files": args.probe.auth_ca,
+            "pins": args.probe.auth_pin,
+            "insecure": planned.probe.auth_rules.insecure,
+        })),
+    })
+}
+
+/// What `scan` will do, planned: the validated settings, the schedule, and
+/// the fingerprint a checkpoint must match.
+struct Planned {
+    probe: ProbeConfig,
+    dns: dns::Settings,
+    ports: Vec<u16>,
+    format: Format,
+    shard: Shard,
+    concurrency: usize,
+    guard: Arc<Guard>,
+    test_ids: Vec<&'static str>,
+    /// The checkpoint of the run this one resumes.
+    checkpoint: Option<Checkpoint>,
+    seed: u64,
+    order: &'static str,
+    hash: String,
+    schedule: Schedule,
+}
+
+/// The plan: the targets less the exclusions and reserved space, checked
+/// against the scope (every literal target, every DNS server), its
+/// fingerprint, its seed and order.
+fn plan(args: &ScanArgs, settings: ScanSettings) -> anyhow::Result<Planned> {
+    let ScanSettings {
+        include,
+        exclude: user_excludes,
+        scope,
+        ports,
+        concurrency,
+        probe,
+        mut dns,
+        format,
+        shard,
+    } = settings;
+    let mut exclude = user_excludes.clone();
+    if !args.include_reserved {
+        exclude.extend(targets::reserved());
     }
-    Ok(())
+    let plan = match Plan::new(&include, &exclude, &ports) {
+        // Say what removed them: the user's exclusions, or reserved space.
+        Err(PlanError::AllExcluded)
+            if matches!(
+                Plan::new(&include, &user_excludes, &ports),
+                Err(PlanError::AllExcluded)
+            ) =>
+        {
+            bail!("--exclude removed every target: nothing left to scan")
+        }
+        Err(PlanError::AllExcluded) => bail!(
+            "every target{} is reserved space (0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8), \
+             which is skipped unless --include-reserved",
+            if user_excludes.is_empty() {
+                ""
+            } else {
+                " left after --exclude"
+            }
+        ),
+        other => other?,
+    };
+    refuse_huge(plan.len(), args.allow_huge)?;
+    // The scope, before any packet: every literal target, every DNS server.
+    if let Some(scope) = &scope {
+        scope.check_plan(&plan, &include)?;
+        dns.check_scope(scope, dns.may_query(&plan))?;
+    }
+    dns.scope = scope.clone();
+    let guard = Arc::new(Guard {
+        scope,
+        exclude: AddrSet::from_specs(&user_excludes),
+        exclude_names: ExcludedNames::new(user_excludes.iter().filter_map(|e| match e {
+            Spec::Name { host, .. } => Some(host.as_str()),
+            _ => None,
+        })),
+        reserved: (!args.include_reserved).then(|| AddrSet::from_specs(&targets::reserved())),
+        show_excluded: args.show_excluded,
+    });
+
+    // The plan's fingerprint: targets, ports, tests and what the tests say.
+    let test_ids: Vec<&'static str> = probe.tests.iter().map(|t| t.id).collect();
+    let specs: Vec<String> = include.iter().map(Spec::to_string).collect();
+    let excluded: Vec<String> = user_excludes.iter().map(Spec::to_string).collect();
+    let plan_parts = [
+        specs.join(","),
+        excluded.join(","),
+        format!("{ports:?} reserved={}", args.include_reserved),
+        test_ids.join(","),
+        probe.foreign_domain.clone(),
+        probe.sender.clone(),
+        probe.recipient.clone(),
+        probe.target_domain.clone().unwrap_or_default(),
+        format!("{:?} {}", probe.starttls, probe.implicit_tls),
+        probe
+            .auth
+            .as_ref()
+            .map_or(String::new(), |a| a.user.clone()),
+    ];
+    let plan_refs: Vec<&str> = plan_parts.iter().map(String::as_str).collect();
+    let checkpoint = match &args.resume {
+        Some(path) if path.exists() => Some(Checkpoint::load(path)?),
+        _ => None,
+    };
+    // Every shard must walk the same order: without --seed, sharded runs
+    // derive it from the plan; a resumed run takes the checkpoint's.
+    let seed = match (args.seed, &checkpoint) {
+        (Some(s), _) => s,
+        (None, Some(cp)) => cp.seed,
+        (None, None) if shard.count > 1 => {
+            u64::from_str_radix(&config::config_hash(&plan_refs), 16).unwrap_or(0)
+        }
+        (None, None) => random_seed(),
+    };
+    let order = match args.order {
+        Order::Random => "random",
+        Order::Sequential => "sequential",
+    };
+    let mut hash_parts = plan_refs.clone();
+    let seed_text = seed.to_string();
+    hash_parts.extend([order, seed_text.as_str()]);
+    let hash = config::config_hash(&hash_parts);
+    let schedule = Schedule::new(Arc::new(plan), args.order, seed, shard);
+    Ok(Planned {
+        probe,
+        dns,
+        ports,
+        format,
+        shard,
+        concurrency,
+        guard,
+        test_ids,
+        checkpoint,
+        seed,
+        order,
+        hash,
+        schedule,
+    })
+}
+
+/// Where a resumed run starts.
+enum Resumed {
+    /// The checkpoint says the scan is complete: this exit code, nothing to run.
+    Complete(i32),
+    /// The work left, the positions done, the records written before.
+    Go(Box<(Work, Completion, Earlier)>),
+}
+
+/// Resume: the same plan, the same output, from the checkpoint on (a run
+/// without one starts at the beginning).
+fn resume(args: &ScanArgs, planned: &Planned) -> anyhow::Result<Resumed> {
+    let mut work = Work {
+        start: 0,
+        skip: Skip::default(),
+        schedule: planned.schedule.clone(),
+    };
+    let Some(cp) = &planned.checkpoint else {
+        return Ok(Resumed::Go(Box::new((
+            work,
+            Completion::default(),
+            Earlier::default(),
+        ))));
+    };
+    if cp.config_hash != planned.hash
+        || cp.shard != planned.shard.to_string()
+        || cp.order != planned.order
+    {
+        bail!(
+            "the checkpoint was made by a different scan (targets, ports, tests, order, seed or shard differ): \
+             run the same command as before, or remove the checkpoint to start over"
+        );
+    }
+    let output = args.output.as_deref().context("--resume needs --output")?;
+    let found = resume::read_back(output, cp)?;
+    if cp.complete {
+        // Nothing left to do; the answer is still the whole scan's.
+        eprintln!("relayscan: that scan is already complete");
+        if !args.quiet {
+            super::print_summary(&found.summary, false)?;
+        }
+        return Ok(Resumed::Complete(exit_code(&found.summary)));
+    }
+    if found.torn_bytes > 0 && !args.quiet {
+        eprintln!("relayscan: removed a record cut short by the interruption ({} bytes); its target is probed again", found.torn_bytes);
+    }
+    let mut written = found.tail;
+    written.extend(cp.pending.iter().cloned());
+    work.start = cp.next;
+    work.skip = Skip {
+        positions: cp.done_above.iter().copied().collect(),
+        // Jobs given as an address; a name's records are matched by the writer.
+        addrs: written
+            .iter()
+            .filter(|w| w.name.is_none() && !w.addr.ip().is_unspecified())
+            .map(|w| w.addr)
+            .collect(),
+    };
+    let completion = Completion::starting_at(cp.next, cp.done_above.iter().copied());
+    let earlier = Earlier {
+        written,
+        summary: found.summary,
+        schedule: Some(work.schedule.clone()),
+    };
+    Ok(Resumed::Go(Box::new((work, completion, earlier))))
 }
 
 /// The safety catch for huge plans (see [`HUGE_PLAN`]).

@@ -5,8 +5,10 @@
 //! (the code says which sub-list); the TXT record at the same name says why.
 //! NXDOMAIN means not listed. The answers are data: 127.0.0.x is never dialled.
 
-use super::settings::Blocklists;
+use super::switch::Switch;
 use super::{reverse, Dns, DnsError};
+use crate::smtp::hostname;
+use anyhow::bail;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -25,6 +27,77 @@ pub const DEFAULT_ZONES: &[&str] = &[
     "b.barracudacentral.org",
     "psbl.surriel.com",
 ];
+
+/// The DNS blocklists to consult.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocklists {
+    pub when: Switch,
+    pub zones: Vec<String>,
+    /// The user named the zones. The default, public lists are asked only
+    /// about public addresses: they list none of 10/8, 127/8 or 192.0.2/24,
+    /// and the question would tell their operators about the internal
+    /// network. Zones the user names (an internal list, a test zone) are
+    /// asked about every address.
+    pub named: bool,
+}
+
+impl Default for Blocklists {
+    fn default() -> Self {
+        Blocklists {
+            when: Switch::Auto,
+            zones: DEFAULT_ZONES.iter().map(|z| z.to_string()).collect(),
+            named: false,
+        }
+    }
+}
+
+impl Blocklists {
+    /// `--dnsbl`: `none`, or zones separated by commas (`default` stands for
+    /// the built-in list).
+    pub fn parse(list: &str) -> anyhow::Result<Blocklists> {
+        let words: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.is_empty() {
+            bail!("--dnsbl: name zones (like zen.spamhaus.org), `default`, or `none`");
+        }
+        if words.iter().any(|w| w.eq_ignore_ascii_case("none")) {
+            if words.len() > 1 {
+                bail!("--dnsbl none cannot be combined with zones");
+            }
+            return Ok(Blocklists {
+                when: Switch::Off,
+                zones: Vec::new(),
+                named: false,
+            });
+        }
+        let mut zones: Vec<String> = Vec::new();
+        let mut named = false;
+        for word in words {
+            let add: Vec<String> = if word.eq_ignore_ascii_case("default") {
+                DEFAULT_ZONES.iter().map(|z| z.to_string()).collect()
+            } else {
+                named = true;
+                match hostname::fqdn(word) {
+                    Some(zone) => vec![zone],
+                    None => bail!("--dnsbl: {word:?} is not a DNS zone (like zen.spamhaus.org)"),
+                }
+            };
+            for zone in add {
+                if !zones.contains(&zone) {
+                    zones.push(zone);
+                }
+            }
+        }
+        Ok(Blocklists {
+            when: Switch::On,
+            zones,
+            named,
+        })
+    }
+}
 
 /// Longest listing reason kept (TXT records can be long).
 const MAX_REASON: usize = 300;
@@ -55,17 +128,6 @@ pub struct BlocklistCheck {
     pub errors: Vec<ZoneError>,
     /// Why no zone was asked, when none was.
     pub skipped: Option<String>,
-}
-
-impl BlocklistCheck {
-    /// The listing zones, `;`-separated: the CSV `dnsbl` cell.
-    pub fn listed_zones(&self) -> String {
-        self.listed
-            .iter()
-            .map(|l| l.zone.as_str())
-            .collect::<Vec<_>>()
-            .join(";")
-    }
 }
 
 /// Are the zones asked about `ip`? The default lists only about public
@@ -268,26 +330,5 @@ mod tests {
         assert!(listing_codes(&[a("198.51.100.1")])
             .unwrap_err()
             .contains("outside 127.0.0.0/8"));
-    }
-
-    #[test]
-    fn csv_cell_lists_zones() {
-        let check = BlocklistCheck {
-            zones: vec!["a.example".into(), "b.example".into()],
-            listed: vec![
-                Listing {
-                    zone: "a.example".into(),
-                    codes: vec!["127.0.0.2".into()],
-                    reason: None,
-                },
-                Listing {
-                    zone: "b.example".into(),
-                    codes: vec!["127.0.0.3".into()],
-                    reason: Some("spam".into()),
-                },
-            ],
-            ..BlocklistCheck::default()
-        };
-        assert_eq!(check.listed_zones(), "a.example;b.example");
     }
 }

@@ -17,13 +17,14 @@ pub mod ptr;
 pub mod resolver;
 pub mod reverse;
 pub mod settings;
+pub mod switch;
 
-pub use dnsbl::{BlocklistCheck, Listing};
+pub use dnsbl::{BlocklistCheck, Blocklists};
 pub use error::DnsError;
 pub use mx::MxHost;
-pub use settings::{resolve_timeout, Blocklists, Settings, Switch};
+pub use settings::{resolve_timeout, Settings};
+pub use switch::Switch;
 
-use crate::relay::Target;
 use crate::targets::Job;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
@@ -82,10 +83,6 @@ impl Dns {
                 settings,
             }),
         }
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
     }
 
     /// Ask one question; the answers of that type (CNAMEs on the way are
@@ -160,14 +157,14 @@ impl Dns {
     /// The targets a job stands for: the address itself, every address of a
     /// name, or every address of every mail exchanger of a domain. A name
     /// that fails becomes an [`Unresolved`], so it still gets its record.
-    pub async fn targets(&self, job: &Job) -> Vec<Result<Target, Unresolved>> {
+    pub async fn targets(&self, job: &Job) -> Vec<Result<Resolved, Unresolved>> {
         match job {
-            Job::Addr(addr) => vec![Ok(Target::new(*addr))],
+            Job::Addr(addr) => vec![Ok(Resolved::new(*addr))],
             Job::Name { host, port } => match self.addresses(host).await {
                 Ok(ips) => ips
                     .into_iter()
                     .map(|ip| {
-                        let mut t = Target::new(SocketAddr::new(ip, *port));
+                        let mut t = Resolved::new(SocketAddr::new(ip, *port));
                         t.name = Some(host.clone());
                         Ok(t)
                     })
@@ -183,7 +180,7 @@ impl Dns {
         }
     }
 
-    async fn mail_targets(&self, domain: &str, port: u16) -> Vec<Result<Target, Unresolved>> {
+    async fn mail_targets(&self, domain: &str, port: u16) -> Vec<Result<Resolved, Unresolved>> {
         let hosts = match mx::exchangers(self, domain).await {
             Ok(hosts) => hosts,
             Err(e) => {
@@ -207,7 +204,7 @@ impl Dns {
                             continue;
                         }
                         seen.push(ip);
-                        let mut t = Target::new(SocketAddr::new(ip, port));
+                        let mut t = Resolved::new(SocketAddr::new(ip, port));
                         t.name = Some(host.exchange.clone());
                         t.mx = Some(host.clone());
                         out.push(Ok(t));
@@ -226,22 +223,44 @@ impl Dns {
 
     /// The PTR name to use for a target, when this run looks them up
     /// (`--ptr`; by default for `check` and MX targets).
-    pub async fn ptr_for(&self, target: &Target) -> Option<String> {
-        let wanted = self.inner.settings.ptr.wanted(target.mx.is_some());
+    /// `via_mx`: the address was found through a domain's MX records.
+    pub async fn ptr_for(&self, ip: IpAddr, via_mx: bool) -> Option<String> {
+        let wanted = self.inner.settings.ptr.wanted(via_mx);
         if !wanted {
             return None;
         }
-        ptr::name(self, target.addr.ip()).await.ok().flatten()
+        ptr::name(self, ip).await.ok().flatten()
     }
 
     /// The blocklist check for a target, when this run does them (`--dnsbl`;
     /// by default for `check` and MX targets).
-    pub async fn blocklists_for(&self, target: &Target) -> Option<BlocklistCheck> {
+    pub async fn blocklists_for(&self, ip: IpAddr, via_mx: bool) -> Option<BlocklistCheck> {
         let lists = &self.inner.settings.dnsbl;
-        if !lists.when.wanted(target.mx.is_some()) {
+        if !lists.when.wanted(via_mx) {
             return None;
         }
-        Some(dnsbl::check(self, target.addr.ip(), lists).await)
+        Some(dnsbl::check(self, ip, lists).await)
+    }
+}
+
+/// An address a job stands for, and the names that led to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub addr: SocketAddr,
+    /// The host name it was found under: the name given, or the exchange.
+    pub name: Option<String>,
+    /// The MX record that led here.
+    pub mx: Option<MxHost>,
+}
+
+impl Resolved {
+    /// An address known by no name.
+    pub fn new(addr: SocketAddr) -> Resolved {
+        Resolved {
+            addr,
+            name: None,
+            mx: None,
+        }
     }
 }
 

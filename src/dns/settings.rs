@@ -1,116 +1,13 @@
 //! What the DNS module asks, of whom, and how fast: `--resolver`,
 //! `--dns-timeout`, `--dns-rate`, `--dns-concurrency`, `--ptr`, `--dnsbl`.
 
-use super::dnsbl::DEFAULT_ZONES;
-use super::{dnsbl, ptr, resolver};
-use crate::cli::DnsArgs;
-use crate::smtp::hostname;
+use super::dnsbl::{self, Blocklists};
+use super::switch::Switch;
+use super::{ptr, resolver};
 use crate::targets::{Plan, Scope};
 use anyhow::bail;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-
-/// Whether a lookup is made for a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Switch {
-    /// For every target.
-    On,
-    /// For none.
-    Off,
-    /// For targets found through a domain's MX records only: a range scan
-    /// of a /16 would otherwise cost hundreds of thousands of queries.
-    Auto,
-}
-
-impl Switch {
-    /// Is the lookup made for a target (`mx`: found through MX records)?
-    pub fn wanted(self, mx: bool) -> bool {
-        match self {
-            Switch::On => true,
-            Switch::Off => false,
-            Switch::Auto => mx,
-        }
-    }
-
-    /// `check` looks at one server: `Auto` means on there.
-    pub fn or_on(self) -> Switch {
-        match self {
-            Switch::Auto => Switch::On,
-            other => other,
-        }
-    }
-}
-
-/// The DNS blocklists to consult.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocklists {
-    pub when: Switch,
-    pub zones: Vec<String>,
-    /// The user named the zones. The default, public lists are asked only
-    /// about public addresses: they list none of 10/8, 127/8 or 192.0.2/24,
-    /// and the question would tell their operators about the internal
-    /// network. Zones the user names (an internal list, a test zone) are
-    /// asked about every address.
-    pub named: bool,
-}
-
-impl Default for Blocklists {
-    fn default() -> Self {
-        Blocklists {
-            when: Switch::Auto,
-            zones: DEFAULT_ZONES.iter().map(|z| z.to_string()).collect(),
-            named: false,
-        }
-    }
-}
-
-impl Blocklists {
-    /// `--dnsbl`: `none`, or zones separated by commas (`default` stands for
-    /// the built-in list).
-    pub fn parse(list: &str) -> anyhow::Result<Blocklists> {
-        let words: Vec<&str> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-            .collect();
-        if words.is_empty() {
-            bail!("--dnsbl: name zones (like zen.spamhaus.org), `default`, or `none`");
-        }
-        if words.iter().any(|w| w.eq_ignore_ascii_case("none")) {
-            if words.len() > 1 {
-                bail!("--dnsbl none cannot be combined with zones");
-            }
-            return Ok(Blocklists {
-                when: Switch::Off,
-                zones: Vec::new(),
-                named: false,
-            });
-        }
-        let mut zones: Vec<String> = Vec::new();
-        let mut named = false;
-        for word in words {
-            let add: Vec<String> = if word.eq_ignore_ascii_case("default") {
-                DEFAULT_ZONES.iter().map(|z| z.to_string()).collect()
-            } else {
-                named = true;
-                match hostname::fqdn(word) {
-                    Some(zone) => vec![zone],
-                    None => bail!("--dnsbl: {word:?} is not a DNS zone (like zen.spamhaus.org)"),
-                }
-            };
-            for zone in add {
-                if !zones.contains(&zone) {
-                    zones.push(zone);
-                }
-            }
-        }
-        Ok(Blocklists {
-            when: Switch::On,
-            zones,
-            named,
-        })
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -142,39 +39,7 @@ impl Default for Settings {
     }
 }
 
-/// Most DNS queries in flight; hickory multiplexes at most 32 per connection.
-const MAX_DNS_CONCURRENCY: usize = 1024;
-
 impl Settings {
-    /// Validate the DNS options.
-    pub fn from_args(args: &DnsArgs) -> anyhow::Result<Settings> {
-        let mut servers = Vec::new();
-        for s in &args.resolver {
-            servers.push(resolver::parse_server(s).map_err(|e| anyhow::anyhow!("--resolver {e}"))?);
-        }
-        if args.dns_concurrency == 0 || args.dns_concurrency > MAX_DNS_CONCURRENCY {
-            bail!("--dns-concurrency must be from 1 to {MAX_DNS_CONCURRENCY}");
-        }
-        let ptr = match (args.ptr, args.no_ptr) {
-            (true, _) => Switch::On,
-            (_, true) => Switch::Off,
-            _ => Switch::Auto,
-        };
-        let dnsbl = match &args.dnsbl {
-            Some(list) => Blocklists::parse(list)?,
-            None => Blocklists::default(),
-        };
-        Ok(Settings {
-            servers,
-            timeout: args.dns_timeout,
-            rate: args.dns_rate,
-            concurrency: args.dns_concurrency,
-            ptr,
-            dnsbl,
-            scope: None,
-        })
-    }
-
     /// The DNS part of the JSON Lines meta line.
     pub fn meta(&self) -> serde_json::Value {
         let switch = |s: Switch| match s {
@@ -294,7 +159,7 @@ mod tests {
         assert!(two.named);
         assert_eq!(two.when, Switch::On);
         let default = Blocklists::parse("default").unwrap();
-        assert_eq!(default.zones.len(), DEFAULT_ZONES.len());
+        assert_eq!(default.zones.len(), dnsbl::DEFAULT_ZONES.len());
         assert!(!default.named);
         assert!(Blocklists::parse("none,bl.example.org").is_err());
         assert!(Blocklists::parse("not a zone").is_err());

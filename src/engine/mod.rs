@@ -22,7 +22,7 @@ pub mod guard;
 pub mod pacer;
 pub mod resume;
 
-use crate::dns::{Dns, Unresolved};
+use crate::dns::{Dns, Resolved, Unresolved};
 use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
 use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
@@ -356,13 +356,13 @@ async fn run_job(
         let last = i + 1 == count;
         // Once stopped, each remaining address is recorded as interrupted.
         let record = match target {
-            Ok(target) => match guard.admit(target.addr.ip(), target.name.as_deref()) {
-                Admit::Dial => probe_one(target, cfg, dns, stop.clone()).await,
+            Ok(resolved) => match guard.admit(resolved.addr.ip(), resolved.name.as_deref()) {
+                Admit::Dial => probe_one(probe_target(resolved), cfg, dns, stop.clone()).await,
                 Admit::OutOfScope(message) => {
-                    not_dialled_record(target, Connect::OutOfScope { message })
+                    not_dialled_record(probe_target(resolved), Connect::OutOfScope { message })
                 }
                 Admit::Excluded(message) if guard.show_excluded => {
-                    not_dialled_record(target, Connect::Excluded { message })
+                    not_dialled_record(probe_target(resolved), Connect::Excluded { message })
                 }
                 Admit::Excluded(_) => {
                     if tx.send(Event::Excluded { position, last }).await.is_err() {
@@ -379,11 +379,22 @@ async fn run_job(
     }
 }
 
+/// The probe's target for an address the DNS gave.
+fn probe_target(resolved: Resolved) -> Target {
+    Target {
+        addr: resolved.addr,
+        name: resolved.name,
+        mx: resolved.mx,
+        ptr: None,
+    }
+}
+
 /// Probe one target under the engine's stop and the hard deadline. Its PTR
 /// name is looked up first (it may stand for `{H}`); its blocklist check
 /// runs alongside the probe, in DNS only.
 async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop) -> Record {
-    target.ptr = dns.ptr_for(&target).await;
+    let via_mx = target.mx.is_some();
+    target.ptr = dns.ptr_for(target.addr.ip(), via_mx).await;
     let hard_stop = tokio::time::sleep(cfg.host_timeout + OVERRUN);
     let probing = probe_until(&target, cfg, async move {
         tokio::select! {
@@ -392,7 +403,8 @@ async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop)
             () = hard_stop => Cut::Overran,
         }
     });
-    let ((mut facts, cut), dnsbl) = tokio::join!(probing, dns.blocklists_for(&target));
+    let ((mut facts, cut), dnsbl) =
+        tokio::join!(probing, dns.blocklists_for(target.addr.ip(), via_mx));
     facts.ptr = target.ptr;
     facts.mx = target.mx;
     facts.dnsbl = dnsbl;
@@ -664,19 +676,19 @@ mod tests {
     #[test]
     fn a_cut_probe_keeps_a_proven_relay_and_says_so() {
         use crate::relay::{catalogue, facts::Greeting, TestFacts};
-        use crate::smtp::Reply;
+        use crate::smtp::{code, Reply};
         let mut facts = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         facts.greeting = Greeting {
-            banner: Some(Reply::new(220, "mx.example.org ESMTP")),
+            banner: Some(Reply::new(code::SERVICE_READY, "mx.example.org ESMTP")),
             hello_command: Some("EHLO"),
-            hello: Some(Reply::new(250, "mx.example.org")),
+            hello: Some(Reply::new(code::OK, "mx.example.org")),
             ..Greeting::default()
         };
         let s1 = catalogue::find("S1").unwrap();
         let mut t = TestFacts::skipped(s1.id, s1.kind, "");
         t.skipped = None;
-        t.mail_reply = Some(Reply::new(250, "2.1.0 Ok"));
-        t.rcpt_reply = Some(Reply::new(250, "2.1.5 Ok"));
+        t.mail_reply = Some(Reply::new(code::OK, "2.1.0 Ok"));
+        t.rcpt_reply = Some(Reply::new(code::OK, "2.1.5 Ok"));
         facts.tests.push(t);
 
         let r = record(facts.clone(), Some(Cut::Interrupted));
@@ -684,7 +696,10 @@ mod tests {
         assert_eq!(r.error().as_deref(), Some("interrupted"));
         assert!(r.verdict.notes.iter().any(|n| n.contains("did not run")));
 
-        facts.tests[0].rcpt_reply = Some(Reply::new(554, "5.7.1 Relay access denied"));
+        facts.tests[0].rcpt_reply = Some(Reply::new(
+            code::TRANSACTION_FAILED,
+            "5.7.1 Relay access denied",
+        ));
         let r = record(facts.clone(), Some(Cut::Interrupted));
         assert_eq!(
             r.verdict.verdict,

@@ -4,7 +4,7 @@
 //! profile says which verdict relayscan must still reach, and the tests check
 //! that it does, within its deadline, with output that stays clean.
 
-use super::server::read_line;
+use super::line::read_line;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};

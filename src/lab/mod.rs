@@ -4,11 +4,11 @@
 //! reach it and nothing it does leaves the machine.
 
 pub mod hostile;
+mod line;
 pub mod profile;
 pub mod server;
 pub mod tls;
 
-pub use hostile::Hostile;
 pub use profile::{Profile, PROFILES};
 
 use anyhow::{bail, Context};

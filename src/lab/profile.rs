@@ -4,6 +4,7 @@
 
 use super::hostile::Hostile;
 use crate::relay::Status;
+use crate::smtp::code;
 use std::time::Duration;
 
 /// How the server greets a new connection.
@@ -263,7 +264,7 @@ const fn hostile(
         expected,
         Greeting::Hostile(hostile),
         &[],
-        RelayPolicy::Deny(554, "unused"),
+        RelayPolicy::Deny(code::TRANSACTION_FAILED, "unused"),
     )
 }
 
@@ -273,51 +274,51 @@ pub const PROFILES: &[Profile] = &[
         Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT, RelayPolicy::Open),
     profile("postfix-closed", "Postfix, reject_unauth_destination", Status::Closed,
         Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT,
-        RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied")),
+        RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied")),
     profile("postfix-defer", "Postfix default since 3.x: defer_unauth_destination", Status::Closed,
         Greeting::Banner("ESMTP Postfix"), POSTFIX_EXT,
-        RelayPolicy::Deny(454, "4.7.1 <{rcpt}>: Relay access denied")),
+        RelayPolicy::Deny(code::TLS_NOT_AVAILABLE, "4.7.1 <{rcpt}>: Relay access denied")),
     profile("exim-closed", "Exim 4 default ACL", Status::Closed,
         Greeting::Banner("ESMTP Exim 4.96 Sun, 29 Nov 2026 03:00:00 +0000"), EXIM_EXT,
-        RelayPolicy::Deny(550, "relay not permitted")),
+        RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "relay not permitted")),
     profile("sendmail-closed", "Sendmail without relay rights in the access db", Status::Closed,
         Greeting::Banner("ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; Sun, 29 Nov 2026 03:00:00 GMT"), SENDMAIL_EXT,
-        RelayPolicy::Deny(550, "5.7.1 <{rcpt}>... Relaying denied")),
+        RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "5.7.1 <{rcpt}>... Relaying denied")),
     profile("opensmtpd-closed", "OpenSMTPD with no match rule for foreign domains", Status::Closed,
         Greeting::Banner("ESMTP OpenSMTPD"), OPENSMTPD_EXT,
-        RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>")),
+        RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "Invalid recipient: <{rcpt}>")),
     profile("iis-closed", "Microsoft IIS 6 SMTP, relay restricted to a list", Status::Closed,
         Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"), IIS_EXT,
-        RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}")),
+        RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "5.7.1 Unable to relay for {rcpt}")),
     Profile {
         max_sessions: Some(1),
         ..profile("one-at-a-time", "closed Postfix that serves one session per client at a time (421 to a second)", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), POSTFIX_EXT,
-            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+            RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     Profile {
         catch_all: true,
         ..profile("catch-all-closed", "OpenSMTPD-like: closed, but takes any local part, so address tricks land locally", Status::Closed,
             Greeting::Banner("ESMTP OpenSMTPD"), OPENSMTPD_EXT,
-            RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>"))
+            RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "Invalid recipient: <{rcpt}>"))
     },
     Profile {
         auth: AuthPolicy::Check,
         ..profile("auth-required", "relays only after AUTH", Status::AuthRequired,
             Greeting::Banner("ESMTP"), &["PIPELINING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"],
-            RelayPolicy::Deny(530, "5.7.0 Authentication required"))
+            RelayPolicy::Deny(code::AUTH_REQUIRED, "5.7.0 Authentication required"))
     },
     Profile {
         tls: TlsPolicy::Required,
         ..profile("starttls-closed", "refuses mail until STARTTLS, then refuses relay (Postfix, TLS mandatory)", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"],
-            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+            RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     profile("greylist", "greylists every first attempt", Status::TempFail,
         Greeting::Banner("ESMTP"), POSTFIX_EXT, RelayPolicy::Greylist),
     profile("tarpit", "closed, but waits before its banner", Status::Closed,
         Greeting::Slow(Duration::from_millis(1000), "ESMTP"), POSTFIX_EXT,
-        RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied")),
+        RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied")),
     profile("percent-hack", "refuses direct relay, relays user%foreign@local", Status::PossibleRelay,
         Greeting::Banner("ESMTP Sendmail 8.9.3"), SENDMAIL_EXT, RelayPolicy::PercentHack),
     profile("source-route", "refuses direct relay, relays @local:user@foreign", Status::PossibleRelay,
@@ -325,24 +326,24 @@ pub const PROFILES: &[Profile] = &[
     profile("accept-all", "accepts every recipient, even in .invalid (a sink)", Status::OpenRelay,
         Greeting::Banner("ESMTP sink"), &["PIPELINING", "8BITMIME"], RelayPolicy::AcceptAll),
     profile("reject-greeting", "554 at the greeting", Status::Rejected,
-        Greeting::Reject(554, "5.7.1 Client host rejected: access denied"), &[], RelayPolicy::Deny(554, "5.7.1 denied")),
+        Greeting::Reject(code::TRANSACTION_FAILED, "5.7.1 Client host rejected: access denied"), &[], RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 denied")),
     profile("not-smtp-http", "a web server: silent, then an HTTP error", Status::NotSmtp,
-        Greeting::Http, &[], RelayPolicy::Deny(554, "unused")),
+        Greeting::Http, &[], RelayPolicy::Deny(code::TRANSACTION_FAILED, "unused")),
     profile("not-smtp-ssh", "an SSH server", Status::NotSmtp,
-        Greeting::Raw("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"), &[], RelayPolicy::Deny(554, "unused")),
+        Greeting::Raw("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"), &[], RelayPolicy::Deny(code::TRANSACTION_FAILED, "unused")),
     profile("close-after-banner", "greets, then hangs up", Status::Inconclusive,
-        Greeting::CloseAfterBanner("ESMTP"), &[], RelayPolicy::Deny(554, "unused")),
+        Greeting::CloseAfterBanner("ESMTP"), &[], RelayPolicy::Deny(code::TRANSACTION_FAILED, "unused")),
     Profile {
         ehlo: false,
         ..profile("helo-only", "an old open relay that knows only HELO", Status::OpenRelay,
             Greeting::Banner("Sendmail 8.6.12 ready"), &[], RelayPolicy::Open)
     },
     Profile {
-        mail: MailPolicy::Refuse(530, "5.7.1 Client was not authenticated"),
+        mail: MailPolicy::Refuse(code::AUTH_REQUIRED, "5.7.1 Client was not authenticated"),
         auth: AuthPolicy::Check,
         ..profile("iis-auth", "Microsoft IIS 6 SMTP, anonymous access cleared, relay for authenticated clients", Status::AuthRequired,
             Greeting::Banner("Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at  Sun, 29 Nov 2026 03:00:00 +0000"),
-            IIS_AUTH_EXT, RelayPolicy::Deny(550, "5.7.1 Unable to relay for {rcpt}"))
+            IIS_AUTH_EXT, RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "5.7.1 Unable to relay for {rcpt}"))
     },
     Profile {
         auth: AuthPolicy::Check,
@@ -356,7 +357,7 @@ pub const PROFILES: &[Profile] = &[
         auth: AuthPolicy::Check,
         ..profile("exchange-closed", "Exchange 2016 receive connector, anonymous users may not relay", Status::Closed,
             Greeting::Banner("Microsoft ESMTP MAIL Service ready at Sun, 29 Nov 2026 03:00:00 +0000"), EXCHANGE_EXT,
-            RelayPolicy::Deny(550, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"))
+            RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"))
     },
     Profile {
         tls: TlsPolicy::Required,
@@ -369,38 +370,38 @@ pub const PROFILES: &[Profile] = &[
         auth: AuthPolicy::Check,
         ..profile("implicit-tls", "SMTPS (TLS from the first byte), relay only after AUTH", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), &[],
-            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+            RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     Profile {
         auth: AuthPolicy::Check,
         ..profile("plaintext-auth", "offers AUTH PLAIN LOGIN without any TLS", Status::Closed,
             Greeting::Banner("ESMTP Exim 4.96 Sun, 29 Nov 2026 03:00:00 +0000"), &["SIZE 52428800", "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN", "HELP"],
-            RelayPolicy::Deny(550, "relay not permitted"))
+            RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "relay not permitted"))
     },
     Profile {
         auth: AuthPolicy::RelayAfterAnyAttempt,
         expected_with_auth: Some(Status::OpenRelay),
         ..profile("relay-after-failed-auth", "relays for any client that tried AUTH, even with a wrong password", Status::AuthRequired,
             Greeting::Banner("ESMTP MailEnable Service, Version: 10.44-- ready at 11/29/26 03:00:00"), &["AUTH LOGIN", "SIZE 20480000", "HELP"],
-            RelayPolicy::Deny(530, "5.7.0 Authentication required"))
+            RelayPolicy::Deny(code::AUTH_REQUIRED, "5.7.0 Authentication required"))
     },
     Profile {
         tls: TlsPolicy::RequiredUnadvertised,
         ..profile("starttls-unadvertised", "demands STARTTLS with 530 without advertising it, then refuses relay", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "ENHANCEDSTATUSCODES"],
-            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+            RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     Profile {
         tls: TlsPolicy::RequiredBroken,
         ..profile("starttls-broken", "demands STARTTLS, but every handshake fails", Status::TlsRequired,
             Greeting::Banner("ESMTP OpenSMTPD"), &["8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 36700160", "DSN", "HELP"],
-            RelayPolicy::Deny(550, "Invalid recipient: <{rcpt}>"))
+            RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "Invalid recipient: <{rcpt}>"))
     },
     Profile {
         tls: TlsPolicy::Injecting("250 2.0.0 injected before the handshake\r\n"),
         ..profile("starttls-injection", "sends extra plaintext right after 220 Ready to start TLS", Status::Closed,
             Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"],
-            RelayPolicy::Deny(554, "5.7.1 <{rcpt}>: Relay access denied"))
+            RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied"))
     },
     // Hostile servers (src/lab/hostile.rs): relayscan must reach a verdict,
     // within its deadline, with clean output.

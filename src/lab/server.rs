@@ -6,21 +6,21 @@
 //! domain or `localhost`; anything else is relaying, which the profile's
 //! policy decides.
 
+use super::line::{read_line, IDLE};
 use super::profile::{AuthPolicy, Greeting, MailPolicy, Profile, RelayPolicy, TlsPolicy};
 use super::tls::Identity;
+use crate::smtp::code;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
 /// The mail domain every lab server belongs to (RFC 2606: never resolves).
 pub const LAB_DOMAIN: &str = "lab.example";
-const MAX_LINE: u64 = 4096;
 /// The mailboxes every lab server has.
 const LOCAL_USERS: &[&str] = &["postmaster", "abuse", "root"];
-const IDLE: Duration = Duration::from_secs(30);
 /// Like Postfix's smtpd_hard_error_limit: drop the client after this many errors.
 const HARD_ERROR_LIMIT: u32 = 20;
 
@@ -84,7 +84,7 @@ pub async fn serve_with<F>(
                     let now = sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     if profile.max_sessions.is_some_and(|max| now >= max) {
                         let mut stream = stream;
-                        let _ = stream.write_all(b"421 4.7.0 Too many connections, try again later\r\n").await;
+                        let _ = stream.write_all(code::line(code::SERVICE_NOT_AVAILABLE, "4.7.0 Too many connections, try again later").as_bytes()).await;
                     } else {
                         let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, identity, n)).await;
                     }
@@ -206,16 +206,16 @@ async fn session(
     match profile.greeting {
         Greeting::Hostile(_) => return Ok(()),
         Greeting::Banner(text) => {
-            io.write_all(format!("220 {host} {text}\r\n").as_bytes())
+            io.write_all(code::line(code::SERVICE_READY, &format!("{host} {text}")).as_bytes())
                 .await?
         }
         Greeting::Slow(delay, text) => {
             tokio::time::sleep(delay).await;
-            io.write_all(format!("220 {host} {text}\r\n").as_bytes())
+            io.write_all(code::line(code::SERVICE_READY, &format!("{host} {text}")).as_bytes())
                 .await?;
         }
         Greeting::CloseAfterBanner(text) => {
-            io.write_all(format!("220 {host} {text}\r\n").as_bytes())
+            io.write_all(code::line(code::SERVICE_READY, &format!("{host} {text}")).as_bytes())
                 .await?;
             return io.shutdown().await;
         }
@@ -225,10 +225,12 @@ async fn session(
             // RFC 5321 §3.1: after a 554 greeting, answer 503 until QUIT.
             while let Some(line) = read_line(&mut io).await? {
                 if line.eq_ignore_ascii_case("QUIT") {
-                    io.write_all(b"221 2.0.0 Bye\r\n").await?;
+                    io.write_all(code::line(code::SERVICE_CLOSING, "2.0.0 Bye").as_bytes())
+                        .await?;
                     break;
                 }
-                io.write_all(b"503 5.5.1 No service\r\n").await?;
+                io.write_all(code::line(code::BAD_SEQUENCE, "5.5.1 No service").as_bytes())
+                    .await?;
             }
             return Ok(());
         }
@@ -266,31 +268,38 @@ async fn session(
             None => (line.to_ascii_uppercase(), String::new()),
         };
         let reply: String = match verb.as_str() {
-            "EHLO" if !profile.ehlo => "500 5.5.2 Command unrecognized: \"EHLO\"".into(),
+            "EHLO" if !profile.ehlo => {
+                reply(code::SYNTAX_ERROR, "5.5.2 Command unrecognized: \"EHLO\"")
+            }
             "EHLO" => {
                 st.helo = true;
                 ehlo_reply(profile, &host, st.tls)
             }
             "HELO" => {
                 st.helo = true;
-                format!("250 {host} Hello")
+                reply(code::OK, format_args!("{host} Hello"))
             }
-            "STARTTLS" if st.tls => "503 5.5.1 Error: TLS already active".into(),
+            "STARTTLS" if st.tls => reply(code::BAD_SEQUENCE, "5.5.1 Error: TLS already active"),
             "STARTTLS" if matches!(profile.tls, TlsPolicy::None | TlsPolicy::Implicit) => {
-                "454 4.7.0 TLS not available".into()
+                reply(code::TLS_NOT_AVAILABLE, "4.7.0 TLS not available")
             }
             "STARTTLS" if profile.tls == TlsPolicy::RequiredBroken => {
                 io.write_all(std::mem::take(&mut pending).as_bytes())
                     .await?;
                 // A fatal internal_error alert instead of a ServerHello.
-                io.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                io.write_all(
+                    code::line(code::SERVICE_READY, "2.0.0 Ready to start TLS").as_bytes(),
+                )
+                .await?;
                 io.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50])
                     .await?;
                 return io.shutdown().await;
             }
             "STARTTLS" => {
                 let mut ready = std::mem::take(&mut pending).into_bytes();
-                ready.extend_from_slice(b"220 2.0.0 Ready to start TLS\r\n");
+                ready.extend_from_slice(
+                    code::line(code::SERVICE_READY, "2.0.0 Ready to start TLS").as_bytes(),
+                );
                 if let TlsPolicy::Injecting(extra) = profile.tls {
                     // One write, so the extra bytes travel with the 220.
                     ready.extend_from_slice(extra.as_bytes());
@@ -311,8 +320,10 @@ async fn session(
                 };
                 continue;
             }
-            "AUTH" if !st.helo => "503 5.5.1 Error: send HELO/EHLO first".into(),
-            "AUTH" if st.authenticated => "503 5.5.1 Error: already authenticated".into(),
+            "AUTH" if !st.helo => reply(code::BAD_SEQUENCE, "5.5.1 Error: send HELO/EHLO first"),
+            "AUTH" if st.authenticated => {
+                reply(code::BAD_SEQUENCE, "5.5.1 Error: already authenticated")
+            }
             "AUTH" => {
                 io.write_all(std::mem::take(&mut pending).as_bytes())
                     .await?;
@@ -323,13 +334,16 @@ async fn session(
                 if ok && profile.auth != AuthPolicy::None {
                     st.authenticated = true;
                     st.may_relay = true;
-                    "235 2.7.0 Authentication successful".into()
+                    reply(code::AUTH_SUCCEEDED, "2.7.0 Authentication successful")
                 } else {
-                    "535 5.7.8 Error: authentication failed".into()
+                    reply(
+                        code::AUTH_CREDENTIALS_INVALID,
+                        "5.7.8 Error: authentication failed",
+                    )
                 }
             }
-            "MAIL" if !st.helo => "503 5.5.1 Error: send HELO/EHLO first".into(),
-            "MAIL" if st.mail => "503 5.5.1 Error: nested MAIL command".into(),
+            "MAIL" if !st.helo => reply(code::BAD_SEQUENCE, "5.5.1 Error: send HELO/EHLO first"),
+            "MAIL" if st.mail => reply(code::BAD_SEQUENCE, "5.5.1 Error: nested MAIL command"),
             "MAIL"
                 if matches!(
                     profile.tls,
@@ -338,19 +352,23 @@ async fn session(
                         | TlsPolicy::RequiredBroken
                 ) && !st.tls =>
             {
-                "530 5.7.0 Must issue a STARTTLS command first".into()
+                reply(
+                    code::AUTH_REQUIRED,
+                    "5.7.0 Must issue a STARTTLS command first",
+                )
             }
             "MAIL" => match profile.mail {
                 MailPolicy::Refuse(code, text) if !st.authenticated => format!("{code} {text}"),
-                _ if !arg.to_ascii_uppercase().starts_with("FROM:") => {
-                    "501 5.5.4 Syntax: MAIL FROM:<address>".into()
-                }
+                _ if !arg.to_ascii_uppercase().starts_with("FROM:") => reply(
+                    code::SYNTAX_ERROR_IN_PARAMETERS,
+                    "5.5.4 Syntax: MAIL FROM:<address>",
+                ),
                 _ => {
                     st.mail = true;
-                    "250 2.1.0 Ok".into()
+                    reply(code::OK, "2.1.0 Ok")
                 }
             },
-            "RCPT" if !st.mail => "503 5.5.1 Error: need MAIL command".into(),
+            "RCPT" if !st.mail => reply(code::BAD_SEQUENCE, "5.5.1 Error: need MAIL command"),
             "RCPT" => match arg.get(..3).map(str::to_ascii_uppercase).as_deref() {
                 Some("TO:") => {
                     let reply = judge_rcpt(profile, &arg[3..], &local_names, st.may_relay);
@@ -359,11 +377,17 @@ async fn session(
                     }
                     reply
                 }
-                _ => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
+                _ => reply(
+                    code::SYNTAX_ERROR_IN_PARAMETERS,
+                    "5.5.4 Syntax: RCPT TO:<address>",
+                ),
             },
-            "DATA" if st.rcpts == 0 => "503 5.5.1 Error: need RCPT command".into(),
+            "DATA" if st.rcpts == 0 => reply(code::BAD_SEQUENCE, "5.5.1 Error: need RCPT command"),
             "DATA" => {
-                pending.push_str("354 End data with <CR><LF>.<CR><LF>\r\n");
+                pending.push_str(&code::line(
+                    code::START_MAIL_INPUT,
+                    "End data with <CR><LF>.<CR><LF>",
+                ));
                 io.write_all(pending.as_bytes()).await?;
                 pending.clear();
                 while let Some(l) = read_line(&mut io).await? {
@@ -373,21 +397,24 @@ async fn session(
                 }
                 st.mail = false;
                 st.rcpts = 0;
-                "250 2.0.0 Ok: queued as LAB0001".into()
+                reply(code::OK, "2.0.0 Ok: queued as LAB0001")
             }
             "RSET" => {
                 st.mail = false;
                 st.rcpts = 0;
-                "250 2.0.0 Ok".into()
+                reply(code::OK, "2.0.0 Ok")
             }
-            "NOOP" => "250 2.0.0 Ok".into(),
-            "VRFY" => "252 2.0.0 Cannot VRFY user".into(),
+            "NOOP" => reply(code::OK, "2.0.0 Ok"),
+            "VRFY" => reply(code::CANNOT_VRFY, "2.0.0 Cannot VRFY user"),
             "QUIT" => {
-                pending.push_str("221 2.0.0 Bye\r\n");
+                pending.push_str(&code::line(code::SERVICE_CLOSING, "2.0.0 Bye"));
                 io.write_all(pending.as_bytes()).await?;
                 return io.shutdown().await;
             }
-            _ => "502 5.5.2 Error: command not recognized".into(),
+            _ => reply(
+                code::COMMAND_NOT_IMPLEMENTED,
+                "5.5.2 Error: command not recognized",
+            ),
         };
         if reply.starts_with('4') || reply.starts_with('5') {
             st.errors += 1;
@@ -404,7 +431,10 @@ async fn session(
             pending.clear();
         }
         if st.errors >= HARD_ERROR_LIMIT {
-            pending.push_str("421 4.7.0 Error: too many errors\r\n");
+            pending.push_str(&code::line(
+                code::SERVICE_NOT_AVAILABLE,
+                "4.7.0 Error: too many errors",
+            ));
             io.write_all(pending.as_bytes()).await?;
             return Ok(());
         }
@@ -415,7 +445,7 @@ async fn session(
 /// The EHLO reply: the profile's extensions, or after TLS its TLS extensions
 /// (by default the same without STARTTLS).
 fn ehlo_reply(profile: &Profile, host: &str, tls: bool) -> String {
-    let mut r = format!("250-{host}");
+    let mut r = format!("{}-{host}", code::OK);
     let extensions: Vec<&str> = if tls && !profile.tls_extensions.is_empty() {
         profile.tls_extensions.to_vec()
     } else {
@@ -436,9 +466,9 @@ fn ehlo_reply(profile: &Profile, host: &str, tls: bool) -> String {
         ext
     };
     for ext in extensions {
-        r.push_str(&format!("\r\n250-{ext}"));
+        r.push_str(&format!("\r\n{}-{ext}", code::OK));
     }
-    r.push_str("\r\n250 HELP");
+    r.push_str(&format!("\r\n{} HELP", code::OK));
     r
 }
 
@@ -476,7 +506,8 @@ async fn sasl_exchange(
             let response = match initial {
                 Some(r) => r,
                 None => {
-                    io.write_all(b"334 \r\n").await?;
+                    io.write_all(code::line(code::AUTH_CHALLENGE, "").as_bytes())
+                        .await?;
                     read_line(io).await?.unwrap_or_default()
                 }
             };
@@ -490,12 +521,14 @@ async fn sasl_exchange(
             )
         }
         "LOGIN" => {
-            io.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
+            io.write_all(code::line(code::AUTH_CHALLENGE, "VXNlcm5hbWU6").as_bytes())
+                .await?;
             let user = read_line(io).await?.unwrap_or_default();
             if user.trim() == "*" {
                 return Ok(false);
             }
-            io.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
+            io.write_all(code::line(code::AUTH_CHALLENGE, "UGFzc3dvcmQ6").as_bytes())
+                .await?;
             let password = read_line(io).await?.unwrap_or_default();
             (
                 decode(&user).unwrap_or_default(),
@@ -557,21 +590,31 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String], may_relay: b
     let arg = arg.trim();
     let rcpt = arg.trim_start_matches('<').trim_end_matches('>');
     match parse_rcpt(arg, local_names) {
-        Rcpt::Syntax => "501 5.1.3 Bad recipient address syntax".into(),
-        Rcpt::SourceRoute if profile.relay == RelayPolicy::SourceRoute => "250 2.1.5 Ok".into(),
+        Rcpt::Syntax => reply(
+            code::SYNTAX_ERROR_IN_PARAMETERS,
+            "5.1.3 Bad recipient address syntax",
+        ),
+        Rcpt::SourceRoute if profile.relay == RelayPolicy::SourceRoute => {
+            reply(code::OK, "2.1.5 Ok")
+        }
         Rcpt::SourceRoute => deny(profile, rcpt),
         Rcpt::Local { .. } if profile.catch_all => {
-            "250 2.1.5 Destination address valid: Recipient ok".into()
+            reply(code::OK, "2.1.5 Destination address valid: Recipient ok")
         }
         Rcpt::Local { local_part } if local_part.contains('%') => {
             if profile.relay == RelayPolicy::PercentHack {
-                "250 2.1.5 Ok".into()
+                reply(code::OK, "2.1.5 Ok")
             } else {
-                format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
+                reply(code::MAILBOX_UNAVAILABLE, format_args!("5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table"))
             }
         }
         Rcpt::Local { local_part } if local_part.contains('!') || local_part.contains('@') => {
-            format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
+            reply(
+                code::MAILBOX_UNAVAILABLE,
+                format_args!(
+                "5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table"
+            ),
+            )
         }
         // Like Postfix with local_recipient_maps: only real mailboxes; a sink takes anything.
         Rcpt::Local { local_part }
@@ -580,54 +623,52 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String], may_relay: b
                     .iter()
                     .any(|u| u.eq_ignore_ascii_case(&local_part)) =>
         {
-            "250 2.1.5 Ok".into()
+            reply(code::OK, "2.1.5 Ok")
         }
-        Rcpt::Local { .. } => {
-            format!("550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table")
-        }
-        Rcpt::Foreign { .. } if may_relay => "250 2.1.5 Ok".into(),
+        Rcpt::Local { .. } => reply(
+            code::MAILBOX_UNAVAILABLE,
+            format_args!(
+                "5.1.1 <{rcpt}>: Recipient address rejected: User unknown in local recipient table"
+            ),
+        ),
+        Rcpt::Foreign { .. } if may_relay => reply(code::OK, "2.1.5 Ok"),
         Rcpt::Foreign { domain } => match profile.relay {
-            RelayPolicy::AcceptAll => "250 2.1.5 Ok".into(),
+            RelayPolicy::AcceptAll => reply(code::OK, "2.1.5 Ok"),
             RelayPolicy::Open
                 if domain.ends_with(".invalid")
                     || domain.starts_with('[') && !domain.ends_with(']') =>
             {
-                format!("450 4.1.2 <{rcpt}>: Recipient address rejected: Domain not found")
+                reply(
+                    code::MAILBOX_BUSY,
+                    format_args!("4.1.2 <{rcpt}>: Recipient address rejected: Domain not found"),
+                )
             }
-            RelayPolicy::Open => "250 2.1.5 Ok".into(),
-            RelayPolicy::Greylist => "451 4.7.1 Greylisted, please try again later".into(),
+            RelayPolicy::Open => reply(code::OK, "2.1.5 Ok"),
+            RelayPolicy::Greylist => reply(
+                code::LOCAL_ERROR,
+                "4.7.1 Greylisted, please try again later",
+            ),
             _ => deny(profile, rcpt),
         },
     }
 }
 
+/// A reply line without its CRLF: `code text`.
+fn reply(code: u16, text: impl std::fmt::Display) -> String {
+    format!("{code} {text}")
+}
+
 fn deny(profile: &Profile, rcpt: &str) -> String {
     match profile.relay {
         RelayPolicy::Deny(code, text) => format!("{code} {}", text.replace("{rcpt}", rcpt)),
-        RelayPolicy::Greylist => "451 4.7.1 Greylisted, please try again later".into(),
-        _ => format!("554 5.7.1 <{rcpt}>: Relay access denied"),
-    }
-}
-
-/// One command line, without CRLF; `None` at EOF or after the idle timeout.
-pub(super) async fn read_line<R: tokio::io::AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-) -> std::io::Result<Option<String>> {
-    let mut buf = Vec::new();
-    let read = timeout(
-        IDLE,
-        (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut buf),
-    )
-    .await;
-    match read {
-        Err(_) | Ok(Ok(0)) => Ok(None),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(_)) => {
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
-            }
-            Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
-        }
+        RelayPolicy::Greylist => reply(
+            code::LOCAL_ERROR,
+            "4.7.1 Greylisted, please try again later",
+        ),
+        _ => reply(
+            code::TRANSACTION_FAILED,
+            format_args!("5.7.1 <{rcpt}>: Relay access denied"),
+        ),
     }
 }
 

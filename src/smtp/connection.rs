@@ -225,11 +225,6 @@ impl Connection {
         &self.buf[self.pos..]
     }
 
-    /// Note an event (`*`) in the transcript.
-    pub fn note(&mut self, line: &str) {
-        self.record('*', line);
-    }
-
     /// Switch the connection to TLS: at once for implicit TLS, or after the
     /// server's `220` to STARTTLS. Whatever the server sent that we have not
     /// read yet is plaintext from before the handshake: it is discarded, never
@@ -367,7 +362,7 @@ impl Connection {
             return Ok(None);
         }
         let early = self.read_reply().await?;
-        if early.code == 421 {
+        if early.code == super::code::SERVICE_NOT_AVAILABLE {
             return Ok(Some(early));
         }
         let text: String = early.one_line().chars().take(80).collect();

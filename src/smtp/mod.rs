@@ -1,5 +1,6 @@
 //! The SMTP client side: replies, commands, EHLO capabilities, the connection.
 
+pub mod code;
 pub mod command;
 pub mod connection;
 pub mod dial;

@@ -103,13 +103,13 @@ pub async fn authenticate(
     let mut reply = conn.command(&first).await?;
     // Each 334 asks for the next answer; at most three rounds, then cancel.
     for _ in 0..3 {
-        if reply.code != 334 {
+        if reply.code != super::code::AUTH_CHALLENGE {
             return Ok(reply);
         }
         let answer = answers.pop().unwrap_or_else(|| "*".into());
         reply = conn.command(&Command::AuthResponse(answer)).await?;
     }
-    if reply.code == 334 {
+    if reply.code == super::code::AUTH_CHALLENGE {
         reply = conn.command(&Command::AuthResponse("*".into())).await?;
     }
     Ok(reply)
@@ -180,7 +180,7 @@ mod tests {
         let reply = authenticate(&mut conn, Mechanism::Login, "user", &Password::new("pw"))
             .await
             .unwrap();
-        assert_eq!(reply.code, 235);
+        assert_eq!(reply.code, super::super::code::AUTH_SUCCEEDED);
         let seen = server.await.unwrap();
         assert_eq!(seen, vec!["AUTH LOGIN", "dXNlcg==", "cHc="]);
         let transcript: Vec<String> = conn

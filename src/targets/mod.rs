@@ -11,7 +11,7 @@ pub mod spec;
 pub use plan::{Job, Plan, PlanError};
 pub use schedule::{random_seed, Order, Schedule, Shard};
 pub use scope::{AddrSet, Scope};
-pub use spec::{Spec, SpecError};
+pub use spec::Spec;
 
 /// Address space nobody scans by accident: "this network", multicast, the
 /// reserved class E block with the limited broadcast address, and IPv6

@@ -4,7 +4,9 @@
 pub mod dns;
 
 use relayscan::lab::{profile, Lab, Profile, DEFAULT_BASE};
+use relayscan::relay::{probe, Facts, ProbeConfig, Target};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A lab running on its own runtime for the length of a test.
 pub struct TestLab {
@@ -123,6 +125,37 @@ pub const FAST: &[&str] = &[
     "--host-timeout",
     "30s",
 ];
+
+/// Probe options that keep scans of slow or hostile servers short.
+pub const QUICK: &[&str] = &[
+    "--ehlo",
+    "scanner.relayscan.example",
+    "--connect-timeout",
+    "1s",
+    "--read-timeout",
+    "1s",
+    "--host-timeout",
+    "3s",
+];
+
+/// Probe settings for the lab, in process: our EHLO name, each reply
+/// awaited `read_timeout` at most, the host given up after `host_timeout`.
+pub fn quick_config(read_timeout: Duration, host_timeout: Duration) -> ProbeConfig {
+    let mut cfg = ProbeConfig::default();
+    cfg.limits.read_timeout = read_timeout;
+    cfg.host_timeout = host_timeout;
+    cfg.ehlo = "scanner.relayscan.test".into();
+    cfg
+}
+
+/// Start a lab of one profile, probe it once with `cfg`, stop the lab.
+pub async fn probe_profile(name: &str, cfg: &ProbeConfig) -> Facts {
+    let profile = profile::find(name).unwrap_or_else(|| panic!("no profile {name}"));
+    let lab = Lab::start(DEFAULT_BASE, 0, &[profile])
+        .await
+        .expect("lab starts");
+    probe(&Target::new(lab.servers[0].0), cfg).await
+}
 
 /// A CSV document as its header and one name → value map per row.
 pub fn csv_rows(text: &str) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {

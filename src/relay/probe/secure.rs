@@ -34,7 +34,7 @@ pub(super) struct TlsState {
 }
 
 impl TlsState {
-    pub fn new(cfg: &ProbeConfig, target: &Target) -> Self {
+    pub(super) fn new(cfg: &ProbeConfig, target: &Target) -> Self {
         let implicit = if cfg.implicit_tls {
             Some("option")
         } else if target.addr.port() == 465 {
