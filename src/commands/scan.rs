@@ -7,16 +7,16 @@ use super::{
 use crate::cli::{parse_ports, ScanArgs};
 use crate::config::{self, probe_config};
 use crate::dns;
-use crate::engine::checkpoint::{self, Checkpoint, Completion};
 use crate::engine::{resume, EngineConfig, Guard, Skip};
+use crate::output::checkpoint::{self, Checkpoint, Completion};
+use crate::output::schema::{AuthPasswordRules, Meta, MetaTag, ScanMeta, SCHEMA_VERSION};
 use crate::output::writer::{CheckpointWriter, Earlier};
 use crate::output::{Format, Writer};
 use crate::targets::{
-    self, random_seed, AddrSet, Job, Order, Plan, PlanError, Schedule, Scope, Shard, Spec,
+    self, random_seed, AddrSet, Job, Plan, PlanError, Schedule, Scope, Shard, Spec,
 };
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -171,10 +171,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         }
         (None, None) => random_seed(),
     };
-    let order = match args.order {
-        Order::Random => "random",
-        Order::Sequential => "sequential",
-    };
+    let order = args.order.as_str();
     let mut hash_parts = plan_refs.clone();
     let seed_text = seed.to_string();
     hash_parts.extend([order, seed_text.as_str()]);
@@ -194,7 +191,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let mut completion = Completion::default();
     let mut earlier = Earlier::default();
     if let Some(cp) = &checkpoint {
-        if cp.config_hash != hash || cp.shard != shard.to_string() || cp.order != order {
+        if cp.config_hash != hash || cp.shard != shard || cp.order != args.order {
             bail!(
                 "the checkpoint was made by a different scan (targets, ports, tests, order, seed or shard differ): \
                  run the same command as before, or remove the checkpoint to start over"
@@ -247,36 +244,42 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     )?;
 
     let concurrency = clamp_to_file_limit(args.concurrency, args.quiet);
-    let meta = json!({
-        "type": "meta",
-        "tool": "relayscan",
-        "version": env!("CARGO_PKG_VERSION"),
-        "argv": std::env::args().collect::<Vec<_>>(),
-        "started": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        "config_hash": hash,
+    let meta = Meta::Scan(Box::new(ScanMeta {
+        argv: std::env::args().collect(),
+        auth_password_rules: probe.auth.as_ref().map(|_| AuthPasswordRules {
+            ca_files: args.probe.auth_ca.clone(),
+            hosts: probe
+                .auth_rules
+                .hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            insecure: probe.auth_rules.insecure,
+            pins: args.probe.auth_pin.clone(),
+        }),
+        auth_user: probe.auth.as_ref().map(|a| a.user.clone()),
+        config_hash: hash.clone(),
+        dns: dns.meta(),
+        ehlo: probe.ehlo.clone(),
+        foreign_domain: probe.foreign_domain.clone(),
+        implicit_tls: probe.implicit_tls,
+        jobs: work.schedule.len().to_string(),
+        order: args.order,
+        ports: ports.clone(),
+        resumed_from: checkpoint.as_ref().map(|cp| cp.next.to_string()),
+        schema_version: Some(SCHEMA_VERSION),
+        scope: guard.scope.as_ref().map(Scope::to_string),
         // A string: jq and JavaScript read JSON numbers as doubles, which
         // round a 64-bit seed.
-        "seed": seed.to_string(),
-        "order": order,
-        "shard": shard.to_string(),
-        "jobs": work.schedule.len().to_string(),
-        "resumed_from": checkpoint.as_ref().map(|cp| cp.next.to_string()),
-        "ports": ports,
-        "tests": test_ids,
-        "foreign_domain": probe.foreign_domain,
-        "ehlo": probe.ehlo,
-        "dns": dns.meta(),
-        "scope": guard.scope.as_ref().map(Scope::to_string),
-        "starttls": format!("{:?}", probe.starttls).to_lowercase(),
-        "implicit_tls": probe.implicit_tls,
-        "auth_user": probe.auth.as_ref().map(|a| a.user.clone()),
-        "auth_password_rules": probe.auth.as_ref().map(|_| json!({
-            "hosts": probe.auth_rules.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "ca_files": args.probe.auth_ca,
-            "pins": args.probe.auth_pin,
-            "insecure": probe.auth_rules.insecure,
-        })),
-    });
+        seed: seed.to_string(),
+        shard,
+        started: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        starttls: format!("{:?}", probe.starttls).to_lowercase(),
+        tests: test_ids.iter().map(|t| t.to_string()).collect(),
+        tool: "relayscan".into(),
+        kind: MetaTag::Tag,
+        version: env!("CARGO_PKG_VERSION").into(),
+    }));
 
     let created = matches!(dest, Destination::File { replace: false, .. }) && !append;
     let opened = open_output(&dest, append)?;
@@ -289,8 +292,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
             version: checkpoint::VERSION,
             config_hash: hash.clone(),
             seed,
-            order: order.into(),
-            shard: shard.to_string(),
+            order: args.order,
+            shard,
             total: work.schedule.len(),
             next: 0,
             done_above: Vec::new(),
@@ -321,7 +324,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let writer = Writer {
         format,
         transcript: args.probe.transcript,
-        meta,
+        meta: Some(meta),
         header: opened.header,
         progress: progress.clone(),
         interrupted: Arc::new(AtomicBool::new(false)),

@@ -14,6 +14,7 @@ use serde::Serialize;
 /// What can be found. The kebab-case names are the `id` in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum FindingId {
     /// A direct relay test was accepted.
     OpenRelay,
@@ -79,6 +80,7 @@ impl FindingId {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Severity {
     High,
     Medium,
