@@ -422,3 +422,123 @@ pub fn json_schema() -> Value {
     }
     schema
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::fingerprint::Software;
+    use serde::de::DeserializeOwned;
+
+    /// The names the schema gives an enum: its serde names, each once.
+    fn names(schema: &Value, def: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![&schema["$defs"][def]];
+        while let Some(v) = stack.pop() {
+            out.extend(v["const"].as_str().map(String::from));
+            for x in v["enum"].as_array().into_iter().flatten() {
+                out.extend(x.as_str().map(String::from));
+            }
+            stack.extend(v["oneOf"].as_array().into_iter().flatten());
+        }
+        assert!(!out.is_empty(), "{def} has no names in the schema");
+        out
+    }
+
+    /// Every serde name of `T` reads as a value whose `as_str` is that name.
+    fn as_str_is_the_serde_name<T: DeserializeOwned + Serialize>(
+        def: &str,
+        as_str: impl Fn(&T) -> &'static str,
+    ) -> usize {
+        let schema = json_schema();
+        let names = names(&schema, def);
+        for name in &names {
+            let value: T = serde_json::from_value(Value::from(name.as_str()))
+                .unwrap_or_else(|e| panic!("{def} {name}: {e}"));
+            assert_eq!(as_str(&value), name, "{def}");
+            assert_eq!(serde_json::to_value(&value).unwrap(), Value::from(name.as_str()));
+        }
+        names.len()
+    }
+
+    #[test]
+    fn enum_names_come_from_serde_and_as_str_agrees() {
+        let n = as_str_is_the_serde_name::<Status>("Status", |s| s.as_str());
+        assert_eq!(n, Status::ALL.len(), "Status::ALL lists every verdict");
+        let n = as_str_is_the_serde_name::<FindingId>("FindingId", |f| f.as_str());
+        assert_eq!(n, FindingId::ALL.len(), "FindingId::ALL lists every finding");
+        as_str_is_the_serde_name::<Confidence>("Confidence", |c| c.as_str());
+        as_str_is_the_serde_name::<Severity>("Severity", |s| s.as_str());
+        as_str_is_the_serde_name::<Software>("Software", |s| s.as_str());
+        as_str_is_the_serde_name::<Order>("Order", |o| o.as_str());
+        // A name that is not one is refused, not read as something else.
+        assert!(serde_json::from_str::<Status>("\"open_relay\"").is_err());
+    }
+
+    #[test]
+    fn test_ids_are_the_catalogues_each_once() {
+        let ids = TestId::all();
+        for t in crate::relay::CATALOGUE {
+            assert!(ids.contains(&t.id), "{}", t.id);
+        }
+        for id in ["C1", "C2", "C3", "A1", "A2"] {
+            assert!(ids.contains(&id), "{id}");
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
+    }
+
+    fn example(name: &str) -> Value {
+        let path = format!("{}/docs/schema/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn result_key_reads_what_result_line_writes() {
+        for name in ["result-open-relay.json", "result-unresolved.json"] {
+            let line: ResultLine = serde_json::from_value(example(name)).unwrap();
+            let text = serde_json::to_string(&line).unwrap();
+            let key: ResultKey = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                (key.accepted, key.ip, key.name, key.port, key.verdict),
+                (line.accepted, line.ip, line.name, line.port, line.verdict)
+            );
+        }
+    }
+
+    #[test]
+    fn line_types_are_told_apart() {
+        for (name, want) in [
+            ("meta.json", LineType::Meta),
+            ("result-closed.json", LineType::Result),
+            ("summary.json", LineType::Summary),
+        ] {
+            let v = example(name);
+            let t: TypeOnly = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(t.kind, want);
+            let line: Line = serde_json::from_value(v).unwrap();
+            let got = match line {
+                Line::Meta(_) => LineType::Meta,
+                Line::Result(_) => LineType::Result,
+                Line::Summary(_) => LineType::Summary,
+            };
+            assert_eq!(got, want, "{name}");
+        }
+        // A result with its type changed is not a meta line.
+        let mut v = example("result-closed.json");
+        v["type"] = "meta".into();
+        assert!(serde_json::from_value::<Line>(v.clone()).is_err());
+        assert!(Meta::from_slice(v.to_string().as_bytes()).is_err());
+        let err = Meta::from_slice(br#"{"type":"meta","tool":"relayscan"}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `argv`"), "{err}");
+        // A later relayscan's line type is skipped, not an error.
+        let t: TypeOnly = serde_json::from_str(r#"{"type":"progress"}"#).unwrap();
+        assert_eq!(t.kind, LineType::Other);
+        // A file from before schema_version reads as version 1.
+        let mut meta = example("meta.json");
+        meta.as_object_mut().unwrap().remove("schema_version");
+        let meta = Meta::from_slice(meta.to_string().as_bytes()).unwrap();
+        assert_eq!(meta.schema_version(), 1);
+    }
+}

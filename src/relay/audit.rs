@@ -31,6 +31,7 @@ pub enum FindingId {
     /// The server demands STARTTLS, and relaying could not be tested over TLS.
     TlsUntested,
     /// Plaintext after `220 Ready to start TLS`, before the handshake.
+    #[serde(rename = "starttls-injection")]
     StartTlsInjection,
     CertificateExpired,
     SelfSignedCertificate,
