@@ -213,6 +213,94 @@ fn a_lab_scan_writes_the_golden_lines_and_each_reads_back_unchanged() {
         &pretty(pick(&|v| v["name"] == "nosuch.lab.example")),
     );
     golden("examples/summary.json", &pretty(&values[4]));
+
+    // `merge` reads the file back through the same types: its result lines
+    // are the scan's, byte for byte; its meta line is a merge's, versioned.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scan.jsonl"), &text).unwrap();
+    let out = relayscan()
+        .current_dir(dir.path())
+        .args(["merge", "scan.jsonl", "-o", "-", "--format", "jsonl", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = String::from_utf8(out.stdout).unwrap();
+    let merged: Vec<&str> = merged.lines().collect();
+    assert_eq!(merged.len(), 5, "{merged:?}");
+    assert_eq!(merged[1..4], lines[1..4]);
+    let meta: Value = serde_json::from_str(merged[0]).unwrap();
+    assert_eq!(meta["merged"], Value::from(vec!["scan.jsonl"]));
+    assert_eq!(meta["schema_version"], SCHEMA_VERSION);
+    assert_eq!(meta["shards"], Value::from(vec!["0/1"]));
+    let summary: Value = serde_json::from_str(merged[4]).unwrap();
+    assert_eq!(summary["counts"], values[4]["counts"]);
+}
+
+#[test]
+fn merge_refuses_a_file_of_a_later_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(docs().join("examples").join(name)).unwrap())
+            .unwrap()
+    };
+    let mut meta = example("meta.json");
+    meta["schema_version"] = (SCHEMA_VERSION + 1).into();
+    let result = example("result-closed.json");
+    std::fs::write(
+        dir.path().join("later.jsonl"),
+        format!("{meta}\n{result}\n"),
+    )
+    .unwrap();
+    let out = relayscan()
+        .current_dir(dir.path())
+        .args(["merge", "later.jsonl", "-o", "-", "--format", "csv", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "later.jsonl was written with output schema version {}; this relayscan reads {SCHEMA_VERSION}",
+            SCHEMA_VERSION + 1
+        )),
+        "{err}"
+    );
+    // The same file at this version merges.
+    meta["schema_version"] = SCHEMA_VERSION.into();
+    std::fs::write(dir.path().join("now.jsonl"), format!("{meta}\n{result}\n")).unwrap();
+    let out = relayscan()
+        .current_dir(dir.path())
+        .args(["merge", "now.jsonl", "-o", "-", "--format", "csv", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A result line that is not relayscan's shape is named by file and line.
+    std::fs::write(
+        dir.path().join("bad.jsonl"),
+        format!("{meta}\n{{\"type\":\"result\",\"verdict\":\"maybe\"}}\n"),
+    )
+    .unwrap();
+    let out = relayscan()
+        .current_dir(dir.path())
+        .args(["merge", "bad.jsonl", "-o", "-", "--format", "csv", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:2: not a relayscan JSON Lines file"),
+        "{err}"
+    );
 }
 
 #[test]
