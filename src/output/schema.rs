@@ -455,7 +455,10 @@ mod tests {
             let value: T = serde_json::from_value(Value::from(name.as_str()))
                 .unwrap_or_else(|e| panic!("{def} {name}: {e}"));
             assert_eq!(as_str(&value), name, "{def}");
-            assert_eq!(serde_json::to_value(&value).unwrap(), Value::from(name.as_str()));
+            assert_eq!(
+                serde_json::to_value(&value).unwrap(),
+                Value::from(name.as_str())
+            );
         }
         names.len()
     }
@@ -465,7 +468,11 @@ mod tests {
         let n = as_str_is_the_serde_name::<Status>("Status", |s| s.as_str());
         assert_eq!(n, Status::ALL.len(), "Status::ALL lists every verdict");
         let n = as_str_is_the_serde_name::<FindingId>("FindingId", |f| f.as_str());
-        assert_eq!(n, FindingId::ALL.len(), "FindingId::ALL lists every finding");
+        assert_eq!(
+            n,
+            FindingId::ALL.len(),
+            "FindingId::ALL lists every finding"
+        );
         as_str_is_the_serde_name::<Confidence>("Confidence", |c| c.as_str());
         as_str_is_the_serde_name::<Severity>("Severity", |s| s.as_str());
         as_str_is_the_serde_name::<Software>("Software", |s| s.as_str());
