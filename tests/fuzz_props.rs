@@ -163,7 +163,7 @@ proptest! {
         }
 
         // JSON Lines: one line, valid, nothing a terminal acts on, text intact.
-        let line = json_line(&record.json(true));
+        let line = json_line(&record.json(true)).unwrap();
         prop_assert!(!line.contains('\n'));
         prop_assert!(!line.chars().any(|c| c.is_control()));
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -433,7 +433,8 @@ async fn a_host_deadline_cut_leaves_a_trace() {
         "{}",
         verdict.reason
     );
-    let record = relayscan::output::Record::new(facts, verdict).json(false);
+    let record =
+        serde_json::to_value(relayscan::output::Record::new(facts, verdict).json(false)).unwrap();
     assert_eq!(record["deadline_cut"], "direct-tests");
     assert!(
         record["error"].as_str().unwrap().contains("host-deadline"),

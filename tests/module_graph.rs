@@ -48,12 +48,9 @@ const PENDING: &[(&str, &str)] = &[
     ("relay::auth", "relay::classify"),
     ("relay::auth", "relay::facts"),
     ("relay::remediation", "relay::audit"),
-    // output/ and the checkpoint: the writer reaches up into the engine,
-    // and the checkpoint and resume files import each other.
+    // output/: the writer asks the engine whether a record was cut by the
+    // interrupt.
     ("output::writer", "engine"),
-    ("output::writer", "engine::checkpoint"),
-    ("output::writer", "engine::resume"),
-    ("engine::checkpoint", "engine::resume"),
 ];
 
 /// A module path (`dns::settings`), `""` for the crate root.

@@ -326,12 +326,16 @@ fn merge_caps_lines_names_no_missing_flag_and_offers_only_what_it_writes() {
     assert!(started.elapsed() < Duration::from_secs(10), "ends quickly");
 
     let shard = d.join("shard.jsonl");
-    std::fs::write(
-        &shard,
-        "{\"type\":\"meta\",\"config_hash\":\"x\",\"shard\":\"0/1\"}\n\
-         {\"type\":\"result\",\"ip\":\"127.0.0.9\",\"port\":25,\"verdict\":\"closed\"}\n",
-    )
-    .unwrap();
+    // A meta and a result line as relayscan writes them (the schema's
+    // golden examples), the result moved to 127.0.0.9:25.
+    let example = |name: &str| -> serde_json::Value {
+        let path = format!("{}/docs/schema/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let mut result = example("result-closed.json");
+    result["ip"] = "127.0.0.9".into();
+    result["port"] = 25.into();
+    std::fs::write(&shard, format!("{}\n{result}\n", example("meta.json"))).unwrap();
     std::fs::write(d.join("merged.csv"), "precious\n").unwrap();
     let out = run(d, &["merge", "shard.jsonl", "-o", "merged.csv"]);
     let e = stderr(&out);

@@ -59,7 +59,7 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let mut summary = crate::output::Summary::default();
     for (i, record) in records.iter().enumerate() {
         if args.json {
-            out(json_line(&record.json(args.probe.transcript)) + "\n")?;
+            out(json_line(&record.json(args.probe.transcript))? + "\n")?;
         } else {
             if i > 0 {
                 out("\n")?;

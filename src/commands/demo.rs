@@ -117,7 +117,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let writer = Writer {
         format: Format::Csv,
         transcript: false,
-        meta: serde_json::Value::Null,
+        meta: None,
         header: true,
         progress: None,
         interrupted: Arc::new(AtomicBool::new(false)),

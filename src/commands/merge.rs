@@ -6,19 +6,26 @@ use super::{check_output, exit_code, format_for, open_output, OutputRules};
 use crate::cli::MergeArgs;
 use crate::output::lines::Lines;
 use crate::output::record::{csv_row, CSV_HEADER};
+use crate::output::sanitize::json_line;
+use crate::output::schema::{Line, LineType, MergeMeta, Meta, MetaTag, TypeOnly, SCHEMA_VERSION};
 use crate::output::{Format, Summary};
-use crate::relay::Status;
+use crate::targets::Shard;
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-/// Read every JSON line of a file, naming file and line on bad JSON or a
-/// line longer than any record (`merge /dev/zero`). A torn last line (an
-/// interrupted write, no newline) is skipped with a warning.
-fn each_line(path: &Path, mut f: impl FnMut(Value) -> anyhow::Result<()>) -> anyhow::Result<()> {
+/// Read every line of a file as a typed line, naming file and line on bad
+/// JSON, a line of no known type or shape, or a line longer than any record
+/// (`merge /dev/zero`). A torn last line (an interrupted write, no newline)
+/// is skipped with a warning. `want` picks the line types to decode; the
+/// others are skipped after reading their `type`.
+fn each_line(
+    path: &Path,
+    want: LineType,
+    mut f: impl FnMut(Line) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = Lines::new(BufReader::new(file), path);
@@ -26,8 +33,18 @@ fn each_line(path: &Path, mut f: impl FnMut(Value) -> anyhow::Result<()>) -> any
         if line.text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Value>(&line.text) {
-            Ok(v) => f(v)?,
+        let decoded = serde_json::from_slice::<TypeOnly>(&line.text).and_then(|t| {
+            Ok(match t.kind {
+                k if k != want => None,
+                LineType::Meta => Some(Line::Meta(Meta::from_slice(&line.text)?)),
+                LineType::Result => Some(Line::Result(serde_json::from_slice(&line.text)?)),
+                LineType::Summary => Some(Line::Summary(serde_json::from_slice(&line.text)?)),
+                LineType::Other => None,
+            })
+        });
+        match decoded {
+            Ok(Some(l)) => f(l)?,
+            Ok(None) => {}
             Err(_) if !line.terminated => {
                 eprintln!(
                     "relayscan: {}:{}: skipping a torn last line",
@@ -65,12 +82,19 @@ pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
     let mut shards: BTreeSet<(u64, u64)> = BTreeSet::new();
     for path in &args.files {
         let mut metas = 0;
-        each_line(path, |v| {
-            if v["type"] != "meta" {
+        each_line(path, LineType::Meta, |line| {
+            let Line::Meta(meta) = line else {
                 return Ok(());
-            }
+            };
             metas += 1;
-            let h = v["config_hash"].as_str().unwrap_or("").to_string();
+            if meta.schema_version() > SCHEMA_VERSION {
+                bail!(
+                    "{} was written with output schema version {}; this relayscan reads {SCHEMA_VERSION}",
+                    path.display(),
+                    meta.schema_version()
+                );
+            }
+            let h = meta.config_hash().unwrap_or("").to_string();
             match &hash {
                 None => hash = Some((h, path.display().to_string())),
                 Some((first, from)) if *first != h => bail!(
@@ -80,10 +104,8 @@ pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
                 ),
                 Some(_) => {}
             }
-            if let Some((k, n)) = v["shard"].as_str().and_then(|s| s.split_once('/')) {
-                if let (Ok(k), Ok(n)) = (k.parse(), n.parse()) {
-                    shards.insert((k, n));
-                }
+            if let Meta::Scan(scan) = &meta {
+                shards.insert((scan.shard.index, scan.shard.count));
             }
             Ok(())
         })?;
@@ -123,50 +145,40 @@ pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
         csv_out = Some(w);
     } else {
         let mut w = std::io::BufWriter::new(sink);
-        let meta = json!({
-            "type": "meta",
-            "tool": "relayscan",
-            "version": env!("CARGO_PKG_VERSION"),
-            "merged": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "config_hash": hash.as_ref().map(|(h, _)| h.clone()),
-            "shards": shards.iter().map(|(k, n)| format!("{k}/{n}")).collect::<Vec<_>>(),
+        let meta = Meta::Merge(MergeMeta {
+            config_hash: hash.as_ref().map(|(h, _)| h.clone()),
+            merged: args.files.iter().map(|p| p.display().to_string()).collect(),
+            schema_version: Some(SCHEMA_VERSION),
+            shards: shards
+                .iter()
+                .map(|&(index, count)| Shard { index, count })
+                .collect(),
+            tool: "relayscan".into(),
+            kind: MetaTag::Tag,
+            version: env!("CARGO_PKG_VERSION").into(),
         });
-        writeln!(w, "{meta}")?;
+        writeln!(w, "{}", json_line(&meta)?)?;
         json_out = Some(w);
     }
-    let mut seen: HashSet<(Option<String>, u64, Option<String>)> = HashSet::new();
+    let mut seen: HashSet<(Option<IpAddr>, u16, Option<String>)> = HashSet::new();
     let mut summary = Summary::default();
     let started = std::time::Instant::now();
     for path in &args.files {
-        each_line(path, |v| {
-            if v["type"] != "result" {
+        each_line(path, LineType::Result, |line| {
+            let Line::Result(r) = line else {
+                return Ok(());
+            };
+            if !seen.insert((r.ip, r.port, r.name.clone())) {
                 return Ok(());
             }
-            let key = (
-                v["ip"].as_str().map(String::from),
-                v["port"].as_u64().unwrap_or(0),
-                v["name"].as_str().map(String::from),
-            );
-            if !seen.insert(key) {
-                return Ok(());
-            }
-            let verdict: Status = serde_json::from_value(v["verdict"].clone())
-                .with_context(|| format!("{}: unknown verdict {}", path.display(), v["verdict"]))?;
-            let ip: IpAddr = v["ip"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-            let port = u16::try_from(v["port"].as_u64().unwrap_or(0)).unwrap_or(0);
-            let accepted: Vec<&str> = v["accepted"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            summary.add_result(verdict, SocketAddr::new(ip, port), &accepted);
+            let ip = r.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let accepted: Vec<&str> = r.accepted.iter().map(String::as_str).collect();
+            summary.add_result(r.verdict, SocketAddr::new(ip, r.port), &accepted);
             if let Some(w) = csv_out.as_mut() {
-                w.write_record(csv_row(&v))?;
+                w.write_record(csv_row(&r))?;
             }
             if let Some(w) = json_out.as_mut() {
-                writeln!(w, "{v}")?;
+                writeln!(w, "{}", json_line(&r)?)?;
             }
             Ok(())
         })?;
@@ -176,7 +188,7 @@ pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
     }
     if let Some(mut w) = json_out {
         summary.elapsed = started.elapsed();
-        writeln!(w, "{}", summary.json())?;
+        writeln!(w, "{}", json_line(&summary.line())?)?;
         w.flush()?;
     }
     if !args.quiet {

@@ -7,9 +7,10 @@ use super::{
 use crate::cli::ScanArgs;
 use crate::config::{self, ScanSettings};
 use crate::dns;
-use crate::engine::checkpoint::{self, Checkpoint, Completion};
 use crate::engine::guard::ExcludedNames;
 use crate::engine::{resume, EngineConfig, Guard, Skip};
+use crate::output::checkpoint::{self, Checkpoint, Completion};
+use crate::output::schema::{AuthPasswordRules, Meta, MetaTag, ScanMeta, SCHEMA_VERSION};
 use crate::output::writer::{CheckpointWriter, Earlier};
 use crate::output::{Format, Writer};
 use crate::relay::ProbeConfig;
@@ -18,7 +19,6 @@ use crate::targets::{
 };
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -82,8 +82,8 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
             version: checkpoint::VERSION,
             config_hash: hash.clone(),
             seed,
-            order: order.into(),
-            shard: shard.to_string(),
+            order,
+            shard,
             total: work.schedule.len(),
             next: 0,
             done_above: Vec::new(),
@@ -114,7 +114,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let writer = Writer {
         format,
         transcript: args.probe.transcript,
-        meta,
+        meta: Some(meta),
         header: opened.header,
         progress: progress.clone(),
         interrupted: Arc::new(AtomicBool::new(false)),
@@ -148,37 +148,44 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
 }
 
 /// The JSON Lines meta line: what this run is, for whoever reads its records.
-fn meta_line(args: &ScanArgs, planned: &Planned, work: &Work) -> serde_json::Value {
-    json!({
-        "type": "meta",
-        "tool": "relayscan",
-        "version": env!("CARGO_PKG_VERSION"),
-        "argv": std::env::args().collect::<Vec<_>>(),
-        "started": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        "config_hash": planned.hash,
+fn meta_line(args: &ScanArgs, planned: &Planned, work: &Work) -> Meta {
+    let probe = &planned.probe;
+    Meta::Scan(Box::new(ScanMeta {
+        argv: std::env::args().collect(),
+        auth_password_rules: probe.auth.as_ref().map(|_| AuthPasswordRules {
+            ca_files: args.probe.auth_ca.clone(),
+            hosts: probe
+                .auth_rules
+                .hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            insecure: probe.auth_rules.insecure,
+            pins: args.probe.auth_pin.clone(),
+        }),
+        auth_user: probe.auth.as_ref().map(|a| a.user.clone()),
+        config_hash: planned.hash.clone(),
+        dns: planned.dns.meta(),
+        ehlo: probe.ehlo.clone(),
+        foreign_domain: probe.foreign_domain.clone(),
+        implicit_tls: probe.implicit_tls,
+        jobs: work.schedule.len().to_string(),
+        order: planned.order,
+        ports: planned.ports.clone(),
+        resumed_from: planned.checkpoint.as_ref().map(|cp| cp.next.to_string()),
+        schema_version: Some(SCHEMA_VERSION),
+        scope: planned.guard.scope.as_ref().map(Scope::to_string),
         // A string: jq and JavaScript read JSON numbers as doubles, which
         // round a 64-bit seed.
-        "seed": planned.seed.to_string(),
-        "order": planned.order,
-        "shard": planned.shard.to_string(),
-        "jobs": work.schedule.len().to_string(),
-        "resumed_from": planned.checkpoint.as_ref().map(|cp| cp.next.to_string()),
-        "ports": planned.ports,
-        "tests": planned.test_ids,
-        "foreign_domain": planned.probe.foreign_domain,
-        "ehlo": planned.probe.ehlo,
-        "dns": planned.dns.meta(),
-        "scope": planned.guard.scope.as_ref().map(Scope::to_string),
-        "starttls": format!("{:?}", planned.probe.starttls).to_lowercase(),
-        "implicit_tls": planned.probe.implicit_tls,
-        "auth_user": planned.probe.auth.as_ref().map(|a| a.user.clone()),
-        "auth_password_rules": planned.probe.auth.as_ref().map(|_| json!({
-            "hosts": planned.probe.auth_rules.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "ca_files": args.probe.auth_ca,
-            "pins": args.probe.auth_pin,
-            "insecure": planned.probe.auth_rules.insecure,
-        })),
-    })
+        seed: planned.seed.to_string(),
+        shard: planned.shard,
+        started: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        starttls: format!("{:?}", probe.starttls).to_lowercase(),
+        tests: planned.test_ids.iter().map(|t| t.to_string()).collect(),
+        tool: "relayscan".into(),
+        kind: MetaTag::Tag,
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
 }
 
 /// What `scan` will do, planned: the validated settings, the schedule, and
@@ -195,7 +202,7 @@ struct Planned {
     /// The checkpoint of the run this one resumes.
     checkpoint: Option<Checkpoint>,
     seed: u64,
-    order: &'static str,
+    order: Order,
     hash: String,
     schedule: Schedule,
 }
@@ -292,13 +299,10 @@ fn plan(args: &ScanArgs, settings: ScanSettings) -> anyhow::Result<Planned> {
         }
         (None, None) => random_seed(),
     };
-    let order = match args.order {
-        Order::Random => "random",
-        Order::Sequential => "sequential",
-    };
+    let order = args.order;
     let mut hash_parts = plan_refs.clone();
     let seed_text = seed.to_string();
-    hash_parts.extend([order, seed_text.as_str()]);
+    hash_parts.extend([order.as_str(), seed_text.as_str()]);
     let hash = config::config_hash(&hash_parts);
     let schedule = Schedule::new(Arc::new(plan), args.order, seed, shard);
     Ok(Planned {
@@ -341,10 +345,7 @@ fn resume(args: &ScanArgs, planned: &Planned) -> anyhow::Result<Resumed> {
             Earlier::default(),
         ))));
     };
-    if cp.config_hash != planned.hash
-        || cp.shard != planned.shard.to_string()
-        || cp.order != planned.order
-    {
+    if cp.config_hash != planned.hash || cp.shard != planned.shard || cp.order != planned.order {
         bail!(
             "the checkpoint was made by a different scan (targets, ports, tests, order, seed or shard differ): \
              run the same command as before, or remove the checkpoint to start over"

@@ -17,7 +17,6 @@
 //! Every probe also runs under a hard stop a little after its host deadline,
 //! so no code path, present or future, can hold a host longer than that.
 
-pub mod checkpoint;
 pub mod guard;
 pub mod pacer;
 pub mod resume;

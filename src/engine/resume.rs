@@ -5,37 +5,15 @@
 //! scan, not the remainder), and the targets written at or after the
 //! checkpoint's offset are kept, so that they are not written again.
 
-use super::checkpoint::Checkpoint;
+use crate::output::checkpoint::{Checkpoint, Written};
 use crate::output::lines::Lines;
-use crate::output::{Format, Record, Summary};
+use crate::output::schema::{LineType, ResultKey, TypeOnly};
+use crate::output::Summary;
 use crate::relay::Status;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-
-/// A target as its record names it: the address, and the host name it was
-/// given as. CSV has no column for that name, so there it is known only for
-/// a name that did not resolve (its `hostname` cell, with no address).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Written {
-    pub name: Option<String>,
-    pub addr: SocketAddr,
-}
-
-impl Written {
-    /// The key of a record about to be written in `format`.
-    pub fn of(record: &Record, format: Format) -> Written {
-        let addr = record.facts.addr;
-        let name = match format {
-            Format::Csv if addr.ip().is_unspecified() => record.hostname().map(String::from),
-            Format::Csv => None,
-            _ => record.facts.name.clone(),
-        };
-        Written { name, addr }
-    }
-}
 
 /// What resuming found in the output file.
 #[derive(Debug, Default)]
@@ -110,33 +88,19 @@ pub fn read_back(output: &Path, cp: &Checkpoint) -> anyhow::Result<Earlier> {
 /// line; `None` for anything else (the CSV header, meta and summary lines).
 fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>)> {
     if line.starts_with(b"{") {
-        let v: Value = serde_json::from_slice(line).ok()?;
-        if v["type"] != "result" {
+        let kind: TypeOnly = serde_json::from_slice(line).ok()?;
+        if kind.kind != LineType::Result {
             return None;
         }
-        let ip: IpAddr = match v["ip"].as_str() {
-            Some(ip) => ip.parse().ok()?,
-            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        };
-        let port = u16::try_from(v["port"].as_u64()?).ok()?;
-        let verdict: Status = serde_json::from_value(v["verdict"].clone()).ok()?;
-        let accepted = v["accepted"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let name = v["name"].as_str().map(String::from);
+        let r: ResultKey = serde_json::from_slice(line).ok()?;
+        let ip = r.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         return Some((
             Written {
-                name,
-                addr: SocketAddr::new(ip, port),
+                name: r.name,
+                addr: SocketAddr::new(ip, r.port),
             },
-            verdict,
-            accepted,
+            r.verdict,
+            r.accepted,
         ));
     }
     let mut rdr = csv::ReaderBuilder::new()
@@ -144,7 +108,8 @@ fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>)> {
         .from_reader(line);
     let row = rdr.records().next()?.ok()?;
     let port: u16 = row.get(1)?.parse().ok()?;
-    let verdict: Status = serde_json::from_value(Value::String(row.get(3)?.into())).ok()?;
+    let verdict: Status =
+        serde_json::from_value(serde_json::Value::String(row.get(3)?.into())).ok()?;
     let (ip, name) = match row.get(0)? {
         "" => (
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -175,11 +140,11 @@ mod tests {
 
     fn checkpoint(output_bytes: u64) -> Checkpoint {
         Checkpoint {
-            version: super::super::checkpoint::VERSION,
+            version: crate::output::checkpoint::VERSION,
             config_hash: String::new(),
             seed: 0,
-            order: "random".into(),
-            shard: "0/1".into(),
+            order: crate::targets::Order::Random,
+            shard: crate::targets::Shard::default(),
             total: 10,
             next: 0,
             done_above: vec![],

@@ -1,9 +1,11 @@
 //! Output: result records, the single writer task, and text sanitising.
 
+pub mod checkpoint;
 pub mod lines;
 pub mod record;
 pub mod report;
 pub mod sanitize;
+pub mod schema;
 pub mod writer;
 
 pub use record::{Record, CSV_HEADER};

@@ -2,9 +2,10 @@
 //! the shapes the output contract fixes (README, "Output").
 
 use super::sanitize::csv_cell;
-use crate::relay::{audit, Audit, Connect, Facts, Outcome, TestFacts, Verdict};
+use super::schema::{AuthAudit, Ehlo, FindingLine, Remediation, ResultLine, ResultTag, TestLine};
+use crate::relay::{audit, Audit, Confidence, Connect, Facts, Outcome, TestFacts, Verdict};
 use crate::smtp::Reply;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::SystemTime;
 
 /// The CSV header. A contract: columns are only ever appended, never reordered.
@@ -147,77 +148,99 @@ impl Record {
 
     /// The CSV row, every text cell neutralised.
     pub fn csv_row(&self) -> Vec<String> {
-        csv_row(&self.object(Detail::Summary))
+        csv_row(&self.line(Detail::Summary))
     }
 
-    /// The JSON Lines `result` object. Text is kept as the server sent it
+    /// The JSON Lines `result` line. Text is kept as the server sent it
     /// (JSON escapes control characters; invalid UTF-8 is `\xNN`).
-    pub fn json(&self, transcript: bool) -> Value {
-        self.object(if transcript {
+    pub fn json(&self, transcript: bool) -> ResultLine {
+        self.line(if transcript {
             Detail::Transcript
         } else {
             Detail::Tests
         })
     }
 
-    fn object(&self, detail: Detail) -> Value {
+    fn line(&self, detail: Detail) -> ResultLine {
         let f = &self.facts;
         let v = &self.verdict;
-        let mut obj = json!({
-            "type": "result",
-            // A name that did not resolve has no address.
-            "ip": (!f.addr.ip().is_unspecified()).then(|| f.addr.ip().to_string()),
-            "port": f.addr.port(),
-            "hostname": self.hostname(),
-            "name": f.name,
-            "source": f.source.map(|s| s.to_string()),
-            "verdict": v.verdict,
-            "confidence": v.confidence,
-            "accepted": v.accepted,
-            "deciding_test": v.deciding_test,
-            "reply": v.reply,
-            "reason": v.reason,
-            "notes": v.notes,
-            "banner": self.banner(),
-            "software": self.audit.software.as_ref().map(|s| s.software),
-            "software_version": self.audit.software.as_ref().and_then(|s| s.version.as_deref()),
-            "starttls": Some(self.starttls()).filter(|s| !s.is_empty()),
-            "tls_version": self.tls_version(),
-            "tls": f.tls,
-            "auth": f.greeting.capabilities.auth,
-            "auth_tls": f.tls.as_ref().and_then(|t| t.capabilities.as_ref()).map(|c| &c.auth),
-            "auth_audit": f.auth.as_ref().map(auth_json),
-            "confirmation": f.confirmation,
-            "findings": self.audit.findings,
-            "remediation": self.audit.findings.iter().filter_map(|x| x.remediation.map(|r| json!({"finding": x.id, "fix": r}))).collect::<Vec<_>>(),
-            "vantage": self.audit.vantage,
-            "ehlo": {
-                "command": f.greeting.hello_command,
-                "reply": f.greeting.hello.as_ref().map(|r| &r.lines),
-                "extensions": f.greeting.capabilities.keywords,
+        let tests = |list: &[TestFacts]| list.iter().map(test_line).collect::<Vec<_>>();
+        ResultLine {
+            accepted: v.accepted.iter().map(|s| s.to_string()).collect(),
+            auth: f.greeting.capabilities.auth.clone(),
+            auth_audit: f.auth.as_ref().map(auth_audit),
+            auth_tls: f
+                .tls
+                .as_ref()
+                .and_then(|t| t.capabilities.as_ref())
+                .map(|c| c.auth.clone()),
+            banner: self.banner(),
+            confidence: v.confidence,
+            confirmation: value(&f.confirmation),
+            connections: f.connections,
+            controls: (detail != Detail::Summary).then(|| tests(&f.controls)),
+            deadline_cut: f.deadline_cut,
+            deciding_test: v.deciding_test.map(String::from),
+            dnsbl: value(&f.dnsbl),
+            duration_ms: f.duration_ms,
+            ehlo: Ehlo {
+                command: f.greeting.hello_command.map(String::from),
+                extensions: f.greeting.capabilities.keywords.clone(),
+                reply: f.greeting.hello.as_ref().map(|r| r.lines.clone()),
             },
-            "target_domain": f.target_domain,
-            "mx": f.mx,
-            "ptr": f.ptr,
-            "dnsbl": f.dnsbl,
-            "connections": f.connections,
-            "deadline_cut": f.deadline_cut,
-            "error": self.error(),
-            "duration_ms": f.duration_ms,
-            "timestamp": self.timestamp(),
-        });
-        if detail != Detail::Summary {
-            obj["tests"] = f.tests.iter().map(test_json).collect();
-            obj["controls"] = f.controls.iter().map(test_json).collect();
+            error: self.error(),
+            findings: self
+                .audit
+                .findings
+                .iter()
+                .map(|x| FindingLine {
+                    id: x.id,
+                    remediation: x.remediation.map(String::from),
+                    severity: x.severity,
+                    summary: x.summary.clone(),
+                })
+                .collect(),
+            hostname: self.hostname().map(String::from),
+            // A name that did not resolve has no address.
+            ip: (!f.addr.ip().is_unspecified()).then(|| f.addr.ip()),
+            mx: value(&f.mx),
+            name: f.name.clone(),
+            notes: v.notes.clone(),
+            port: f.addr.port(),
+            ptr: f.ptr.clone(),
+            reason: v.reason.clone(),
+            remediation: self
+                .audit
+                .findings
+                .iter()
+                .filter_map(|x| {
+                    x.remediation.map(|r| Remediation {
+                        finding: x.id,
+                        fix: r.to_string(),
+                    })
+                })
+                .collect(),
+            reply: v.reply.clone(),
+            software: self.audit.software.as_ref().map(|s| s.software),
+            software_version: self.audit.software.as_ref().and_then(|s| s.version.clone()),
+            source: f.source,
+            starttls: Some(self.starttls())
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+            target_domain: f.target_domain.clone(),
+            tests: (detail != Detail::Summary).then(|| tests(&f.tests)),
+            timestamp: self.timestamp(),
+            tls: value(&f.tls),
+            tls_version: self.tls_version().map(String::from),
+            transcript: (detail == Detail::Transcript).then(|| value(&f.transcript)),
+            kind: ResultTag::Tag,
+            vantage: value(&self.audit.vantage),
+            verdict: v.verdict,
         }
-        if detail == Detail::Transcript {
-            obj["transcript"] = json!(f.transcript);
-        }
-        obj
     }
 }
 
-/// How much of a record goes into its JSON object: a CSV row needs only
+/// How much of a record goes into its result line: a CSV row needs only
 /// the top-level fields, so it skips building every test's object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detail {
@@ -243,93 +266,73 @@ pub fn auth_cell<S: AsRef<str>>(before: &[S], after: Option<&[S]>, implicit: boo
     cells.join(";")
 }
 
-/// The CSV row of a JSON `result` object, every text cell neutralised. One
+/// The CSV row of a result line, every text cell neutralised. One
 /// definition serves the scan's own CSV and `relayscan merge`.
-pub fn csv_row(result: &Value) -> Vec<String> {
-    let text = |k: &str| csv_cell(result[k].as_str().unwrap_or("")).into_owned();
-    let list = |k: &str| {
-        let items: Vec<&str> = result[k]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        csv_cell(&items.join(";")).into_owned()
-    };
-    let number = |k: &str| {
-        result[k]
-            .as_u64()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    };
+pub fn csv_row(r: &ResultLine) -> Vec<String> {
+    let text = |s: Option<&str>| csv_cell(s.unwrap_or("")).into_owned();
+    let list = |items: &[String]| csv_cell(&items.join(";")).into_owned();
+    let number = |n: u64| n.to_string();
+    let implicit = r.tls["mode"] == "implicit";
+    let zones: Vec<&str> = r.dnsbl["listed"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["zone"].as_str()).collect())
+        .unwrap_or_default();
     vec![
-        text("ip"),
-        number("port"),
-        text("hostname"),
-        text("verdict"),
-        text("confidence"),
-        list("accepted"),
-        text("reply"),
-        text("banner"),
-        text("software"),
-        text("starttls"),
-        text("tls_version"),
-        {
-            let strings = |v: &Value| -> Option<Vec<String>> {
-                v.as_array().map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                })
-            };
-            let before = strings(&result["auth"]).unwrap_or_default();
-            let after = strings(&result["auth_tls"]);
-            let implicit = result["tls"]["mode"] == "implicit";
-            csv_cell(&auth_cell(&before, after.as_deref(), implicit)).into_owned()
-        },
-        text("error"),
-        number("duration_ms"),
-        text("timestamp"),
-        {
-            let zones: Vec<&str> = result["dnsbl"]["listed"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|l| l["zone"].as_str()).collect())
-                .unwrap_or_default();
-            csv_cell(&zones.join(";")).into_owned()
-        },
+        r.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        number(r.port.into()),
+        text(r.hostname.as_deref()),
+        r.verdict.as_str().to_string(),
+        text(r.confidence.map(Confidence::as_str)),
+        list(&r.accepted),
+        text(r.reply.as_deref()),
+        text(r.banner.as_deref()),
+        text(r.software.map(|s| s.as_str())),
+        text(r.starttls.as_deref()),
+        text(r.tls_version.as_deref()),
+        csv_cell(&auth_cell(&r.auth, r.auth_tls.as_deref(), implicit)).into_owned(),
+        text(r.error.as_deref()),
+        number(r.duration_ms),
+        text(Some(&r.timestamp)),
+        csv_cell(&zones.join(";")).into_owned(),
     ]
 }
 
 /// The `--auth` tests. The password is not in the facts, so it cannot be here.
-fn auth_json(a: &crate::relay::auth::AuthFacts) -> Value {
-    json!({
-        "user": a.user,
-        "wrong_password": a.wrong_password,
-        "after_failed_auth": a.after_failed_auth.as_ref().map(test_json),
-        "login": a.login,
-        "authenticated_relay": a.authenticated_relay.as_ref().map(test_json),
-        "password": a.password,
-        "skipped": a.skipped,
-    })
+fn auth_audit(a: &crate::relay::auth::AuthFacts) -> AuthAudit {
+    AuthAudit {
+        after_failed_auth: a.after_failed_auth.as_ref().map(test_line),
+        authenticated_relay: a.authenticated_relay.as_ref().map(test_line),
+        login: value(&a.login),
+        password: value(&a.password),
+        skipped: a.skipped.clone(),
+        user: a.user.clone(),
+        wrong_password: value(&a.wrong_password),
+    }
 }
 
-fn test_json(t: &TestFacts) -> Value {
+/// A sub-object another module defines, as JSON. Serialising these facts
+/// cannot fail (every map key is a string); `null` would be the fallback.
+fn value<T: serde::Serialize>(x: &T) -> Value {
+    serde_json::to_value(x).unwrap_or(Value::Null)
+}
+
+fn test_line(t: &TestFacts) -> TestLine {
     let outcome = Outcome::of(t);
-    let replies: Vec<String> = t
-        .mail_reply
-        .iter()
-        .chain(t.rcpt_reply.iter())
-        .map(Reply::one_line)
-        .collect();
-    json!({
-        "id": t.id,
-        "kind": t.kind,
-        "mail_from": t.mail_from,
-        "rcpt_to": t.rcpt_to,
-        "replies": replies,
-        "outcome": outcome.label(),
-        "class": outcome.refusal(),
-        "skipped": t.skipped,
-        "error": t.error,
-        "connection": t.connection,
-    })
+    TestLine {
+        class: outcome.refusal(),
+        connection: t.connection,
+        error: t.error.clone(),
+        id: t.id.to_string(),
+        kind: t.kind,
+        mail_from: t.mail_from.clone(),
+        outcome: outcome.label().to_string(),
+        rcpt_to: t.rcpt_to.clone(),
+        replies: t
+            .mail_reply
+            .iter()
+            .chain(t.rcpt_reply.iter())
+            .map(Reply::one_line)
+            .collect(),
+        skipped: t.skipped.clone(),
+    }
 }

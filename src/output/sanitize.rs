@@ -61,13 +61,13 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
 /// among them the 8-bit CSI) and bidi controls as `\uXXXX`. Every such
 /// character can only be inside a JSON string (the syntax is ASCII), where
 /// the escape means the same character: the value is unchanged.
-pub fn json_line(value: &serde_json::Value) -> String {
-    let text = value.to_string();
+pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let text = serde_json::to_string(value)?;
     if !text
         .chars()
         .any(|c| c == '\u{7f}' || (c as u32 >= 0x80 && is_unsafe(c)))
     {
-        return text;
+        return Ok(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
@@ -77,7 +77,7 @@ pub fn json_line(value: &serde_json::Value) -> String {
             out.push(c);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Shorten to at most `max` characters for a table column, marking the cut.
@@ -123,7 +123,7 @@ mod tests {
         ] {
             assert_eq!(terminal(raw), shown);
             assert_eq!(csv_cell(raw), shown);
-            let line = json_line(&serde_json::json!({ "banner": raw }));
+            let line = json_line(&serde_json::json!({ "banner": raw })).unwrap();
             assert!(line.is_ascii(), "{line}");
             let back: serde_json::Value = serde_json::from_str(&line).unwrap();
             assert_eq!(back["banner"], raw);
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn json_lines_escape_what_json_leaves_raw() {
         let v = serde_json::json!({"banner": "a\u{1b}[31m b\u{9b}6n c\u{202e}d \u{7f} é"});
-        let line = json_line(&v);
+        let line = json_line(&v).unwrap();
         assert_eq!(
             line,
             r#"{"banner":"a\u001b[31m b\u009b6n c\u202ed \u007f é"}"#
@@ -162,7 +162,7 @@ mod tests {
         #[test]
         fn json_lines_are_valid_and_inert(s in ".*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}\\u{2028}\\u{2029}\\u{200b}\\u{61c}a-z\"\\\\]*") {
             let v = serde_json::json!({"text": s, "list": [s.clone()]});
-            let line = json_line(&v);
+            let line = json_line(&v).unwrap();
             proptest::prop_assert!(!line.contains('\n'));
             proptest::prop_assert!(!line.chars().any(|c| c == '\u{7f}' || is_unsafe(c)), "{:?}", line);
             let back: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -3,14 +3,13 @@
 //! (blocking I/O to a slow pipe must not stall the probes) and reads a
 //! bounded channel, so a slow sink slows the scan instead of filling memory.
 
+use super::checkpoint::{Checkpoint, Completion, Written};
 use super::record::{Record, CSV_HEADER};
 use super::sanitize::{json_line, terminal, truncate};
-use crate::engine::checkpoint::{Checkpoint, Completion};
-use crate::engine::resume::Written;
+use super::schema::{Meta, SummaryLine, SummaryTag};
 use crate::relay::Status;
 use crate::targets::{Job, Schedule};
 use indicatif::ProgressBar;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -154,20 +153,19 @@ impl Summary {
             .join(", ")
     }
 
-    pub fn json(&self) -> Value {
-        let counts: BTreeMap<&str, u64> =
-            self.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        json!({
-            "type": "summary",
-            "total": self.total,
-            "relays": self.relay_count,
-            "untested": self.untested(),
-            "counts": counts,
-            "duration_ms": self.elapsed.as_millis() as u64,
-            "interrupted": self.interrupted,
-            "excluded_after_resolution": self.excluded,
-            "left_for_resume": self.left_for_resume,
-        })
+    /// The closing JSON Lines line.
+    pub fn line(&self) -> SummaryLine {
+        SummaryLine {
+            counts: self.counts.clone(),
+            duration_ms: u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+            excluded_after_resolution: self.excluded,
+            interrupted: self.interrupted,
+            left_for_resume: self.left_for_resume,
+            relays: self.relay_count,
+            total: self.total,
+            kind: SummaryTag::Tag,
+            untested: self.untested(),
+        }
     }
 
     /// The end-of-scan table, for a human.
@@ -258,8 +256,8 @@ pub type Tap = Box<dyn FnMut(&Record) + Send>;
 pub struct Writer {
     pub format: Format,
     pub transcript: bool,
-    /// The JSONL meta line (written first in JSONL).
-    pub meta: Value,
+    /// The JSONL meta line (written first in JSONL; the demo writes CSV).
+    pub meta: Option<Meta>,
     /// Write the CSV header (false when appending to a non-empty file).
     pub header: bool,
     pub progress: Option<ProgressBar>,
@@ -438,7 +436,10 @@ impl Sink {
         match self.format {
             Format::Csv if cfg.header => self.put(&csv_line(CSV_HEADER)?),
             Format::Csv => Ok(()),
-            Format::Jsonl => self.put(format!("{}\n", json_line(&cfg.meta)).as_bytes()),
+            Format::Jsonl => match &cfg.meta {
+                Some(meta) => self.put(jsonl(meta)?.as_bytes()),
+                None => Ok(()),
+            },
             Format::Table => self.put(
                 format!(
                     "{:<24} {:<15} {:<11} {:<10} REPLY\n",
@@ -452,7 +453,7 @@ impl Sink {
     fn write(&mut self, r: &Record, transcript: bool) -> io::Result<()> {
         let line = match self.format {
             Format::Csv => csv_line(r.csv_row())?,
-            Format::Jsonl => format!("{}\n", json_line(&r.json(transcript))).into_bytes(),
+            Format::Jsonl => jsonl(&r.json(transcript))?.into_bytes(),
             Format::Table => {
                 let v = &r.verdict;
                 let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
@@ -473,10 +474,17 @@ impl Sink {
     /// The closing JSONL summary line.
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         match self.format {
-            Format::Jsonl => self.put(format!("{}\n", json_line(&summary.json())).as_bytes()),
+            Format::Jsonl => self.put(jsonl(&summary.line())?.as_bytes()),
             _ => self.out.flush(),
         }
     }
+}
+
+/// One JSON Lines line with its line end.
+fn jsonl<T: serde::Serialize>(line: &T) -> io::Result<String> {
+    let mut text = json_line(line)?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// One CSV row, quoted as needed, with its line end.

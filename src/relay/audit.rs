@@ -14,6 +14,7 @@ use serde::Serialize;
 /// What can be found. The kebab-case names are the `id` in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum FindingId {
     /// A direct relay test was accepted.
     OpenRelay,
@@ -30,6 +31,7 @@ pub enum FindingId {
     /// The server demands STARTTLS, and relaying could not be tested over TLS.
     TlsUntested,
     /// Plaintext after `220 Ready to start TLS`, before the handshake.
+    #[serde(rename = "starttls-injection")]
     StartTlsInjection,
     CertificateExpired,
     SelfSignedCertificate,
@@ -79,6 +81,7 @@ impl FindingId {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Severity {
     High,
     Medium,

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 /// What kind of evidence acceptance of a test is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Kind {
     /// Recipient `<{u}@{D}>`: acceptance is strong evidence of relaying.
     Direct,

@@ -12,6 +12,7 @@ use std::fmt;
 /// One verdict per target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(schemars::JsonSchema)]
 pub enum Status {
     OpenRelay,
     PossibleRelay,
@@ -96,6 +97,7 @@ impl fmt::Display for Status {
 /// How sure the verdict is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Confidence {
     /// The relay test's canary message arrived (confirmation mode).
     Delivered,

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 /// The steps of a probe, in order: where a host deadline can cut it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Step {
     Connect,
     Greeting,

@@ -11,6 +11,7 @@ use serde::Serialize;
 /// The products relayscan can tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Software {
     Postfix,
     Exim,

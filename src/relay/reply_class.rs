@@ -8,6 +8,7 @@ use serde::Serialize;
 /// The meaning of one reply to MAIL or RCPT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum ReplyClass {
     /// 2xx.
     Accepted,

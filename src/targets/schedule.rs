@@ -43,19 +43,62 @@ impl FromStr for Shard {
     }
 }
 
+/// In JSON (the `--resume` checkpoint, the meta line) a shard is the text
+/// `--shard` takes: `"0/4"`.
+impl serde::Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shard {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shard, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Shard {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Shard".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`--shard K/N`: this run's share, K from 0 to N-1.",
+            "type": "string",
+            "pattern": "^[0-9]+/[0-9]+$",
+        })
+    }
+}
+
 impl fmt::Display for Shard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
     }
 }
 
-/// Scan order for `--order`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Scan order for `--order`. In JSON, the lowercase name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+#[derive(schemars::JsonSchema)]
 pub enum Order {
     /// A reproducible pseudo-random order from `--seed`: spreads load across networks.
     Random,
     /// Address order.
     Sequential,
+}
+
+impl Order {
+    /// The name `--order` takes, the same as in JSON (tested).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Random => "random",
+            Order::Sequential => "sequential",
+        }
+    }
 }
 
 /// Which jobs a run does, and in what order. Position `j` (0-based, within
@@ -123,6 +166,21 @@ pub fn random_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_and_shard_read_and_write_the_text_the_flags_take() {
+        for order in [Order::Random, Order::Sequential] {
+            let json = serde_json::to_string(&order).unwrap();
+            assert_eq!(json, format!("\"{}\"", order.as_str()));
+            let flag = <Order as clap::ValueEnum>::to_possible_value(&order).unwrap();
+            assert_eq!(flag.get_name(), order.as_str());
+        }
+        let shard: Shard = serde_json::from_str("\"1/4\"").unwrap();
+        assert_eq!((shard.index, shard.count), (1, 4));
+        assert_eq!(serde_json::to_string(&shard).unwrap(), "\"1/4\"");
+        assert!(serde_json::from_str::<Shard>("\"4/4\"").is_err());
+        assert!(serde_json::from_str::<Shard>("14").is_err());
+    }
     use crate::targets::Spec;
 
     fn plan(n: u32) -> Arc<Plan> {

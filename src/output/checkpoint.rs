@@ -6,9 +6,12 @@
 //! It is written to a temporary file and renamed over the old one, so a crash
 //! at any moment leaves either the old or the new checkpoint, never half.
 
+use super::{Format, Record};
+use crate::targets::{Order, Shard};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub const VERSION: u32 = 1;
@@ -19,8 +22,10 @@ pub struct Checkpoint {
     /// Must match the resumed run's configuration hash.
     pub config_hash: String,
     pub seed: u64,
-    pub order: String,
-    pub shard: String,
+    /// `"random"` or `"sequential"`, as `--order` spells it.
+    pub order: Order,
+    /// `"K/N"`, as `--shard` spells it.
+    pub shard: Shard,
     /// Jobs in this shard.
     pub total: u128,
     /// Every position below this is done.
@@ -38,9 +43,31 @@ pub struct Checkpoint {
     /// Targets written for jobs not done yet (a host name's first
     /// addresses, when the crash came before its last): not written again.
     #[serde(default)]
-    pub pending: Vec<super::resume::Written>,
+    pub pending: Vec<Written>,
     pub complete: bool,
     pub updated: String,
+}
+
+/// A target as its record names it: the address, and the host name it was
+/// given as. CSV has no column for that name, so there it is known only for
+/// a name that did not resolve (its `hostname` cell, with no address).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Written {
+    pub name: Option<String>,
+    pub addr: SocketAddr,
+}
+
+impl Written {
+    /// The key of a record about to be written in `format`.
+    pub fn of(record: &Record, format: Format) -> Written {
+        let addr = record.facts.addr;
+        let name = match format {
+            Format::Csv if addr.ip().is_unspecified() => record.hostname().map(String::from),
+            Format::Csv => None,
+            _ => record.facts.name.clone(),
+        };
+        Written { name, addr }
+    }
 }
 
 impl Checkpoint {
@@ -164,14 +191,14 @@ mod tests {
             version: VERSION,
             config_hash: "0123456789abcdef".into(),
             seed: 42,
-            order: "random".into(),
-            shard: "0/1".into(),
+            order: Order::Random,
+            shard: "2/3".parse().unwrap(),
             total: 1 << 100,
             next: (1 << 99) + 3,
             done_above: vec![(1 << 99) + 5],
             output_bytes: 1234,
             output_start: 17,
-            pending: vec![super::super::resume::Written {
+            pending: vec![Written {
                 name: Some("mx.example".into()),
                 addr: "192.0.2.7:25".parse().unwrap(),
             }],
@@ -181,6 +208,15 @@ mod tests {
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), cp);
         assert!(!tmp_path(&path).exists());
+        // Order and shard are typed, their text what `--order`/`--shard` take.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"order\": \"random\""), "{text}");
+        assert!(text.contains("\"shard\": \"2/3\""), "{text}");
+        let bad = text.replace("\"2/3\"", "\"3/3\"");
+        std::fs::write(&path, bad).unwrap();
+        let err = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(err.contains("damaged") && err.contains("--shard"), "{err}");
+        cp.save(&path).unwrap();
         // A temporary file left by a crash is no obstacle.
         std::fs::write(tmp_path(&path), "{ half a checkpo").unwrap();
         cp.save(&path).unwrap();
