@@ -13,8 +13,8 @@
 //!   our EHLO with a TLS alert (SMTPS on another port).
 
 use super::{Probe, ProbeConfig, Session, Target};
-use crate::relay::facts::{TestFacts, TlsFacts};
-use crate::relay::reply_class::{classify_reply, ReplyClass};
+use crate::relay::model::facts::{TestFacts, TlsFacts};
+use crate::relay::model::reply_class::{classify_reply, ReplyClass};
 use crate::smtp::tls::{self, StartTlsMode};
 use crate::smtp::{hostname, Capabilities, Command, Connection, Reply};
 

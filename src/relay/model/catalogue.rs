@@ -1,9 +1,11 @@
-//! The relay test catalogue (DESIGN §4) as data.
+//! The relay test catalogue as data (the README's "Relay tests" section
+//! lists it for users).
 //!
 //! Each test is a sender path and a recipient path with placeholders. A test
 //! whose placeholders cannot all be filled for a target is skipped, and the
 //! record says which placeholder was missing.
 
+use super::address::SelfForm;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -104,36 +106,52 @@ pub const CONTROL_POSTMASTER: RelayTest = RelayTest {
 };
 
 /// C3: a random local part at the target itself, one per form an accepted
-/// address trick took (`@[IP]`, `@{H}`, `@{TD}`, unqualified). A server that
+/// address trick took: `C3-ip` (`@[IP]`), `C3-host` (`@{H}`), `C3-domain`
+/// (`@{TD}`) and `C3-local` (no domain), in [`SelfForm`] order. A server that
 /// accepts any local part there takes `user%foreign@target` or
 /// `foreign!user` for a local mailbox name, so the trick proves nothing
 /// (OpenSMTPD with a catch-all does exactly this).
 pub const CONTROL_LOCAL_PART: [RelayTest; 4] = [
     RelayTest {
-        id: "C3",
+        id: "C3-ip",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}@[{IP}]>",
     },
     RelayTest {
-        id: "C3",
+        id: "C3-host",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}@{H}>",
     },
     RelayTest {
-        id: "C3",
+        id: "C3-domain",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}@{TD}>",
     },
     RelayTest {
-        id: "C3",
+        id: "C3-local",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}>",
     },
 ];
+
+/// The C3 control for the place an accepted trick names.
+pub fn local_part_control(form: SelfForm) -> &'static RelayTest {
+    match form {
+        SelfForm::Literal => &CONTROL_LOCAL_PART[0],
+        SelfForm::Host => &CONTROL_LOCAL_PART[1],
+        SelfForm::TargetDomain => &CONTROL_LOCAL_PART[2],
+        SelfForm::Unqualified => &CONTROL_LOCAL_PART[3],
+    }
+}
+
+/// One of the C3 controls.
+pub fn is_local_part_control(id: &str) -> bool {
+    CONTROL_LOCAL_PART.iter().any(|c| c.id == id)
+}
 
 /// Look a test up by id (case-insensitive), controls included.
 pub fn find(id: &str) -> Option<&'static RelayTest> {
@@ -142,8 +160,8 @@ pub fn find(id: &str) -> Option<&'static RelayTest> {
         .chain([
             &CONTROL_ACCEPT_ALL,
             &CONTROL_POSTMASTER,
-            &CONTROL_LOCAL_PART[0],
         ])
+        .chain(CONTROL_LOCAL_PART.iter())
         .find(|t| t.id.eq_ignore_ascii_case(id))
 }
 

@@ -1,8 +1,8 @@
 //! What the probe saw at one target: every command's reply, timings and
-//! errors. No judgement here; [`super::classify`] decides.
+//! errors. No judgement here: the judge (`crate::relay::judge`) decides.
 
-use super::auth::AuthFacts;
 use super::catalogue::Kind;
+use super::outcome::Failure;
 use crate::dns::{BlocklistCheck, MxHost};
 use crate::smtp::tls::TlsInfo;
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};
@@ -121,8 +121,8 @@ pub struct TestFacts {
     pub rcpt_reply: Option<Reply>,
     /// Why the test was not run (a missing placeholder, or the probe stopped).
     pub skipped: Option<String>,
-    /// The session error that cut the test short.
-    pub error: Option<String>,
+    /// Why the test was cut short.
+    pub error: Option<Failure>,
     /// Which connection of this host's session it ran on (1-based).
     pub connection: u32,
 }
@@ -238,4 +238,58 @@ impl Facts {
             transcript: Vec::new(),
         }
     }
+}
+
+/// One AUTH attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthAttempt {
+    /// `PLAIN` or `LOGIN`.
+    pub mechanism: &'static str,
+    /// Whose name was sent: `given` (the `--auth` user) or `random` (A2 on
+    /// a host the password may not go to).
+    pub user_name: &'static str,
+    /// The connection was encrypted (STARTTLS or implicit TLS).
+    pub encrypted: bool,
+    /// The server's final reply (`235` success, `535` bad credentials).
+    pub reply: Option<Reply>,
+    /// The session error that cut the exchange short.
+    pub error: Option<String>,
+}
+
+impl AuthAttempt {
+    pub fn succeeded(&self) -> bool {
+        self.reply.as_ref().is_some_and(|r| r.code == 235)
+    }
+}
+
+/// What the authenticated relay tests saw. The password is never here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuthFacts {
+    /// The user name given with `--auth`.
+    pub user: String,
+    /// AUTH with a deliberately wrong password.
+    pub wrong_password: Option<AuthAttempt>,
+    /// A2: the relay attempt after it.
+    pub after_failed_auth: Option<TestFacts>,
+    /// AUTH with the right password.
+    pub login: Option<AuthAttempt>,
+    /// A1: the relay attempt after it.
+    pub authenticated_relay: Option<TestFacts>,
+    /// Where the real password went (or would have gone) and under which rule.
+    pub password: Option<PasswordFacts>,
+    /// Why a test did not run.
+    pub skipped: Vec<String>,
+}
+
+/// Where the `--auth` password was sent, and why that was allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PasswordFacts {
+    /// It was sent (A1 ran its AUTH).
+    pub sent: bool,
+    /// The rule that allowed it ([`Rule::as_str`]), or `None` where it was not sent.
+    pub rule: Option<&'static str>,
+    /// The name or address the certificate was checked for.
+    pub checked_for: String,
+    /// What `--auth-insecure` waived, when it was needed.
+    pub waived: Option<String>,
 }

@@ -1,10 +1,12 @@
-//! The classifier: a pure function from [`Facts`] to a [`Verdict`] (DESIGN §5).
+//! The classifier: a pure function from [`Facts`] to a [`Verdict`] (the
+//! verdict table is in the README).
 //! No I/O, no clock: unit-tested on recorded transcripts.
 
-use super::address::{self, SelfForm};
-use super::catalogue::Kind;
-use super::facts::{Connect, Facts, TestFacts};
-use super::reply_class::{classify_reply, ReplyClass};
+use crate::relay::model::address::{self, SelfForm};
+use crate::relay::model::catalogue::{self, Kind};
+use crate::relay::model::facts::{Connect, Facts, TestFacts};
+pub use crate::relay::model::outcome::Outcome;
+use crate::relay::model::reply_class::ReplyClass;
 use crate::smtp::Reply;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -121,58 +123,6 @@ impl Confidence {
             Confidence::AcceptsAll => "accepts-all",
             Confidence::Explicit => "explicit",
             Confidence::Implicit => "implicit",
-        }
-    }
-}
-
-/// What one test showed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// MAIL 2xx and RCPT 250/251.
-    Accepted,
-    /// MAIL FROM was refused.
-    MailRefused(ReplyClass),
-    /// RCPT TO was refused.
-    RcptRefused(ReplyClass),
-    /// Not run (placeholder unknown, or the probe had stopped).
-    Skipped,
-    /// The session failed during the test.
-    Aborted,
-}
-
-impl Outcome {
-    pub fn of(t: &TestFacts) -> Outcome {
-        if t.skipped.is_some() {
-            return Outcome::Skipped;
-        }
-        match (&t.mail_reply, &t.rcpt_reply) {
-            (Some(m), _) if !m.is_positive() => Outcome::MailRefused(classify_reply(m)),
-            (Some(_), Some(r)) if r.code == 250 || r.code == 251 => Outcome::Accepted,
-            (Some(_), Some(r)) => Outcome::RcptRefused(match classify_reply(r) {
-                // A 2xx other than 250/251 (e.g. 252) is not an acceptance.
-                ReplyClass::Accepted => ReplyClass::Refused,
-                class => class,
-            }),
-            _ => Outcome::Aborted,
-        }
-    }
-
-    /// The class of the refusal, if it was one.
-    pub fn refusal(self) -> Option<ReplyClass> {
-        match self {
-            Outcome::MailRefused(c) | Outcome::RcptRefused(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// `accepted`, `rcpt-refused`, `mail-refused`, `skipped`, `aborted`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::MailRefused(_) => "mail-refused",
-            Outcome::RcptRefused(_) => "rcpt-refused",
-            Outcome::Skipped => "skipped",
-            Outcome::Aborted => "aborted",
         }
     }
 }
@@ -301,7 +251,7 @@ pub fn classify(facts: &Facts) -> Verdict {
     let catch_all: Vec<SelfForm> = facts
         .controls
         .iter()
-        .filter(|c| c.id == "C3" && Outcome::of(c) == Outcome::Accepted)
+        .filter(|c| catalogue::is_local_part_control(c.id) && Outcome::of(c) == Outcome::Accepted)
         .filter_map(form)
         .collect();
     let mut local_only: Vec<&'static str> = Vec::new();
@@ -532,8 +482,8 @@ pub fn classify(facts: &Facts) -> Verdict {
 mod tests {
     //! Recorded dialogues (replies as real servers sent them) → verdicts.
     use super::*;
-    use crate::relay::catalogue;
-    use crate::relay::facts::Greeting;
+    use crate::relay::model::facts::Greeting;
+    use crate::relay::model::outcome::Failure;
     use crate::smtp::Reply;
 
     fn reply(line: &str) -> Reply {
@@ -803,7 +753,7 @@ mod tests {
         assert_eq!(classify(&f).verdict, Status::Inconclusive);
 
         let mut f = session(POSTFIX, &[("S1", OK, None)]);
-        f.tests[0].error = Some("io-timeout".into());
+        f.tests[0].error = Some(Failure::Session("io-timeout".into()));
         f.error = Some("reconnect failed".into());
         let v = classify(&f);
         assert_eq!(v.verdict, Status::Inconclusive);
@@ -827,7 +777,7 @@ mod tests {
                     Some("250 2.1.5 Destination address valid: Recipient ok"),
                 ),
                 (
-                    "C3",
+                    "C3-host",
                     OK,
                     Some("250 2.1.5 Destination address valid: Recipient ok"),
                 ),
