@@ -297,7 +297,11 @@ fn test_line(test: &TestFacts) -> String {
     };
     let reply = match outcome {
         Outcome::Skipped => test.skipped.clone().unwrap_or_default(),
-        Outcome::Aborted => test.error.as_ref().map(ToString::to_string).unwrap_or_default(),
+        Outcome::Aborted => test
+            .error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         Outcome::MailRefused(_) => test
             .mail_reply
             .as_ref()

@@ -22,4 +22,3 @@ pub fn mechanisms(facts: &Facts) -> (Vec<String>, Option<Vec<String>>) {
         .map(|c| c.auth.clone());
     (before, after)
 }
-

@@ -396,6 +396,9 @@ pub fn classify(facts: &Facts) -> Verdict {
         .filter(|(t, o)| t.kind == Kind::Direct && !matches!(o, Outcome::Skipped))
         .map(|(_, o)| *o)
         .collect();
+    // A relay denial to an address trick says nothing about the direct
+    // tests: a host none of whose direct tests got an answer is never closed.
+    let direct_answered = direct_ran.iter().any(|o| o.refusal().is_some());
     let mut v = if let Some(t) = refused(ReplyClass::TlsRequired) {
         let mut v = Verdict::new(
             Status::TlsRequired,
@@ -412,7 +415,7 @@ pub fn classify(facts: &Facts) -> Verdict {
         .decided_by(t);
         v.confidence = Some(Confidence::Explicit);
         v
-    } else if let Some(t) = refused(ReplyClass::RelayDenied) {
+    } else if let Some(t) = refused(ReplyClass::RelayDenied).filter(|_| direct_answered) {
         let mut v = Verdict::new(Status::Closed, "relaying refused").decided_by(t);
         v.confidence = Some(Confidence::Explicit);
         v
@@ -483,7 +486,7 @@ mod tests {
     //! Recorded dialogues (replies as real servers sent them) → verdicts.
     use super::*;
     use crate::relay::model::facts::Greeting;
-    use crate::relay::model::outcome::Failure;
+    use crate::relay::model::outcome::{Failure, NoReply};
     use crate::smtp::Reply;
 
     fn reply(line: &str) -> Reply {
@@ -757,6 +760,32 @@ mod tests {
         f.error = Some("reconnect failed".into());
         let v = classify(&f);
         assert_eq!(v.verdict, Status::Inconclusive);
+    }
+
+    #[test]
+    fn a_host_whose_direct_tests_were_never_answered_is_never_closed() {
+        // Every direct test lost its connection before a reply (a server
+        // that hangs up), the tricks were refused as relaying.
+        let denied = Some("554 5.7.1 <relaytest@example.net>: Relay access denied");
+        let mut f = session(
+            POSTFIX,
+            &[("S1", OK, None), ("S2", OK, None), ("R1", OK, denied)],
+        );
+        for t in &mut f.tests[..2] {
+            t.mail_reply = None;
+            t.error = Some(Failure::NoReply(NoReply::ConnectionGone(
+                "connection-closed".into(),
+            )));
+        }
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Inconclusive, "{v:?}");
+        // One direct test answered with the same denial: closed.
+        f.tests[1].mail_reply = Some(reply(OK));
+        f.tests[1].rcpt_reply = denied.map(reply);
+        f.tests[1].error = None;
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed, "{v:?}");
+        assert_eq!(v.deciding_test, Some("S2"));
     }
 
     #[test]

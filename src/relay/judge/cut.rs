@@ -119,7 +119,11 @@ mod tests {
 
     #[test]
     fn lost_is_error() {
-        let (f, v) = lost(addr(), Some("mx.test".into()), "internal-error: the probe panicked");
+        let (f, v) = lost(
+            addr(),
+            Some("mx.test".into()),
+            "internal-error: the probe panicked",
+        );
         assert_eq!(v.verdict, Status::Error);
         assert_eq!(v.reason, "internal-error: the probe panicked");
         assert_eq!(f.name.as_deref(), Some("mx.test"));

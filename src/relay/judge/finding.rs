@@ -97,4 +97,3 @@ pub struct Finding {
     /// How to fix it on the detected software (none for informational findings).
     pub remediation: Option<&'static str>,
 }
-

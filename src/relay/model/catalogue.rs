@@ -157,10 +157,7 @@ pub fn is_local_part_control(id: &str) -> bool {
 pub fn find(id: &str) -> Option<&'static RelayTest> {
     CATALOGUE
         .iter()
-        .chain([
-            &CONTROL_ACCEPT_ALL,
-            &CONTROL_POSTMASTER,
-        ])
+        .chain([&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER])
         .chain(CONTROL_LOCAL_PART.iter())
         .find(|t| t.id.eq_ignore_ascii_case(id))
 }

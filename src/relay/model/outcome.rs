@@ -124,7 +124,10 @@ impl fmt::Display for Failure {
                 write!(f, "no reply: the session ended before this test")
             }
             Failure::NoReply(NoReply::EndedEarlierInGroup(why)) => {
-                write!(f, "no reply: the session ended earlier in the group ({why})")
+                write!(
+                    f,
+                    "no reply: the session ended earlier in the group ({why})"
+                )
             }
             Failure::NoReply(NoReply::ConnectionGone(e)) => write!(f, "no reply: {e}"),
             Failure::NoReply(NoReply::OutOfStep { read }) => write!(

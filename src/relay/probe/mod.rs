@@ -17,25 +17,25 @@ mod confirm;
 pub mod policy;
 mod secure;
 
+use crate::dns::MxHost;
 use crate::relay::model::auth::PasswordRules;
 use crate::relay::model::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use crate::relay::model::facts::{Connect, Facts, Step, TestFacts};
 use crate::relay::model::outcome::{Failure, NoReply, Outcome};
 use crate::relay::model::reply_class::{classify_reply, ReplyClass};
-use policy::{Budget, Next, Spent, Stop, Verb};
-use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use crate::dns::MxHost;
 use crate::smtp::dial::{self, DialError};
 use crate::smtp::sasl::Credentials;
 use crate::smtp::tls::StartTlsMode;
 use crate::smtp::{
     hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
 };
+use policy::{Budget, Next, Spent, Stop, Verb};
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// One thing to probe: an address, and the name it was found by (if any).
@@ -833,7 +833,6 @@ impl Probe<'_> {
         }
         done
     }
-
 }
 
 /// The one exchange routine: run a group of tests (MAIL FROM, RCPT TO,
@@ -959,7 +958,6 @@ fn command(verb: Verb, t: &RenderedTest) -> Command {
 }
 
 impl Probe<'_> {
-
     /// Close the session: QUIT when `polite` (the server is still talking to us).
     async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
         if let Some(mut session) = current.take() {
@@ -978,9 +976,7 @@ impl Probe<'_> {
     /// the session's connection slot until the socket is closed: a host
     /// never has more than three connections open, however slow its QUIT.
     async fn quit(&mut self, session: Session) {
-        let Session {
-            mut conn, slot, ..
-        } = session;
+        let Session { mut conn, slot, .. } = session;
         let sent = conn.send(&Command::Quit).await.is_ok();
         self.transcript.extend(conn.take_transcript());
         if sent {
@@ -1120,4 +1116,231 @@ fn random_token() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     format!("rs{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The exchange routine against recorded replies through an in-memory
+    //! stream (`tokio::io::duplex`): no sockets. The server side answers
+    //! like Postfix: a pipelined group in one write, once it has read it all.
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    const DENIED: &str = "554 5.7.1 <relaytest@example.net>: Relay access denied";
+
+    /// A session over an in-memory stream whose other end answers each
+    /// command line with `answer(line, n)` (n counts the lines); `None`
+    /// hangs up. Returns the session and the commands the server saw.
+    fn session(
+        pipelining: bool,
+        answer: impl Fn(&str, usize) -> Option<String> + Send + 'static,
+    ) -> (Session, tokio::task::JoinHandle<Vec<String>>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let seen = tokio::spawn(async move {
+            let mut server = BufReader::new(server);
+            let mut seen = Vec::new();
+            let mut pending = String::new();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if server.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                let command = line.trim_end().to_string();
+                let reply = answer(&command, seen.len());
+                seen.push(command);
+                let Some(reply) = reply else { break };
+                pending.push_str(&reply);
+                if server.buffer().is_empty() {
+                    let _ = server.get_mut().write_all(pending.as_bytes()).await;
+                    pending.clear();
+                }
+            }
+            let _ = server.get_mut().write_all(pending.as_bytes()).await;
+            seen
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let conn = Connection::new(Box::new(client), Limits::default(), deadline);
+        let slot = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("a free slot");
+        let capabilities = Capabilities {
+            pipelining,
+            ..Capabilities::default()
+        };
+        let session = Session {
+            conn,
+            slot,
+            number: 1,
+            errors: 0,
+            syntax_errors: 0,
+            encrypted: false,
+            peer: None,
+            capabilities,
+            tests_done: 0,
+            out_of_step: false,
+        };
+        (session, seen)
+    }
+
+    /// A closed server: 250 to MAIL and RSET, a relay denial to RCPT.
+    fn closed(line: &str) -> String {
+        match &line[..4] {
+            "RCPT" => format!("{DENIED}\r\n"),
+            _ => "250 2.0.0 Ok\r\n".into(),
+        }
+    }
+
+    fn tests(ids: &[&str]) -> Vec<RenderedTest> {
+        let p = Placeholders {
+            sender: "relayscan".into(),
+            recipient: "relaytest".into(),
+            foreign_domain: "example.net".into(),
+            ip: "127.0.0.12".parse().unwrap(),
+            host: Some("mx.lab.test".into()),
+            target_domain: Some("lab.test".into()),
+            ehlo: "scanner.test".into(),
+            random: "rs0".into(),
+        };
+        ids.iter()
+            .map(|id| catalogue::find(id).unwrap().render(&p).unwrap())
+            .collect()
+    }
+
+    async fn run(
+        pipelining: bool,
+        ids: &[&str],
+        answer: impl Fn(&str, usize) -> Option<String> + Send + 'static,
+    ) -> (Vec<TestFacts>, Session, Vec<String>) {
+        let (mut s, seen) = session(pipelining, answer);
+        let rendered = tests(ids);
+        let refs: Vec<&RenderedTest> = rendered.iter().collect();
+        let facts = exchange(&mut s, &refs).await;
+        // Close our end so that the server's loop ends.
+        let _ = s.conn.send(&Command::Quit).await;
+        drop(s.conn);
+        let (client, _) = tokio::io::duplex(1);
+        let s = Session {
+            conn: Connection::new(Box::new(client), Limits::default(), Instant::now()),
+            ..s
+        };
+        (facts, s, seen.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_closed_server_pipelined_and_in_lock_step_reads_the_same() {
+        for pipelining in [true, false] {
+            let (facts, s, seen) = run(pipelining, &["S1", "S2"], |l, _| Some(closed(l))).await;
+            assert_eq!(facts.len(), 2);
+            for f in &facts {
+                assert_eq!(
+                    Outcome::of(f),
+                    Outcome::RcptRefused(ReplyClass::RelayDenied),
+                    "{f:?}"
+                );
+                assert!(f.error.is_none());
+            }
+            assert_eq!(s.errors, 2);
+            assert!(!s.out_of_step);
+            assert_eq!(seen.len(), 7, "MAIL, RCPT, RSET twice, QUIT: {seen:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn in_lock_step_a_refused_mail_gets_no_rcpt() {
+        let (facts, s, seen) = run(false, &["S1", "S2"], |l, _| {
+            Some(if l.starts_with("MAIL") {
+                "553 5.7.1 Sender refused\r\n".into()
+            } else {
+                closed(l)
+            })
+        })
+        .await;
+        assert!(facts
+            .iter()
+            .all(|f| matches!(Outcome::of(f), Outcome::MailRefused(_))));
+        assert_eq!(s.errors, 2);
+        assert!(seen.iter().all(|l| !l.starts_with("RCPT")), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn one_reply_too_many_puts_the_group_out_of_step() {
+        // An extra 250 after the first MAIL reply: read naively, every
+        // later reply pairs with the wrong command and S2 reads as accepted.
+        let (facts, s, _) = run(true, &["S1", "S2", "S3"], |l, n| {
+            Some(if n == 0 {
+                "250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".into()
+            } else {
+                closed(l)
+            })
+        })
+        .await;
+        assert!(s.out_of_step);
+        for f in &facts {
+            assert!(
+                matches!(f.error, Some(Failure::NoReply(NoReply::OutOfStep { .. }))),
+                "{f:?}"
+            );
+            assert_ne!(Outcome::of(f), Outcome::Accepted);
+            assert!(policy::retry(f, 0), "runs again in lock step");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_rset_refused_in_a_group_is_out_of_step_in_lock_step_it_ends_the_session() {
+        let rset_refused = |l: &str, _| {
+            Some(if l == "RSET" {
+                format!("{DENIED}\r\n")
+            } else {
+                closed(l)
+            })
+        };
+        let (facts, s, _) = run(true, &["S1", "S2"], rset_refused).await;
+        assert!(s.out_of_step);
+        assert!(facts.iter().all(|f| f.mail_reply.is_none()));
+        let (facts, s, _) = run(false, &["S1", "S2"], rset_refused).await;
+        assert!(!s.out_of_step);
+        assert!(matches!(facts[0].error, Some(Failure::RsetRefused(_))));
+        assert_eq!(
+            facts[1].error,
+            Some(Failure::NoReply(NoReply::SessionEnded))
+        );
+        assert!(policy::retry(&facts[1], 0));
+        assert!(!Outcome::session_alive(&facts[0]));
+    }
+
+    #[tokio::test]
+    async fn a_hang_up_mid_group_leaves_the_rest_unanswered_not_refused() {
+        // Answers one test (three lines), then hangs up without a 421.
+        let (facts, _, _) = run(true, &["S1", "S2", "S3"], |l, n| (n < 3).then(|| closed(l))).await;
+        assert_eq!(
+            Outcome::of(&facts[0]),
+            Outcome::RcptRefused(ReplyClass::RelayDenied)
+        );
+        for f in &facts[1..] {
+            assert_eq!(Outcome::of(f), Outcome::Aborted, "{f:?}");
+            assert!(Outcome::hung_up(f), "{f:?}");
+            assert!(policy::retry(f, 0));
+        }
+        assert_eq!(policy::answered(&facts), 1);
+        assert_eq!(policy::learn_limit(&facts, 1, None), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_421_ends_the_group_and_is_no_refusal() {
+        let (facts, _, _) = run(true, &["S1", "S2"], |l, _| {
+            Some(if l.starts_with("RCPT") {
+                "421 4.7.0 Try again later, closing connection\r\n".into()
+            } else {
+                closed(l)
+            })
+        })
+        .await;
+        assert_eq!(facts[0].rcpt_reply.as_ref().map(|r| r.code), Some(421));
+        assert!(!Outcome::session_alive(&facts[0]));
+        assert!(matches!(
+            facts[1].error,
+            Some(Failure::NoReply(NoReply::EndedEarlierInGroup(_)))
+        ));
+    }
 }

@@ -98,7 +98,12 @@ pub fn controls(tests: &[TestFacts], names: SelfNames<'_>) -> Vec<&'static Relay
         .filter(|t| t.kind == Kind::Trick)
         .filter(accepted)
         .filter_map(|t| {
-            address::self_form(t.rcpt_to.as_deref()?, names.ip, names.host, names.target_domain)
+            address::self_form(
+                t.rcpt_to.as_deref()?,
+                names.ip,
+                names.host,
+                names.target_domain,
+            )
         })
         .collect();
     forms.sort();
@@ -140,9 +145,7 @@ pub struct Budget {
 pub fn over_budget(spent: Spent, budget: Budget) -> bool {
     spent.errors >= budget.errors
         || spent.syntax_errors >= budget.syntax_errors
-        || budget
-            .per_connection
-            .is_some_and(|l| spent.tests_done >= l)
+        || budget.per_connection.is_some_and(|l| spent.tests_done >= l)
 }
 
 /// How many tests go into the next group on this session: as many as fit
@@ -181,10 +184,7 @@ pub fn retry(t: &TestFacts, attempts: u8) -> bool {
 /// After a group: the per-connection limit learnt from a server that hung
 /// up without a 421 (`answered` tests of this session were answered before).
 pub fn learn_limit(group: &[TestFacts], tests_done: u32, known: Option<u32>) -> Option<u32> {
-    let answered = group
-        .iter()
-        .take_while(|f| !Outcome::unanswered(f))
-        .count();
+    let answered = group.iter().take_while(|f| !Outcome::unanswered(f)).count();
     if answered < group.len() && group.iter().any(Outcome::hung_up) && tests_done > 0 {
         Some(known.map_or(tests_done, |l| l.min(tests_done)))
     } else {
@@ -194,10 +194,7 @@ pub fn learn_limit(group: &[TestFacts], tests_done: u32, known: Option<u32>) -> 
 
 /// The tests of a group the server answered before it stopped answering.
 pub fn answered(group: &[TestFacts]) -> u32 {
-    group
-        .iter()
-        .take_while(|f| !Outcome::unanswered(f))
-        .count() as u32
+    group.iter().take_while(|f| !Outcome::unanswered(f)).count() as u32
 }
 
 /// Whether the address tricks run in parallel shares, each on a connection
@@ -216,10 +213,7 @@ pub fn tricks_in_parallel(
     let mail_refused = decided
         .iter()
         .any(|t| t.mail_reply.as_ref().is_some_and(|m| !m.is_positive()));
-    pipelining
-        && !mail_refused
-        && (all_tests || !direct_accepted)
-        && tricks > error_budget as usize
+    pipelining && !mail_refused && (all_tests || !direct_accepted) && tricks > error_budget as usize
 }
 
 /// A command of one test's exchange.
@@ -374,10 +368,7 @@ mod tests {
         assert_eq!(group_size(false, fresh, budget, 2), 1);
         assert_eq!(group_size(true, fresh, budget, 2), 4);
         assert_eq!(group_size(true, fresh, budget, 1), 9);
-        let tired = Spent {
-            errors: 8,
-            ..fresh
-        };
+        let tired = Spent { errors: 8, ..fresh };
         assert_eq!(group_size(true, tired, budget, 2), 1);
         let limited = Budget {
             per_connection: Some(3),
@@ -389,7 +380,13 @@ mod tests {
         };
         assert_eq!(group_size(true, two_done, limited, 1), 1);
         assert!(!over_budget(two_done, limited));
-        assert!(over_budget(Spent { tests_done: 3, ..fresh }, limited));
+        assert!(over_budget(
+            Spent {
+                tests_done: 3,
+                ..fresh
+            },
+            limited
+        ));
         assert!(over_budget(Spent { errors: 9, ..fresh }, budget));
         assert!(over_budget(
             Spent {
