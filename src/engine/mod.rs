@@ -621,12 +621,12 @@ mod tests {
 
     #[test]
     fn a_cut_probe_keeps_a_proven_relay_and_says_so() {
-        use crate::relay::{catalogue, facts::Greeting, TestFacts};
+        use crate::relay::{catalogue, facts::Greeting, facts::Hello, TestFacts};
         use crate::smtp::Reply;
         let mut facts = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         facts.greeting = Greeting {
             banner: Some(Reply::new(220, "mx.example.org ESMTP")),
-            hello_command: Some("EHLO"),
+            hello_command: Some(Hello::Ehlo),
             hello: Some(Reply::new(250, "mx.example.org")),
             ..Greeting::default()
         };

@@ -2,6 +2,7 @@
 //! the shapes the output contract fixes (README, "Output").
 
 use super::sanitize::csv_cell;
+use crate::relay::facts::{Hello, TlsMode};
 use crate::relay::{audit, Audit, Connect, Facts, Outcome, TestFacts, Verdict};
 use crate::smtp::Reply;
 use serde_json::{json, Value};
@@ -97,13 +98,13 @@ impl Record {
     pub fn starttls(&self) -> &'static str {
         if let Some(tls) = &self.facts.tls {
             return match (tls.mode, tls.session.is_some()) {
-                ("implicit", true) => "implicit",
+                (TlsMode::Implicit, true) => "implicit",
                 (_, true) => "yes",
                 (_, false) => "failed",
             };
         }
         match &self.facts.greeting.hello_command {
-            Some("EHLO")
+            Some(Hello::Ehlo)
                 if self
                     .facts
                     .greeting
@@ -137,7 +138,7 @@ impl Record {
             .facts
             .tls
             .as_ref()
-            .is_some_and(|t| t.mode == "implicit");
+            .is_some_and(|t| t.mode == TlsMode::Implicit);
         auth_cell(&before, after.as_deref(), implicit)
     }
 

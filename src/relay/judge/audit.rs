@@ -10,7 +10,7 @@ use super::fingerprint::{fingerprint, Fingerprint, Software};
 use super::remediation::advice;
 use super::vantage::{vantage, Vantage};
 use crate::relay::model::auth as auth_rules;
-use crate::relay::model::facts::Facts;
+use crate::relay::model::facts::{Facts, Hello, TlsMode, TlsReason};
 use crate::relay::model::outcome::Outcome;
 use serde::Serialize;
 
@@ -76,7 +76,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
         .as_ref()
         .is_some_and(|h| h.is_positive());
     let tls = facts.tls.as_ref();
-    let implicit = tls.is_some_and(|t| t.mode == "implicit");
+    let implicit = tls.is_some_and(|t| t.mode == TlsMode::Implicit);
 
     // AUTH offered in the clear: the EHLO before TLS (never for implicit TLS).
     let (before, after) = auth::mechanisms(facts);
@@ -112,7 +112,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
     }
 
     // TLS.
-    if greeted && tls.is_none() && facts.greeting.hello_command == Some("EHLO") {
+    if greeted && tls.is_none() && facts.greeting.hello_command == Some(Hello::Ehlo) {
         add(
             FindingId::NoTls,
             Severity::Low,
@@ -122,8 +122,8 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
     if let Some(t) = tls {
         // `--tls` on a plaintext port is the user's mistake, not the
         // server's: the error says so, and there is nothing to fix there.
-        let asked_wrongly = t.mode == "implicit"
-            && t.reason == "option"
+        let asked_wrongly = t.mode == TlsMode::Implicit
+            && t.reason == TlsReason::Option
             && t.error
                 .as_deref()
                 .is_some_and(|e| e.starts_with(crate::smtp::tls::NOT_TLS));
@@ -131,7 +131,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
             add(
                 FindingId::TlsFailed,
                 Severity::Medium,
-                format!("{} failed: {error}", t.mode.to_uppercase()),
+                format!("{} failed: {error}", t.mode.as_str().to_uppercase()),
             );
         }
         if t.injected_bytes > 0 {

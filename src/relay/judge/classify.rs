@@ -485,7 +485,7 @@ pub fn classify(facts: &Facts) -> Verdict {
 mod tests {
     //! Recorded dialogues (replies as real servers sent them) → verdicts.
     use super::*;
-    use crate::relay::model::facts::Greeting;
+    use crate::relay::model::facts::{Greeting, Hello};
     use crate::relay::model::outcome::{Failure, NoReply};
     use crate::smtp::Reply;
 
@@ -499,7 +499,7 @@ mod tests {
         let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         f.greeting = Greeting {
             banner: Some(reply(banner)),
-            hello_command: Some("EHLO"),
+            hello_command: Some(Hello::Ehlo),
             hello: Some(reply("250 mx.example.org")),
             ..Greeting::default()
         };

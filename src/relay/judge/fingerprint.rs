@@ -211,7 +211,7 @@ fn word_after(s: &str, marker: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::model::facts::Greeting;
+    use crate::relay::model::facts::{Greeting, Hello};
     use crate::smtp::Reply;
 
     fn facts(banner: &str, ehlo: &[&str]) -> Facts {
@@ -221,7 +221,7 @@ mod tests {
         let hello = Reply { code: 250, lines };
         f.greeting = Greeting {
             banner: Some(Reply::new(220, banner)),
-            hello_command: Some("EHLO"),
+            hello_command: Some(Hello::Ehlo),
             capabilities: crate::smtp::Capabilities::from_reply(&hello),
             hello: Some(hello),
             not_smtp: None,

@@ -7,6 +7,7 @@ use crate::dns::{BlocklistCheck, MxHost};
 use crate::smtp::tls::TlsInfo;
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
+use std::fmt;
 use std::net::SocketAddr;
 
 /// The steps of a probe, in order: where a host deadline can cut it.
@@ -78,21 +79,106 @@ pub struct Greeting {
     /// What came instead of a banner, when it was not SMTP (first bytes, decoded).
     pub not_smtp: Option<String>,
     /// `EHLO` or `HELO`: the command whose reply is in `hello`.
-    pub hello_command: Option<&'static str>,
+    pub hello_command: Option<Hello>,
     pub hello: Option<Reply>,
     pub capabilities: Capabilities,
+}
+
+/// The greeting command (RFC 5321 §4.1.1.1): EHLO, or HELO after EHLO
+/// was refused. Written `EHLO` / `HELO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Hello {
+    Ehlo,
+    Helo,
+}
+
+impl Hello {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hello::Ehlo => "EHLO",
+            Hello::Helo => "HELO",
+        }
+    }
+}
+
+impl fmt::Display for Hello {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How TLS was started: `starttls` (RFC 3207) or `implicit` (RFC 8314 §3,
+/// TLS from the first byte).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    StartTls,
+    Implicit,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::StartTls => "starttls",
+            TlsMode::Implicit => "implicit",
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why TLS was used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsReason {
+    /// STARTTLS was in the EHLO reply.
+    #[default]
+    Advertised,
+    /// A reply asked for STARTTLS (`530 5.7.0 Must issue a STARTTLS command first`).
+    Demanded,
+    /// `--starttls always`.
+    Requested,
+    /// Implicit TLS on port 465 (RFC 8314 §3.3).
+    #[serde(rename = "port-465")]
+    Port465,
+    /// `--tls`.
+    Option,
+    /// The service answered a plaintext greeting in TLS.
+    Detected,
+}
+
+impl TlsReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsReason::Advertised => "advertised",
+            TlsReason::Demanded => "demanded",
+            TlsReason::Requested => "requested",
+            TlsReason::Port465 => "port-465",
+            TlsReason::Option => "option",
+            TlsReason::Detected => "detected",
+        }
+    }
+}
+
+impl fmt::Display for TlsReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How TLS went with the target: recorded on the first connection that
 /// tried it (later connections only add an error if theirs failed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TlsFacts {
-    /// `starttls` or `implicit`.
-    pub mode: &'static str,
-    /// Why TLS was used: `advertised` (STARTTLS in EHLO), `demanded` (a reply
-    /// asked for STARTTLS), `requested` (`--starttls always`), `port-465`,
-    /// `option` (`--tls`) or `detected` (the service answered in TLS).
-    pub reason: &'static str,
+    pub mode: TlsMode,
+    /// Why TLS was used.
+    pub reason: TlsReason,
     /// The reply to STARTTLS.
     pub starttls_reply: Option<Reply>,
     /// The reply that demanded STARTTLS, when one did.

@@ -20,7 +20,7 @@ mod secure;
 use crate::dns::MxHost;
 use crate::relay::model::auth::PasswordRules;
 use crate::relay::model::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
-use crate::relay::model::facts::{Connect, Facts, Step, TestFacts};
+use crate::relay::model::facts::{Connect, Facts, Hello, Step, TestFacts};
 use crate::relay::model::outcome::{Failure, NoReply, Outcome};
 use crate::relay::model::reply_class::{classify_reply, ReplyClass};
 use crate::smtp::dial::{self, DialError};
@@ -446,11 +446,11 @@ impl Probe<'_> {
         if first {
             self.enter(Step::Hello);
         }
-        let mut hello_command = "EHLO";
+        let mut hello_command = Hello::Ehlo;
         let mut hello = conn.command(&Command::Ehlo(self.cfg.ehlo.clone())).await;
         if let Ok(reply) = &hello {
             if reply.is_permanent() {
-                hello_command = "HELO";
+                hello_command = Hello::Helo;
                 hello = conn.command(&Command::Helo(self.cfg.ehlo.clone())).await;
             }
         }
@@ -464,7 +464,7 @@ impl Probe<'_> {
         };
         if first {
             self.facts.greeting.hello_command = Some(hello_command);
-            if hello_command == "EHLO" && reply.is_positive() {
+            if hello_command == Hello::Ehlo && reply.is_positive() {
                 self.facts.greeting.capabilities = Capabilities::from_reply(&reply);
             }
             self.facts.greeting.hello = Some(reply.clone());
@@ -475,7 +475,7 @@ impl Probe<'_> {
             self.transcript.extend(transcript);
             return None;
         }
-        let mut capabilities = if hello_command == "EHLO" {
+        let mut capabilities = if hello_command == Hello::Ehlo {
             Capabilities::from_reply(&reply)
         } else {
             Capabilities::default()
