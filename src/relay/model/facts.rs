@@ -2,7 +2,7 @@
 //! errors. No judgement here: the judge (`crate::relay::judge`) decides.
 
 use super::catalogue::Kind;
-use super::outcome::Failure;
+use super::failure::Failure;
 use crate::dns::{BlocklistCheck, MxHost};
 use crate::smtp::tls::TlsInfo;
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};

@@ -7,5 +7,6 @@ pub mod address;
 pub mod auth;
 pub mod catalogue;
 pub mod facts;
+pub mod failure;
 pub mod outcome;
 pub mod reply_class;

@@ -748,26 +748,22 @@ impl Probe<'_> {
         ) {
             return self.run_batches(current, tricks, results, true).await;
         }
-        let per = self.cfg.error_budget as usize;
-        let room = current.as_ref().map_or(0, |s| {
-            self.cfg.error_budget.saturating_sub(s.errors) as usize
-        });
+        let errors = current.as_ref().map_or(self.cfg.error_budget, |s| s.errors);
+        let split = policy::split_tricks(
+            tricks.len(),
+            self.cfg.error_budget,
+            errors,
+            self.cfg
+                .max_connections
+                .saturating_sub(self.facts.connections),
+        );
         let mut mine = tricks;
-        let rest = if room * 2 >= per {
-            let at = room.min(mine.len());
-            mine.split_off(at)
-        } else {
-            std::mem::take(&mut mine)
-        };
+        let rest = mine.split_off(split.mine);
         let by_index: std::collections::HashMap<usize, RenderedTest> =
             rest.iter().cloned().collect();
-        let shares: Vec<Vec<(usize, RenderedTest)>> = rest.chunks(per).map(<[_]>::to_vec).collect();
-        let each = (self
-            .cfg
-            .max_connections
-            .saturating_sub(self.facts.connections)
-            / (shares.len() as u32 + 1))
-            .max(2);
+        let shares: Vec<Vec<(usize, RenderedTest)>> =
+            rest.chunks(split.per_share).map(<[_]>::to_vec).collect();
+        let each = split.connections_each;
         let mut helpers: Vec<Probe<'_>> = (0..shares.len() as u32)
             .map(|k| Probe {
                 cfg: self.cfg,

@@ -216,6 +216,42 @@ pub fn tricks_in_parallel(
     pipelining && !mail_refused && (all_tests || !direct_accepted) && tricks > error_budget as usize
 }
 
+/// How the address tricks are shared out when they run in parallel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrickSplit {
+    /// The first this many run on the open session.
+    pub mine: usize,
+    /// The rest go in shares of this many, each to a helper connection.
+    pub per_share: usize,
+    /// Connections each helper may open.
+    pub connections_each: u32,
+}
+
+/// Share out `tricks` address tricks: the open session keeps what fits in
+/// what is left of its error budget when that is at least half of one
+/// (else none), the rest go in shares of one budget each. Each helper may
+/// open an equal part of the connections left (at least two).
+pub fn split_tricks(
+    tricks: usize,
+    error_budget: u32,
+    errors: u32,
+    connections_left: u32,
+) -> TrickSplit {
+    let per_share = (error_budget as usize).max(1);
+    let room = error_budget.saturating_sub(errors) as usize;
+    let mine = if room * 2 >= per_share {
+        room.min(tricks)
+    } else {
+        0
+    };
+    let shares = (tricks - mine).div_ceil(per_share) as u32;
+    TrickSplit {
+        mine,
+        per_share,
+        connections_each: (connections_left / (shares + 1)).max(2),
+    }
+}
+
 /// A command of one test's exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -467,6 +503,19 @@ mod tests {
         assert!(!counts_against_budget(Verb::Rset, &no));
         assert!(!counts_against_budget(Verb::Rcpt, &ok));
         assert!(!pipelines(true, 1) && pipelines(true, 2) && !pipelines(false, 5));
+    }
+
+    #[test]
+    fn tricks_are_shared_out_by_error_budget() {
+        // 18 tricks, a fresh budget of 9 with 3 spent: 6 stay, 12 go in two shares.
+        let s = split_tricks(18, 9, 3, 6);
+        assert_eq!((s.mine, s.per_share, s.connections_each), (6, 9, 2));
+        // Less than half a budget left: everything goes to helpers.
+        assert_eq!(split_tricks(18, 9, 5, 6).mine, 0);
+        // No open session (errors = budget): the same.
+        assert_eq!(split_tricks(18, 9, 9, 8).mine, 0);
+        assert_eq!(split_tricks(18, 9, 0, 8).mine, 9);
+        assert_eq!(split_tricks(18, 9, 0, 8).connections_each, 4);
     }
 
     #[test]
