@@ -314,13 +314,43 @@ mod tests {
     #[test]
     fn catalogue_is_complete_and_unique() {
         assert_eq!(CATALOGUE.len(), 26);
-        let mut ids: Vec<_> = CATALOGUE.iter().map(|t| t.id).collect();
-        ids.dedup();
-        assert_eq!(ids.len(), 26);
         assert_eq!(
             CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).count(),
             8
         );
+        // Every id a record can carry, tests, controls and AUTH tests alike,
+        // names one test: none is looked up by a shared id.
+        let every: Vec<&RelayTest> = CATALOGUE
+            .iter()
+            .chain([&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER])
+            .chain(CONTROL_LOCAL_PART.iter())
+            .chain([
+                &super::super::auth::AUTHENTICATED_RELAY,
+                &super::super::auth::RELAY_AFTER_FAILED_AUTH,
+            ])
+            .collect();
+        let ids: std::collections::HashSet<String> =
+            every.iter().map(|t| t.id.to_ascii_lowercase()).collect();
+        assert_eq!(ids.len(), every.len(), "an id is used twice");
+        for t in every.iter().filter(|t| t.kind != Kind::Auth) {
+            assert_eq!(find(t.id), Some(*t), "{}", t.id);
+        }
+        for form in [
+            SelfForm::Literal,
+            SelfForm::Host,
+            SelfForm::TargetDomain,
+            SelfForm::Unqualified,
+        ] {
+            let c = local_part_control(form);
+            assert!(is_local_part_control(c.id));
+            let expected = match form {
+                SelfForm::Literal => "[{IP}]",
+                SelfForm::Host => "{H}",
+                SelfForm::TargetDomain => "{TD}",
+                SelfForm::Unqualified => "<{random}>",
+            };
+            assert!(c.recipient.ends_with(&format!("{expected}>")) || c.recipient == expected);
+        }
     }
 
     #[test]
