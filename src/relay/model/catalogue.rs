@@ -148,6 +148,16 @@ pub fn local_part_control(form: SelfForm) -> &'static RelayTest {
     }
 }
 
+/// Where a control goes among a record's controls: C1, C2, then the C3
+/// controls in [`SelfForm`] order (ip, host, domain, local).
+pub fn control_rank(id: &str) -> usize {
+    [&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER]
+        .into_iter()
+        .chain(CONTROL_LOCAL_PART.iter())
+        .position(|c| c.id == id)
+        .unwrap_or(usize::MAX)
+}
+
 /// One of the C3 controls.
 pub fn is_local_part_control(id: &str) -> bool {
     CONTROL_LOCAL_PART.iter().any(|c| c.id == id)

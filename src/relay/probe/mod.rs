@@ -330,7 +330,9 @@ impl Probe<'_> {
             done.sort_by_key(|(i, _)| *i);
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
-        self.facts.controls.sort_by_key(|c| c.id);
+        self.facts
+            .controls
+            .sort_by_key(|c| catalogue::control_rank(c.id));
         self.enter(Step::Confirmation);
         self.run_confirmation(&mut current, &placeholders).await;
         self.enter(Step::Auth);

@@ -391,6 +391,12 @@ mod tests {
         ];
         let ids: Vec<&str> = controls(&tests, names).iter().map(|c| c.id).collect();
         assert_eq!(ids, ["C1", "C3-ip", "C3-host", "C3-local"]);
+        let mut ranked = ["C3-local", "C2", "C3-ip", "C1", "C3-domain", "C3-host"];
+        ranked.sort_by_key(|id| catalogue::control_rank(id));
+        assert_eq!(
+            ranked,
+            ["C1", "C2", "C3-ip", "C3-host", "C3-domain", "C3-local"]
+        );
     }
 
     #[test]
