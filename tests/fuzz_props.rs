@@ -131,7 +131,7 @@ proptest! {
         let hello = Reply { code: 250, lines: ehlo.iter().map(|l| decode(l)).collect() };
         facts.greeting = Greeting {
             banner: Some(Reply::new(220, &banner)),
-            hello_command: Some("EHLO"),
+            hello_command: Some(relayscan::relay::facts::Hello::Ehlo),
             capabilities: Capabilities::from_reply(&hello),
             hello: Some(hello),
             ..Greeting::default()

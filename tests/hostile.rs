@@ -168,11 +168,11 @@ async fn bad_codes_each_end_a_connection_and_the_probe_reconnects_politely() {
         "one connection per bad reply, up to the limit"
     );
     // C2 goes out with the first group, so it meets the first bad code.
-    let errors: Vec<&str> = facts
+    let errors: Vec<String> = facts
         .controls
         .iter()
         .chain(&facts.tests)
-        .filter_map(|t| t.error.as_deref())
+        .filter_map(|t| t.error.as_ref().map(ToString::to_string))
         .collect();
     assert_eq!(errors.len(), max as usize);
     for (i, e) in errors.iter().enumerate() {
@@ -446,4 +446,46 @@ async fn a_host_deadline_cut_leaves_a_trace() {
         .as_str()
         .unwrap()
         .contains("host deadline: cut during the direct relay tests"));
+}
+
+/// A server that takes 1.9 s to answer QUIT never holds more than three
+/// connections from one probe: the connections still saying QUIT count.
+/// (Before, detached QUITs kept their sockets open while new connections
+/// were made: a peak of 4 in a scan, 5 with `check --auth`.)
+#[test]
+fn a_slow_quit_never_makes_a_fourth_connection() {
+    use relayscan::lab::hostile::{take_connection_peak, SLOW_QUIT};
+    let lab = TestLab::start(&["slow-quit"]);
+    let (addr, _) = lab.servers()[0];
+    let out = relayscan()
+        .args(["scan", &addr.to_string(), "--format", "jsonl", "-q"])
+        .args(["--host-timeout", "20s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("\"verdict\":\"closed\""), "{stdout}");
+    // The last QUIT is still being answered: let it end before the next run.
+    std::thread::sleep(SLOW_QUIT + Duration::from_millis(500));
+    let scan_peak = take_connection_peak(addr);
+    assert!(scan_peak >= 2, "the tricks ran on parallel connections");
+    assert!(scan_peak <= 3, "peak {scan_peak} connections in a scan");
+
+    let out = relayscan()
+        .args(["check", &addr.to_string(), "--json", "--auth", "someone"])
+        .args(["--auth-insecure", "--host-timeout", "20s"])
+        .env("RELAYSCAN_AUTH_PASSWORD", "not-the-lab-password")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("closed"), "{stdout}");
+    let peak = take_connection_peak(addr);
+    eprintln!("slow QUIT: peak {scan_peak} connections in a scan, {peak} with check --auth");
+    assert!(peak <= 3, "peak {peak} connections with check --auth");
 }

@@ -44,10 +44,6 @@ const LAYERS: &[&[&str]] = &[
 /// restructuring at the same time (relay/ in three layers, output/ typed).
 /// Each one must still exist — delete it here when it goes.
 const PENDING: &[(&str, &str)] = &[
-    // relay/: auth ↔ classify, auth ↔ facts, audit ↔ remediation.
-    ("relay::auth", "relay::classify"),
-    ("relay::auth", "relay::facts"),
-    ("relay::remediation", "relay::audit"),
     // output/: the writer asks the engine whether a record was cut by the
     // interrupt.
     ("output::writer", "engine"),

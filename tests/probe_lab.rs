@@ -200,7 +200,10 @@ async fn exchange_offers_login_only_after_starttls() {
     assert_eq!(v.verdict, Status::Closed);
     assert_eq!(audit.software_id(), "exchange");
     let tls = facts.tls.as_ref().unwrap();
-    assert_eq!((tls.mode, tls.reason), ("starttls", "advertised"));
+    assert_eq!(
+        (tls.mode.as_str(), tls.reason.as_str()),
+        ("starttls", "advertised")
+    );
     assert_eq!(facts.greeting.capabilities.auth, ["NTLM"]);
     assert_eq!(tls.capabilities.as_ref().unwrap().auth, ["NTLM", "LOGIN"]);
     let found = ids(&audit);
@@ -249,7 +252,7 @@ async fn a_530_demand_switches_to_starttls_when_not_advertised() {
     let (facts, v, _) = audited("starttls-unadvertised", &config()).await;
     assert_eq!(v.verdict, Status::Closed, "{:#?}", facts.tests);
     let tls = facts.tls.as_ref().unwrap();
-    assert_eq!(tls.reason, "demanded");
+    assert_eq!(tls.reason.as_str(), "demanded");
     assert_eq!(tls.demanded_by.as_ref().unwrap().code, 530);
     assert!(tls.session.is_some());
     // S1 was run again over TLS: it shows the relay refusal, not the 530.
@@ -261,13 +264,16 @@ async fn implicit_tls_detected_or_asked_for() {
     let (facts, v, _) = audited("implicit-tls", &config()).await;
     assert_eq!(v.verdict, Status::Closed);
     let tls = facts.tls.as_ref().unwrap();
-    assert_eq!((tls.mode, tls.reason), ("implicit", "detected"));
+    assert_eq!(
+        (tls.mode.as_str(), tls.reason.as_str()),
+        ("implicit", "detected")
+    );
 
     let mut asked = config();
     asked.implicit_tls = true;
     let (facts, v, audit) = audited("implicit-tls", &with_lab_credentials(asked)).await;
     assert_eq!(v.verdict, Status::Closed);
-    assert_eq!(facts.tls.as_ref().unwrap().reason, "option");
+    assert_eq!(facts.tls.as_ref().unwrap().reason.as_str(), "option");
     assert!(!ids(&audit).contains(&"plaintext-auth"));
     let login = facts.auth.as_ref().unwrap().login.as_ref().unwrap();
     assert!(login.encrypted && login.succeeded());

@@ -203,10 +203,9 @@ fn kill_9_at_random_moments_then_the_same_command_finishes_every_target_once() {
         mid_scan >= KILLS / 2,
         "only {mid_scan} kills landed mid-scan"
     );
-    assert!(
-        before_checkpoint >= 1,
-        "no kill came before the first checkpoint"
-    );
+    // How many kills land before the first checkpoint depends on how fast
+    // the machine starts a process; that moment is pinned down in
+    // `the_first_checkpoint_comes_before_any_record_and_a_failure_to_write_it_stops_the_scan`.
 
     // Run again: complete, and the answer is still the whole scan's.
     let again = relayscan()

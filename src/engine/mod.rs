@@ -24,6 +24,8 @@ pub mod resume;
 use crate::dns::{Dns, Resolved, Unresolved};
 use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
+use crate::relay::judge::cut;
+pub use crate::relay::Cut;
 use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
 use crate::targets::{Job, Schedule};
 pub use guard::{Admit, Guard};
@@ -60,15 +62,6 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// A probe still running this long after its host deadline is stopped by
 /// force: the probe keeps its own deadline, this only backs it up.
 const OVERRUN: Duration = Duration::from_secs(2);
-
-/// Why a probe was stopped before it finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cut {
-    /// The user interrupted the scan (after the grace period).
-    Interrupted,
-    /// The probe outlived its host deadline (a bug the hard stop catches).
-    Overran,
-}
 
 /// Resolves when the engine tells the probes in flight to stop.
 #[derive(Debug, Clone)]
@@ -268,11 +261,7 @@ fn lost(job: &Job, why: &str) -> Record {
             (unresolved(*port), Some(host.clone()))
         }
     };
-    let mut facts = Facts::new(addr, name);
-    facts.error = Some(why.to_string());
-    let mut verdict = classify(&facts);
-    verdict.verdict = Status::Error;
-    verdict.reason = why.to_string();
+    let (facts, verdict) = cut::lost(addr, name, why);
     Record::new(facts, verdict)
 }
 
@@ -418,39 +407,8 @@ pub fn cut_by_interrupt(record: &Record) -> bool {
 
 /// The record for a probe's facts. A probe cut short says so in `error`;
 /// its verdict stands only when it had already proven a relay.
-pub fn record(mut facts: Facts, cut: Option<Cut>) -> Record {
-    let mut verdict = classify(&facts);
-    let Some(cut) = cut else {
-        return Record::new(facts, verdict);
-    };
-    let (status, error, why) = match cut {
-        Cut::Interrupted => (
-            Status::Error,
-            "interrupted",
-            "interrupted before the tests could finish",
-        ),
-        Cut::Overran => (
-            Status::Timeout,
-            "host-deadline",
-            "stopped: the host overran its deadline",
-        ),
-    };
-    if let Some(earlier) = facts.error.replace(error.to_string()) {
-        if !verdict.notes.iter().any(|n| n.contains(&earlier)) {
-            verdict.notes.push(format!("session: {earlier}"));
-        }
-    }
-    if verdict.verdict.is_relay() {
-        verdict
-            .notes
-            .push(format!("{why}; the remaining tests did not run"));
-    } else {
-        verdict.verdict = status;
-        verdict.confidence = None;
-        verdict.deciding_test = None;
-        verdict.reply = None;
-        verdict.reason = why.to_string();
-    }
+pub fn record(facts: Facts, cut: Option<Cut>) -> Record {
+    let (facts, verdict) = cut::judge(facts, cut);
     Record::new(facts, verdict)
 }
 
@@ -674,12 +632,12 @@ mod tests {
 
     #[test]
     fn a_cut_probe_keeps_a_proven_relay_and_says_so() {
-        use crate::relay::{catalogue, facts::Greeting, TestFacts};
+        use crate::relay::{catalogue, facts::Greeting, facts::Hello, TestFacts};
         use crate::smtp::{code, Reply};
         let mut facts = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         facts.greeting = Greeting {
             banner: Some(Reply::new(code::SERVICE_READY, "mx.example.org ESMTP")),
-            hello_command: Some("EHLO"),
+            hello_command: Some(Hello::Ehlo),
             hello: Some(Reply::new(code::OK, "mx.example.org")),
             ..Greeting::default()
         };

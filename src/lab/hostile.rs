@@ -5,7 +5,9 @@
 //! that it does, within its deadline, with output that stays clean.
 
 use super::line::read_line;
+use std::collections::BTreeMap;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -58,6 +60,62 @@ pub enum Hostile {
     /// Relays for the null sender (`MAIL FROM:<>`) only, and hangs up
     /// without a 421 after one test (MAIL, RCPT, RSET) on each connection.
     HangUpAfterOne,
+    /// A closed server (PIPELINING, AUTH that always fails) that takes
+    /// 1.9 s to answer QUIT, and counts how many connections it holds at
+    /// once ([`connection_peak`]).
+    SlowQuit,
+}
+
+/// How long the slow-quit server takes to answer QUIT.
+pub const SLOW_QUIT: Duration = Duration::from_millis(1900);
+
+/// Connections open now and at most, per slow-quit server address.
+static CONNECTIONS: std::sync::Mutex<BTreeMap<SocketAddr, (usize, usize)>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// The most connections the slow-quit server at `server` held at once
+/// since the last call; the count starts again from those open now.
+pub fn take_connection_peak(server: SocketAddr) -> usize {
+    CONNECTIONS.lock().map_or(0, |mut m| {
+        m.get_mut(&server)
+            .map_or(0, |(now, peak)| std::mem::replace(peak, *now))
+    })
+}
+
+/// How long connections must overlap to count together in the peak. The
+/// server learns that the client closed a connection only when it reads
+/// the end of the stream, a moment after the client (free to connect again)
+/// let go: a busy machine must not turn that lag into a false peak. A
+/// QUIT held open for [`SLOW_QUIT`] overlaps for far longer.
+const OVERLAP: Duration = Duration::from_millis(100);
+
+/// One connection counted while it lives.
+struct Counted(SocketAddr);
+
+impl Counted {
+    fn new(server: SocketAddr) -> Counted {
+        if let Ok(mut m) = CONNECTIONS.lock() {
+            m.entry(server).or_default().0 += 1;
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(OVERLAP).await;
+            if let Ok(mut m) = CONNECTIONS.lock() {
+                let (now, peak) = m.entry(server).or_default();
+                *peak = (*peak).max(*now);
+            }
+        });
+        Counted(server)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Ok(mut m) = CONNECTIONS.lock() {
+            if let Some((now, _)) = m.get_mut(&self.0) {
+                *now = now.saturating_sub(1);
+            }
+        }
+    }
 }
 
 /// Escape sequences a hostile server may hope to see a terminal run.
@@ -230,6 +288,29 @@ pub async fn play(hostile: Hostile, stream: TcpStream, host: &str, n: u64) -> io
                 };
                 write(&mut conn, &answer).await?;
             }
+            Ok(())
+        }
+        Hostile::SlowQuit => {
+            let counted = conn.get_ref().local_addr().map(Counted::new);
+            write(&mut conn, &banner).await?;
+            while let Some(line) = read_line(&mut conn).await? {
+                let answer: Vec<u8> = match verb(&line).as_str() {
+                    "EHLO" => format!("250-{host}\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n")
+                        .into_bytes(),
+                    "AUTH" => b"535 5.7.8 Error: authentication failed\r\n".to_vec(),
+                    "QUIT" => {
+                        tokio::time::sleep(SLOW_QUIT).await;
+                        write(&mut conn, b"221 2.0.0 Bye\r\n").await?;
+                        // The client closes after the 221; so do we.
+                        while read_line(&mut conn).await?.is_some() {}
+                        drop(counted);
+                        return Ok(());
+                    }
+                    v => closed(v, host, b""),
+                };
+                write(&mut conn, &answer).await?;
+            }
+            drop(counted);
             Ok(())
         }
         Hostile::Silent => {

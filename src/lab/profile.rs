@@ -421,6 +421,7 @@ pub const PROFILES: &[Profile] = &[
     hostile("huge-ehlo", "480 EHLO extensions and 3000 AUTH mechanisms; closed", Status::Closed, Hostile::HugeEhlo),
     hostile("extra-reply", "closed, but one reply too many in a pipelined group (refusals would read as acceptances)", Status::Inconclusive, Hostile::ExtraReply),
     hostile("hang-up-after-one", "relays for MAIL FROM:<>, hangs up without a 421 after each test", Status::OpenRelay, Hostile::HangUpAfterOne),
+    hostile("slow-quit", "closed; answers QUIT after 1.9 s (counts the connections it holds at once)", Status::Closed, Hostile::SlowQuit),
 ];
 
 /// Look a profile up by name.

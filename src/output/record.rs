@@ -3,6 +3,7 @@
 
 use super::sanitize::csv_cell;
 use super::schema::{AuthAudit, Ehlo, FindingLine, Remediation, ResultLine, ResultTag, TestLine};
+use crate::relay::facts::{Hello, TlsMode};
 use crate::relay::{audit, Audit, Confidence, Connect, Facts, Outcome, TestFacts, Verdict};
 use crate::smtp::Reply;
 use serde_json::Value;
@@ -98,13 +99,13 @@ impl Record {
     pub fn starttls(&self) -> &'static str {
         if let Some(tls) = &self.facts.tls {
             return match (tls.mode, tls.session.is_some()) {
-                ("implicit", true) => "implicit",
+                (TlsMode::Implicit, true) => "implicit",
                 (_, true) => "yes",
                 (_, false) => "failed",
             };
         }
         match &self.facts.greeting.hello_command {
-            Some("EHLO")
+            Some(Hello::Ehlo)
                 if self
                     .facts
                     .greeting
@@ -138,7 +139,7 @@ impl Record {
             .facts
             .tls
             .as_ref()
-            .is_some_and(|t| t.mode == "implicit");
+            .is_some_and(|t| t.mode == TlsMode::Implicit);
         auth_cell(&before, after.as_deref(), implicit)
     }
 
@@ -184,7 +185,7 @@ impl Record {
             dnsbl: value(&f.dnsbl),
             duration_ms: f.duration_ms,
             ehlo: Ehlo {
-                command: f.greeting.hello_command.map(String::from),
+                command: f.greeting.hello_command.map(|h| h.as_str().to_string()),
                 extensions: f.greeting.capabilities.keywords.clone(),
                 reply: f.greeting.hello.as_ref().map(|r| r.lines.clone()),
             },
@@ -321,7 +322,7 @@ fn test_line(t: &TestFacts) -> TestLine {
     TestLine {
         class: outcome.refusal(),
         connection: t.connection,
-        error: t.error.clone(),
+        error: t.error.as_ref().map(ToString::to_string),
         id: t.id.to_string(),
         kind: t.kind,
         mail_from: t.mail_from.clone(),

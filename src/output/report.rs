@@ -46,7 +46,7 @@ pub fn render(r: &Record) -> String {
         let _ = writeln!(
             out,
             "  {:<11} {} {}",
-            cmd.to_lowercase(),
+            cmd.as_str().to_lowercase(),
             reply.code,
             truncate(&t(&exts), 100)
         );
@@ -198,7 +198,11 @@ fn tls_lines(out: &mut String, r: &Record) {
 fn auth_lines(out: &mut String, r: &Record) {
     let t = |s: &str| terminal(s).into_owned();
     let (before, after) = crate::relay::auth::mechanisms(&r.facts);
-    let implicit = r.facts.tls.as_ref().is_some_and(|x| x.mode == "implicit");
+    let implicit = r
+        .facts
+        .tls
+        .as_ref()
+        .is_some_and(|x| x.mode == crate::relay::facts::TlsMode::Implicit);
     match after {
         _ if implicit && !before.is_empty() => {
             let _ = writeln!(out, "  auth        {} (over TLS)", t(&before.join(" ")));
@@ -297,7 +301,11 @@ fn test_line(test: &TestFacts) -> String {
     };
     let reply = match outcome {
         Outcome::Skipped => test.skipped.clone().unwrap_or_default(),
-        Outcome::Aborted => test.error.clone().unwrap_or_default(),
+        Outcome::Aborted => test
+            .error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         Outcome::MailRefused(_) => test
             .mail_reply
             .as_ref()

@@ -487,7 +487,16 @@ mod tests {
         for t in crate::relay::CATALOGUE {
             assert!(ids.contains(&t.id), "{}", t.id);
         }
-        for id in ["C1", "C2", "C3", "A1", "A2"] {
+        for id in [
+            "C1",
+            "C2",
+            "C3-ip",
+            "C3-host",
+            "C3-domain",
+            "C3-local",
+            "A1",
+            "A2",
+        ] {
             assert!(ids.contains(&id), "{id}");
         }
         let mut unique = ids.clone();

@@ -6,13 +6,12 @@
 //!
 //! [`PasswordRules::clearance`]: crate::relay::auth::PasswordRules::clearance
 
-use super::{random_token, Probe, Session};
-use crate::relay::auth::{
-    checked_for, AuthAttempt, AuthFacts, Clearance, PasswordFacts, AUTHENTICATED_RELAY,
-    RELAY_AFTER_FAILED_AUTH,
+use super::{exchange, random_token, Probe, Session};
+use crate::relay::model::auth::{
+    checked_for, Clearance, AUTHENTICATED_RELAY, RELAY_AFTER_FAILED_AUTH,
 };
-use crate::relay::catalogue::{Kind, Placeholders};
-use crate::relay::facts::TestFacts;
+use crate::relay::model::catalogue::{Kind, Placeholders};
+use crate::relay::model::facts::{AuthAttempt, AuthFacts, PasswordFacts, TestFacts};
 use crate::smtp::sasl::{self, Mechanism, Password};
 use tokio::time::Instant;
 
@@ -137,7 +136,9 @@ impl Probe<'_> {
                 continue;
             };
             // After a failed AUTH the relay attempt is the point of the test.
-            let result = Self::run_test(session, &rendered).await;
+            let Some(result) = exchange(session, &[&rendered]).await.pop() else {
+                continue;
+            };
             if right {
                 facts.authenticated_relay = Some(result);
             } else {

@@ -5,9 +5,10 @@
 //! A 250 after the final dot raises the verdict's confidence to `data`; the
 //! token, in the subject and headers, is what to look for in that mailbox.
 
-use super::{outcome_flags, random_token, Probe, Session};
-use crate::relay::catalogue::{Kind, Placeholders};
-use crate::relay::facts::Confirmation;
+use super::{random_token, Probe, Session};
+use crate::relay::model::catalogue::{Kind, Placeholders};
+use crate::relay::model::facts::Confirmation;
+use crate::relay::model::outcome::Outcome;
 use crate::smtp::{Command, Reply};
 use tokio::time::Instant;
 
@@ -28,12 +29,12 @@ impl Probe<'_> {
             self.facts
                 .tests
                 .iter()
-                .find(|t| t.kind == kind && outcome_flags(t).1)
+                .find(|t| t.kind == kind && Outcome::of(t) == Outcome::Accepted)
         };
         let Some(test) = accepted(Kind::Direct).or_else(|| accepted(Kind::Trick)) else {
             return;
         };
-        let Some(relay_test) = crate::relay::catalogue::find(test.id) else {
+        let Some(relay_test) = crate::relay::model::catalogue::find(test.id) else {
             return;
         };
         let mut ours = placeholders.clone();
@@ -62,7 +63,7 @@ impl Probe<'_> {
         let session = match self.ensure_session(current).await {
             Ok(session) => session,
             Err(why) => {
-                facts.error = Some(why);
+                facts.error = Some(why.to_string());
                 self.facts.confirmation = Some(facts);
                 return;
             }

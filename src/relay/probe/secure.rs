@@ -13,8 +13,8 @@
 //!   our EHLO with a TLS alert (SMTPS on another port).
 
 use super::{Probe, ProbeConfig, Session, Target};
-use crate::relay::facts::{TestFacts, TlsFacts};
-use crate::relay::reply_class::{classify_reply, ReplyClass};
+use crate::relay::model::facts::{TestFacts, TlsFacts, TlsMode, TlsReason};
+use crate::relay::model::reply_class::{classify_reply, ReplyClass};
 use crate::smtp::tls::{self, StartTlsMode};
 use crate::smtp::{hostname, Capabilities, Command, Connection, Reply};
 
@@ -22,7 +22,7 @@ use crate::smtp::{hostname, Capabilities, Command, Connection, Reply};
 #[derive(Debug, Default, Clone)]
 pub(super) struct TlsState {
     /// Implicit TLS, and why (`port-465`, `option`, `detected`).
-    pub implicit: Option<&'static str>,
+    pub implicit: Option<TlsReason>,
     /// A plaintext connection got a TLS alert back: retry with implicit TLS.
     detected: bool,
     /// STARTTLS was refused or its handshake failed: stay in plaintext.
@@ -36,9 +36,9 @@ pub(super) struct TlsState {
 impl TlsState {
     pub(super) fn new(cfg: &ProbeConfig, target: &Target) -> Self {
         let implicit = if cfg.implicit_tls {
-            Some("option")
+            Some(TlsReason::Option)
         } else if target.addr.port() == 465 {
-            Some("port-465")
+            Some(TlsReason::Port465)
         } else {
             None
         };
@@ -68,7 +68,7 @@ impl Probe<'_> {
     }
 
     /// The TLS facts to fill in, only on the first attempt at TLS.
-    fn first_tls_facts(&mut self, mode: &'static str, reason: &'static str) -> bool {
+    fn first_tls_facts(&mut self, mode: TlsMode, reason: TlsReason) -> bool {
         if self.facts.tls.is_some() {
             return false;
         }
@@ -95,8 +95,8 @@ impl Probe<'_> {
         conn: &mut Connection,
         first: bool,
     ) -> Option<tls::TlsInfo> {
-        let reason = self.tls.implicit.unwrap_or("option");
-        let record = first && self.first_tls_facts("implicit", reason);
+        let reason = self.tls.implicit.unwrap_or(TlsReason::Option);
+        let record = first && self.first_tls_facts(TlsMode::Implicit, reason);
         match conn.start_tls(self.sni()).await {
             Ok((_, info)) => {
                 if let Some(t) = self.tls_facts(record) {
@@ -110,7 +110,7 @@ impl Probe<'_> {
                     // RFC 8314 §3: implicit TLS starts with the handshake; a
                     // plaintext SMTP service answers it with its banner.
                     let port = self.target.addr.port();
-                    let fix = if reason == "port-465" {
+                    let fix = if reason == TlsReason::Port465 {
                         "implicit TLS is automatic on port 465; this one speaks plaintext: try --starttls always or another port".to_string()
                     } else {
                         "drop --tls or use --starttls".to_string()
@@ -143,11 +143,11 @@ impl Probe<'_> {
     /// learnt before TLS is forgotten).
     pub(super) async fn starttls(&mut self, conn: &mut Connection) -> Upgrade {
         let reason = match self.cfg.starttls {
-            StartTlsMode::Always => "requested",
-            _ if self.tls.demanded_by.is_some() => "demanded",
-            _ => "advertised",
+            StartTlsMode::Always => TlsReason::Requested,
+            _ if self.tls.demanded_by.is_some() => TlsReason::Demanded,
+            _ => TlsReason::Advertised,
         };
-        let record = self.first_tls_facts("starttls", reason);
+        let record = self.first_tls_facts(TlsMode::StartTls, reason);
         let always = self.cfg.starttls == StartTlsMode::Always;
         let reply = match conn.command(&Command::StartTls).await {
             Ok(reply) => reply,
@@ -228,7 +228,7 @@ impl Probe<'_> {
     pub(super) fn retry_with_new_tls(&mut self) -> bool {
         if self.tls.detected && self.tls.implicit.is_none() {
             self.tls.detected = false;
-            self.tls.implicit = Some("detected");
+            self.tls.implicit = Some(TlsReason::Detected);
             self.greeted = false;
             self.facts.greeting = Default::default();
             self.facts.error = None;

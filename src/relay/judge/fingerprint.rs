@@ -4,8 +4,8 @@
 //! guess picks the remediation advice, so it names the product the admin
 //! will recognise.
 
-use super::facts::Facts;
-use super::reply_class::without_paths;
+use crate::relay::model::facts::Facts;
+use crate::relay::model::reply_class::without_paths;
 use serde::Serialize;
 
 /// The products relayscan can tell apart.
@@ -212,7 +212,7 @@ fn word_after(s: &str, marker: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::facts::Greeting;
+    use crate::relay::model::facts::{Greeting, Hello};
     use crate::smtp::Reply;
 
     fn facts(banner: &str, ehlo: &[&str]) -> Facts {
@@ -222,7 +222,7 @@ mod tests {
         let hello = Reply { code: 250, lines };
         f.greeting = Greeting {
             banner: Some(Reply::new(220, banner)),
-            hello_command: Some("EHLO"),
+            hello_command: Some(Hello::Ehlo),
             capabilities: crate::smtp::Capabilities::from_reply(&hello),
             hello: Some(hello),
             not_smtp: None,

@@ -2,34 +2,40 @@
 //! the server's error budget), every relay test of the plan. It records facts
 //! and decides nothing; [`super::classify`] does.
 //!
-//! Politeness rules (DESIGN §3): EHLO with a real name, HELO on 5xx, RSET
-//! between tests, reconnect before the server's error limit (Postfix tarpits
-//! after 10 errors, Exim drops after 3 syntax errors), QUIT at the end, and
-//! never DATA.
+//! Politeness rules: EHLO with a real name, HELO on 5xx (RFC 5321 §4.1.1.1),
+//! RSET between tests, reconnect before the server's error limit (Postfix
+//! tarpits after 10 errors, Exim drops after 3 syntax errors), QUIT at the
+//! end, no more than three connections to a host at once, and never DATA.
 //!
-//! TLS and AUTH live in the child modules: `secure` (STARTTLS and implicit
-//! TLS, redone on every connection) and `authenticated` (the `--auth` tests).
+//! This module does the I/O; every decision about what to do next is asked
+//! of [`policy`]. TLS and AUTH live in the child modules: `secure` (STARTTLS
+//! and implicit TLS, redone on every connection) and `authenticated` (the
+//! `--auth` tests); `confirm` sends the one message `check --confirm` asks for.
 
 mod authenticated;
 mod confirm;
+pub mod policy;
 mod secure;
 
-use super::address::{self, SelfForm};
-use super::auth::PasswordRules;
-use super::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
-use super::facts::{Connect, Facts, Step, TestFacts};
-use super::reply_class::{classify_reply, ReplyClass};
 use crate::dns::MxHost;
+use crate::relay::model::auth::PasswordRules;
+use crate::relay::model::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
+use crate::relay::model::facts::{Connect, Facts, Hello, Step, TestFacts};
+use crate::relay::model::outcome::{Failure, NoReply, Outcome};
+use crate::relay::model::reply_class::{classify_reply, ReplyClass};
 use crate::smtp::dial::{self, DialError};
 use crate::smtp::sasl::Credentials;
 use crate::smtp::tls::StartTlsMode;
 use crate::smtp::{
     hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
 };
+use policy::{Budget, Next, Spent, Stop, Verb};
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// One thing to probe: an address, and the name it was found by (if any).
@@ -130,6 +136,9 @@ impl Default for ProbeConfig {
 /// One open SMTP session and the errors it has collected.
 struct Session {
     conn: Connection,
+    /// Its place among the host's connections (see [`policy::CONNECTIONS_AT_ONCE`]):
+    /// held until the socket is closed, QUIT included.
+    slot: OwnedSemaphorePermit,
     number: u32,
     errors: u32,
     syntax_errors: u32,
@@ -179,6 +188,7 @@ pub async fn probe_until<T>(
         step: Step::Connect,
         lockstep: false,
         per_connection: None,
+        slots: Arc::new(Semaphore::new(policy::CONNECTIONS_AT_ONCE)),
     };
     let cut = tokio::select! {
         biased;
@@ -224,6 +234,9 @@ struct Probe<'a> {
     /// The most tests this server answers on one connection, once it has
     /// hung up on us without a 421 (learnt, never guessed).
     per_connection: Option<u32>,
+    /// The host's connection slots, shared with the helpers: a connection
+    /// takes one before it dials and gives it back when its socket closes.
+    slots: Arc<Semaphore>,
 }
 
 impl Probe<'_> {
@@ -297,34 +310,13 @@ impl Probe<'_> {
         self.facts.controls.append(&mut controls_done);
         self.enter(Step::Controls);
         if self.cfg.controls && Instant::now() < self.deadline {
-            let any_accepted = self.facts.tests.iter().any(|t| outcome_flags(t).1);
-            let mut controls: Vec<&'static RelayTest> = Vec::new();
-            if any_accepted {
-                controls.push(&catalogue::CONTROL_ACCEPT_ALL);
-            }
-            // An accepted trick that names the target itself: does the
-            // server take any local part there?
-            let mut forms: Vec<SelfForm> = self
-                .facts
-                .tests
-                .iter()
-                .filter(|t| t.kind == Kind::Trick && outcome_flags(t).1)
-                .filter_map(|t| {
-                    let rcpt = t.rcpt_to.as_deref()?;
-                    address::self_form(
-                        rcpt,
-                        self.target.addr.ip(),
-                        placeholders.host.as_deref(),
-                        placeholders.target_domain.as_deref(),
-                    )
-                })
-                .collect();
-            forms.sort();
-            forms.dedup();
-            controls.extend(
-                forms
-                    .iter()
-                    .map(|f| &catalogue::CONTROL_LOCAL_PART[f.control_index()]),
+            let controls = policy::controls(
+                &self.facts.tests,
+                policy::SelfNames {
+                    ip: self.target.addr.ip(),
+                    host: placeholders.host.as_deref(),
+                    target_domain: placeholders.target_domain.as_deref(),
+                },
             );
             let rendered: Vec<(usize, RenderedTest)> = controls
                 .iter()
@@ -338,7 +330,9 @@ impl Probe<'_> {
             done.sort_by_key(|(i, _)| *i);
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
-        self.facts.controls.sort_by_key(|c| c.id);
+        self.facts
+            .controls
+            .sort_by_key(|c| catalogue::control_rank(c.id));
         self.enter(Step::Confirmation);
         self.run_confirmation(&mut current, &placeholders).await;
         self.enter(Step::Auth);
@@ -369,6 +363,14 @@ impl Probe<'_> {
             "connect {} (connection {number})",
             self.target.addr
         ));
+        // At most three connections to the host at once, counting the ones
+        // still saying QUIT: wait for a slot, but not past the deadline.
+        let slot = match tokio::time::timeout_at(self.deadline, self.slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(slot)) => slot,
+            _ => return self.connect_failed(first, Connect::Timeout, "host deadline reached"),
+        };
         let dialed = dial::dial(
             self.target.addr,
             self.cfg.source_ip,
@@ -446,11 +448,11 @@ impl Probe<'_> {
         if first {
             self.enter(Step::Hello);
         }
-        let mut hello_command = "EHLO";
+        let mut hello_command = Hello::Ehlo;
         let mut hello = conn.command(&Command::Ehlo(self.cfg.ehlo.clone())).await;
         if let Ok(reply) = &hello {
             if reply.is_permanent() {
-                hello_command = "HELO";
+                hello_command = Hello::Helo;
                 hello = conn.command(&Command::Helo(self.cfg.ehlo.clone())).await;
             }
         }
@@ -464,7 +466,7 @@ impl Probe<'_> {
         };
         if first {
             self.facts.greeting.hello_command = Some(hello_command);
-            if hello_command == "EHLO" && reply.is_positive() {
+            if hello_command == Hello::Ehlo && reply.is_positive() {
                 self.facts.greeting.capabilities = Capabilities::from_reply(&reply);
             }
             self.facts.greeting.hello = Some(reply.clone());
@@ -475,7 +477,7 @@ impl Probe<'_> {
             self.transcript.extend(transcript);
             return None;
         }
-        let mut capabilities = if hello_command == "EHLO" {
+        let mut capabilities = if hello_command == Hello::Ehlo {
             Capabilities::from_reply(&reply)
         } else {
             Capabilities::default()
@@ -500,6 +502,7 @@ impl Probe<'_> {
         }
         Some(Session {
             conn,
+            slot,
             number,
             errors: 0,
             syntax_errors: 0,
@@ -554,32 +557,24 @@ impl Probe<'_> {
     async fn ensure_session<'s>(
         &mut self,
         current: &'s mut Option<Session>,
-    ) -> Result<&'s mut Session, String> {
-        let limit = self.per_connection;
-        let over_budget = current.as_ref().is_some_and(|s| {
-            s.errors >= self.cfg.error_budget
-                || s.syntax_errors >= self.cfg.syntax_budget
-                || limit.is_some_and(|l| s.tests_done >= l)
-        });
-        if over_budget {
+    ) -> Result<&'s mut Session, Stop> {
+        let budget = self.budget();
+        if current
+            .as_ref()
+            .is_some_and(|s| policy::over_budget(s.spent(), budget))
+        {
             if let Some(session) = current.take() {
-                let transcript = session.conn.quit_detached().await;
-                self.transcript.extend(transcript);
-                self.note(format!(
-                    "close connection {} (error budget)",
-                    session.number
-                ));
+                let number = session.number;
+                self.quit(session).await;
+                self.note(format!("close connection {number} (error budget)"));
             }
         }
         if current.is_none() {
             if self.facts.connections >= self.max_connections {
-                return Err(format!(
-                    "connection limit ({}) reached",
-                    self.max_connections
-                ));
+                return Err(Stop::ConnectionLimit(self.max_connections));
             }
             if Instant::now() >= self.deadline {
-                return Err("host deadline reached".into());
+                return Err(Stop::Deadline);
             }
             match self.open_session().await {
                 Some(mut s) => {
@@ -589,65 +584,26 @@ impl Probe<'_> {
                     *current = Some(s)
                 }
                 None => {
-                    return Err(self
-                        .facts
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| "reconnect failed".into()))
+                    return Err(Stop::NoSession(
+                        self.facts
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| "reconnect failed".into()),
+                    ))
                 }
             }
         }
-        current.as_mut().ok_or_else(|| "no session".to_string())
+        current
+            .as_mut()
+            .ok_or_else(|| Stop::NoSession("no session".into()))
     }
 
-    /// One test: MAIL FROM, RCPT TO, RSET. Counts refusals against the budget.
-    async fn run_test(session: &mut Session, t: &RenderedTest) -> TestFacts {
-        let mut facts = TestFacts::started(t, session.number);
-        match session
-            .conn
-            .command(&Command::MailFrom(t.mail_from.clone()))
-            .await
-        {
-            Err(e) => {
-                facts.error = Some(read_failed(&e));
-                return facts;
-            }
-            Ok(reply) => {
-                let positive = reply.is_positive();
-                if !positive {
-                    session.count(&reply);
-                }
-                facts.mail_reply = Some(reply);
-                if !positive {
-                    return facts;
-                }
-            }
+    fn budget(&self) -> Budget {
+        Budget {
+            errors: self.cfg.error_budget,
+            syntax_errors: self.cfg.syntax_budget,
+            per_connection: self.per_connection,
         }
-        match session
-            .conn
-            .command(&Command::RcptTo(t.rcpt_to.clone()))
-            .await
-        {
-            Err(e) => {
-                facts.error = Some(read_failed(&e));
-                return facts;
-            }
-            Ok(reply) => {
-                if !reply.is_positive() {
-                    session.count(&reply);
-                }
-                facts.rcpt_reply = Some(reply);
-            }
-        }
-        if facts.rcpt_reply.as_ref().is_some_and(|r| r.code == 421) {
-            return facts;
-        }
-        match session.conn.command(&Command::Rset).await {
-            Ok(reply) if reply.is_positive() => {}
-            Ok(reply) => facts.error = Some(format!("RSET refused: {reply}")),
-            Err(e) => facts.error = Some(format!("RSET: {e}")),
-        }
-        facts
     }
 
     /// Run tests in as few round trips as the server allows: with
@@ -667,27 +623,15 @@ impl Probe<'_> {
         let mut done: Vec<(usize, TestFacts)> = Vec::new();
         let mut queue: VecDeque<(usize, RenderedTest, u8)> =
             items.into_iter().map(|(i, r)| (i, r, 0)).collect();
-        let mut stop: Option<String> = None;
+        let mut stop: Option<Stop> = None;
         while let Some((_, front, _)) = queue.front() {
             let kind = front.test.kind;
             if stop.is_none() && Instant::now() >= self.deadline {
-                stop = Some("host deadline reached".into());
+                stop = Some(Stop::Deadline);
             }
             if stop.is_none() && stop_rules && kind == Kind::Trick {
-                let decided = || results.iter().flatten().chain(done.iter().map(|(_, f)| f));
-                let direct_ran =
-                    decided().any(|t| t.kind == Kind::Direct && t.mail_reply.is_some());
-                let mail_ok =
-                    decided().any(|t| t.mail_reply.as_ref().is_some_and(Reply::is_positive));
-                // Tricks only vary the recipient: when no sender was ever
-                // accepted, every MAIL FROM will be refused again.
-                if direct_ran && !mail_ok {
-                    stop = Some("every MAIL FROM was refused".into());
-                } else if !self.cfg.all_tests
-                    && decided().any(|t| t.kind == Kind::Direct && outcome_flags(t).1)
-                {
-                    stop = Some("a direct test was accepted".into());
-                }
+                let decided = results.iter().flatten().chain(done.iter().map(|(_, f)| f));
+                stop = policy::stop_before_trick(decided, self.cfg.all_tests);
             }
             if let Some(why) = &stop {
                 for (i, r, _) in queue.drain(..) {
@@ -698,6 +642,8 @@ impl Probe<'_> {
                 }
                 break;
             }
+            let budget = self.budget();
+            let cost = self.cost;
             let session = match self.ensure_session(current).await {
                 Ok(session) => session,
                 Err(why) => {
@@ -705,53 +651,39 @@ impl Probe<'_> {
                     continue;
                 }
             };
-            let room =
-                (self.cfg.error_budget.saturating_sub(session.errors) / self.cost).max(1) as usize;
-            let size = if session.capabilities.pipelining {
-                match self.per_connection {
-                    Some(limit) => {
-                        room.min(limit.saturating_sub(session.tests_done).max(1) as usize)
-                    }
-                    None => room,
-                }
-            } else {
-                1
-            };
+            let size = policy::group_size(
+                session.capabilities.pipelining,
+                session.spent(),
+                budget,
+                cost,
+            );
             let mut batch = Vec::new();
-            let same_group = |k: Kind| k == kind || (k != Kind::Trick && kind != Kind::Trick);
             while batch.len() < size
                 && queue
                     .front()
-                    .is_some_and(|(_, r, _)| same_group(r.test.kind))
+                    .is_some_and(|(_, r, _)| policy::same_group(r.test.kind, kind))
             {
                 if let Some(item) = queue.pop_front() {
                     batch.push(item);
                 }
             }
             let tests: Vec<&RenderedTest> = batch.iter().map(|(_, r, _)| r).collect();
-            let facts = Self::run_tests(session, &tests).await;
-            let answered = facts.iter().take_while(|f| !unanswered(f)).count() as u32;
-            session.tests_done += answered;
-            if session.out_of_step && !self.lockstep {
+            let facts = exchange(session, &tests).await;
+            session.tests_done += policy::answered(&facts);
+            let (number, tests_done, out_of_step) =
+                (session.number, session.tests_done, session.out_of_step);
+            if out_of_step && !self.lockstep {
                 self.lockstep = true;
                 self.note(format!(
-                    "connection {}: replies out of step; the group runs again, one command at a time",
-                    session.number
+                    "connection {number}: replies out of step; the group runs again, one command at a time",
                 ));
-            } else if answered < facts.len() as u32
-                && facts.iter().any(hung_up)
-                && session.tests_done > 0
-            {
-                // The server hung up without a 421 after this many tests:
-                // later connections carry no more than that.
-                let limit = self
-                    .per_connection
-                    .map_or(session.tests_done, |l| l.min(session.tests_done));
-                if self.per_connection != Some(limit) {
-                    self.per_connection = Some(limit);
+            } else {
+                let learnt = policy::learn_limit(&facts, tests_done, self.per_connection);
+                if learnt != self.per_connection {
+                    self.per_connection = learnt;
+                    let limit = learnt.unwrap_or(tests_done);
                     self.note(format!(
-                        "connection {} ended without a 421 after {limit} test(s): at most {limit} per connection from now on",
-                        session.number
+                        "connection {number} ended without a 421 after {limit} test(s): at most {limit} per connection from now on",
                     ));
                 }
             }
@@ -770,25 +702,17 @@ impl Probe<'_> {
             let mut alive = true;
             let mut retry = Vec::new();
             for ((i, r, attempts), f) in batch.into_iter().zip(facts) {
-                let (ok, accepted) = outcome_flags(&f);
-                alive &= ok;
-                if f.mail_reply.as_ref().is_some_and(|m| m.is_positive())
-                    && f.rcpt_reply.as_ref().is_some_and(|r| r.code != 503)
-                {
-                    self.cost = 1;
-                }
-                if f.mail_reply.as_ref().is_some_and(|m| !m.is_positive()) {
-                    self.cost = 2;
-                }
+                alive &= Outcome::session_alive(&f);
+                self.cost = policy::cost_after(&f, self.cost);
                 // No reply at all: the server dropped the connection earlier
-                // in the group (Exim after three syntax errors). Once more,
-                // on a fresh connection.
-                if unanswered(&f) && attempts == 0 {
+                // in the group (Exim after three syntax errors), or its
+                // replies came out of step. Once more, on a fresh connection.
+                if policy::retry(&f, attempts) {
                     retry.push((i, r, attempts + 1));
                     continue;
                 }
-                if stop_rules && accepted && f.kind == Kind::Direct && !self.cfg.all_tests {
-                    stop = Some("a direct test was accepted".into());
+                if stop_rules {
+                    stop = stop.or(policy::stop_after(&f, self.cfg.all_tests));
                 }
                 done.push((i, f));
             }
@@ -816,37 +740,32 @@ impl Probe<'_> {
         results: &mut [Option<TestFacts>],
     ) -> Vec<(usize, TestFacts)> {
         let decided: Vec<&TestFacts> = results.iter().flatten().collect();
-        let direct_accepted = decided
-            .iter()
-            .any(|t| t.kind == Kind::Direct && outcome_flags(t).1);
-        let mail_refused = decided
-            .iter()
-            .any(|t| t.mail_reply.as_ref().is_some_and(|m| !m.is_positive()));
         let pipelining = current.as_ref().is_some_and(|s| s.capabilities.pipelining);
-        let parallel = pipelining && !mail_refused && (self.cfg.all_tests || !direct_accepted);
-        if !parallel || tricks.len() <= self.cfg.error_budget as usize {
+        if !policy::tricks_in_parallel(
+            pipelining,
+            &decided,
+            self.cfg.all_tests,
+            tricks.len(),
+            self.cfg.error_budget,
+        ) {
             return self.run_batches(current, tricks, results, true).await;
         }
-        let per = self.cfg.error_budget as usize;
-        let room = current.as_ref().map_or(0, |s| {
-            self.cfg.error_budget.saturating_sub(s.errors) as usize
-        });
+        let errors = current.as_ref().map_or(self.cfg.error_budget, |s| s.errors);
+        let split = policy::split_tricks(
+            tricks.len(),
+            self.cfg.error_budget,
+            errors,
+            self.cfg
+                .max_connections
+                .saturating_sub(self.facts.connections),
+        );
         let mut mine = tricks;
-        let rest = if room * 2 >= per {
-            let at = room.min(mine.len());
-            mine.split_off(at)
-        } else {
-            std::mem::take(&mut mine)
-        };
+        let rest = mine.split_off(split.mine);
         let by_index: std::collections::HashMap<usize, RenderedTest> =
             rest.iter().cloned().collect();
-        let shares: Vec<Vec<(usize, RenderedTest)>> = rest.chunks(per).map(<[_]>::to_vec).collect();
-        let each = (self
-            .cfg
-            .max_connections
-            .saturating_sub(self.facts.connections)
-            / (shares.len() as u32 + 1))
-            .max(2);
+        let shares: Vec<Vec<(usize, RenderedTest)>> =
+            rest.chunks(split.per_share).map(<[_]>::to_vec).collect();
+        let each = split.connections_each;
         let mut helpers: Vec<Probe<'_>> = (0..shares.len() as u32)
             .map(|k| Probe {
                 cfg: self.cfg,
@@ -863,6 +782,7 @@ impl Probe<'_> {
                 step: Step::Tricks,
                 lockstep: self.lockstep,
                 per_connection: self.per_connection,
+                slots: self.slots.clone(),
             })
             .collect();
         let base_used = self.facts.connections + each * shares.len() as u32;
@@ -911,132 +831,160 @@ impl Probe<'_> {
         }
         done
     }
+}
 
-    /// Run a group of tests on one session: pipelined when the server
-    /// advertises PIPELINING and there is more than one, else in lock step.
-    async fn run_tests(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFacts> {
-        let mut out: Vec<TestFacts> = tests
-            .iter()
-            .map(|t| TestFacts::started(t, session.number))
-            .collect();
-        if !session.capabilities.pipelining || tests.len() == 1 {
-            for (f, t) in out.iter_mut().zip(tests) {
-                *f = Self::run_test(session, t).await;
-                if !outcome_flags(f).0 {
-                    // The session is over: the rest get no reply.
-                    break;
-                }
-            }
-            for f in out
-                .iter_mut()
-                .filter(|f| f.mail_reply.is_none() && f.error.is_none())
-            {
-                f.error = Some(format!("{NO_REPLY}: the session ended before this test"));
-            }
-            return out;
+/// The one exchange routine: run a group of tests (MAIL FROM, RCPT TO,
+/// RSET each) on one session, pipelined when the server offers PIPELINING
+/// and there is more than one test (RFC 2920), else one command at a time.
+/// Both ways read every reply through the same rule
+/// ([`policy::after_reply`]) and count refusals against the budget.
+async fn exchange(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFacts> {
+    let pipelined = policy::pipelines(session.capabilities.pipelining, tests.len());
+    let mut out: Vec<TestFacts> = tests
+        .iter()
+        .map(|t| TestFacts::started(t, session.number))
+        .collect();
+    // Why the rest of the group gets no reply.
+    let mut dead: Option<NoReply> = None;
+    let ended = |why: String| {
+        if pipelined {
+            NoReply::EndedEarlierInGroup(why)
+        } else {
+            NoReply::SessionEnded
         }
+    };
+    if pipelined {
         let mut commands = Vec::with_capacity(tests.len() * 3);
         for t in tests {
-            commands.push(Command::MailFrom(t.mail_from.clone()));
-            commands.push(Command::RcptTo(t.rcpt_to.clone()));
-            commands.push(Command::Rset);
+            commands.extend(Verb::EXCHANGE.map(|verb| command(verb, t)));
         }
-        let mut dead: Option<String> = match session.conn.send_pipelined(&commands).await {
-            Ok(None) => None,
+        match session.conn.send_pipelined(&commands).await {
+            Ok(None) => {}
             Ok(Some(goodbye)) => {
-                let why = goodbye.one_line();
+                dead = Some(ended(goodbye.one_line()));
                 out[0].mail_reply = Some(goodbye);
-                Some(why)
             }
             Err(e) => {
                 // Something the server sent before the group: a reply too
                 // many from the last one.
                 session.out_of_step |= matches!(e, SessionError::Unsolicited(_));
-                Some(e.to_string())
-            }
-        };
-        for f in out.iter_mut() {
-            if let Some(why) = &dead {
-                if f.mail_reply.is_none() {
-                    f.error = Some(format!(
-                        "{NO_REPLY}: the session ended earlier in the group ({why})"
-                    ));
-                }
-                continue;
-            }
-            for step in 0..3 {
-                match session.conn.read_reply().await {
-                    Err(e) => {
-                        f.error = Some(if step == 2 {
-                            format!("RSET: {e}")
-                        } else {
-                            read_failed(&e)
-                        });
-                        dead = Some(e.to_string());
-                        break;
-                    }
-                    Ok(reply) => {
-                        if !reply.is_positive() && step < 2 {
-                            session.count(&reply);
-                        }
-                        if reply.code == 421 {
-                            dead = Some(reply.one_line());
-                        }
-                        match step {
-                            0 => f.mail_reply = Some(reply),
-                            1 => f.rcpt_reply = Some(reply),
-                            // RFC 5321 §4.1.1.5: RSET is always 250. A
-                            // refusal here is the RCPT's reply read one step
-                            // late: every pairing in the group is suspect.
-                            _ if !reply.is_positive() && reply.code != 421 => {
-                                session.out_of_step = true;
-                                f.error = Some(format!("RSET refused: {reply}"))
-                            }
-                            _ => {}
-                        }
-                        if dead.is_some() {
-                            break;
-                        }
-                    }
-                }
+                dead = Some(ended(e.to_string()));
             }
         }
-        // Every reply of the group read: anything more the server already
-        // sent is a reply too many.
-        if dead.is_none() && !session.out_of_step {
-            session.out_of_step = session.conn.has_unread().await.unwrap_or(false);
-        }
-        if session.out_of_step {
-            // No reply can be paired with its command: none counts, and the
-            // group runs again (the probe switches to lock step).
-            for f in out.iter_mut() {
-                let seen = [&f.mail_reply, &f.rcpt_reply]
-                    .iter()
-                    .filter_map(|r| r.as_ref().map(Reply::one_line))
-                    .collect::<Vec<_>>()
-                    .join(" / ");
-                f.error = Some(format!(
-                    "{NO_REPLY}: replies out of step in a pipelined group (read: {seen})"
-                ));
-                f.mail_reply = None;
-                f.rcpt_reply = None;
-            }
-        }
-        out
     }
+    for (f, t) in out.iter_mut().zip(tests) {
+        if let Some(why) = &dead {
+            if f.mail_reply.is_none() {
+                f.error = Some(Failure::NoReply(why.clone()));
+            }
+            continue;
+        }
+        for verb in Verb::EXCHANGE {
+            let answer = if pipelined {
+                session.conn.read_reply().await
+            } else {
+                session.conn.command(&command(verb, t)).await
+            };
+            let reply = match answer {
+                Ok(reply) => reply,
+                Err(e) => {
+                    f.error = Some(if verb == Verb::Rset {
+                        Failure::Rset(e.to_string())
+                    } else {
+                        read_failed(&e)
+                    });
+                    dead = Some(ended(e.to_string()));
+                    break;
+                }
+            };
+            if policy::counts_against_budget(verb, &reply) {
+                session.count(&reply);
+            }
+            let next = policy::after_reply(verb, &reply, pipelined);
+            match verb {
+                Verb::Mail => f.mail_reply = Some(reply.clone()),
+                Verb::Rcpt => f.rcpt_reply = Some(reply.clone()),
+                Verb::Rset => {}
+            }
+            match next {
+                Next::Go => {}
+                Next::TestDone => break,
+                Next::Goodbye => {
+                    dead = Some(ended(reply.one_line()));
+                    break;
+                }
+                Next::RsetRefused { out_of_step } => {
+                    session.out_of_step |= out_of_step;
+                    f.error = Some(Failure::RsetRefused(reply));
+                    if !pipelined {
+                        dead = Some(NoReply::SessionEnded);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    // Every reply of the group read: anything more the server already sent
+    // is a reply too many.
+    if pipelined && dead.is_none() && !session.out_of_step {
+        session.out_of_step = session.conn.has_unread().await.unwrap_or(false);
+    }
+    if session.out_of_step {
+        // No reply can be paired with its command: none counts, and the
+        // group runs again (the probe switches to lock step).
+        for f in out.iter_mut() {
+            let read = [&f.mail_reply, &f.rcpt_reply]
+                .iter()
+                .filter_map(|r| r.as_ref().map(Reply::one_line))
+                .collect::<Vec<_>>()
+                .join(" / ");
+            f.error = Some(Failure::NoReply(NoReply::OutOfStep { read }));
+            f.mail_reply = None;
+            f.rcpt_reply = None;
+        }
+    }
+    out
+}
 
+/// The command of `verb` for test `t`.
+fn command(verb: Verb, t: &RenderedTest) -> Command {
+    match verb {
+        Verb::Mail => Command::MailFrom(t.mail_from.clone()),
+        Verb::Rcpt => Command::RcptTo(t.rcpt_to.clone()),
+        Verb::Rset => Command::Rset,
+    }
+}
+
+impl Probe<'_> {
     /// Close the session: QUIT when `polite` (the server is still talking to us).
     async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
         if let Some(mut session) = current.take() {
+            let number = session.number;
             if polite {
-                // QUIT goes out now; its 221 is awaited by a task of its own,
-                // so the verdict does not wait one more round trip for it.
-                let transcript = session.conn.quit_detached().await;
-                self.transcript.extend(transcript);
+                self.quit(session).await;
             } else {
                 self.keep_transcript(&mut session.conn);
             }
-            self.note(format!("close connection {}", session.number));
+            self.note(format!("close connection {number}"));
+        }
+    }
+
+    /// QUIT goes out now; its 221 is awaited by a task of its own, so the
+    /// verdict does not wait one more round trip for it. That task keeps
+    /// the session's connection slot until the socket is closed: a host
+    /// never has more than three connections open, however slow its QUIT.
+    async fn quit(&mut self, session: Session) {
+        let Session { mut conn, slot, .. } = session;
+        let sent = conn.send(&Command::Quit).await.is_ok();
+        self.transcript.extend(conn.take_transcript());
+        if sent {
+            tokio::spawn(async move {
+                // RFC 5321 §4.5.3.2.8 (the 221 may take up to 5 minutes):
+                // we wait 2 s at most, the server's answer changes nothing.
+                let _ = tokio::time::timeout(QUIT_WAIT, conn.read_reply()).await;
+                drop(conn);
+                drop(slot);
+            });
         }
     }
 
@@ -1093,6 +1041,14 @@ impl Probe<'_> {
 }
 
 impl Session {
+    fn spent(&self) -> Spent {
+        Spent {
+            errors: self.errors,
+            syntax_errors: self.syntax_errors,
+            tests_done: self.tests_done,
+        }
+    }
+
     fn count(&mut self, reply: &Reply) {
         self.errors += 1;
         if classify_reply(reply) == ReplyClass::Syntax {
@@ -1132,26 +1088,6 @@ async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) 
     outputs.into_iter().flatten().collect()
 }
 
-/// The start of the error of a test that got no reply of its own.
-const NO_REPLY: &str = "no reply";
-
-/// A test the server never answered: the session ended before it (earlier
-/// in a pipelined group), or its MAIL got the server's 421 goodbye. It is
-/// run once more on a fresh connection.
-fn unanswered(t: &TestFacts) -> bool {
-    let no_reply = t.error.as_deref().is_some_and(|e| e.starts_with(NO_REPLY));
-    t.rcpt_reply.is_none()
-        && match &t.mail_reply {
-            None => no_reply,
-            Some(r) => r.code == 421 || (r.is_positive() && no_reply),
-        }
-}
-
-/// A test left unanswered because the connection ended without a 421.
-fn hung_up(t: &TestFacts) -> bool {
-    unanswered(t) && !t.mail_reply.as_ref().is_some_and(|r| r.code == 421)
-}
-
 /// A read that failed because the connection is gone: the command got no
 /// reply at all (not a refusal), so the test may run again elsewhere.
 fn connection_gone(e: &SessionError) -> bool {
@@ -1159,24 +1095,16 @@ fn connection_gone(e: &SessionError) -> bool {
 }
 
 /// The error of a test whose reply never came because of `e`.
-fn read_failed(e: &SessionError) -> String {
+fn read_failed(e: &SessionError) -> Failure {
     if connection_gone(e) {
-        format!("{NO_REPLY}: {e}")
+        Failure::NoReply(NoReply::ConnectionGone(e.to_string()))
     } else {
-        e.to_string()
+        Failure::Session(e.to_string())
     }
 }
 
-/// (the session is still usable, the test's RCPT was accepted)
-fn outcome_flags(t: &TestFacts) -> (bool, bool) {
-    let ended = |r: &Option<Reply>| r.as_ref().is_some_and(|r| r.code == 421);
-    let alive = t.error.is_none() && !ended(&t.mail_reply) && !ended(&t.rcpt_reply);
-    let accepted = t.mail_reply.as_ref().is_some_and(Reply::is_positive)
-        && t.rcpt_reply
-            .as_ref()
-            .is_some_and(|r| r.code == 250 || r.code == 251);
-    (alive, accepted)
-}
+/// How long a detached QUIT waits for the server's 221.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
 
 /// A random token for the C1 control's local part: std's `RandomState` is
 /// randomly keyed per process, which is all the randomness needed here.
@@ -1186,4 +1114,231 @@ fn random_token() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     format!("rs{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The exchange routine against recorded replies through an in-memory
+    //! stream (`tokio::io::duplex`): no sockets. The server side answers
+    //! like Postfix: a pipelined group in one write, once it has read it all.
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    const DENIED: &str = "554 5.7.1 <relaytest@example.net>: Relay access denied";
+
+    /// A session over an in-memory stream whose other end answers each
+    /// command line with `answer(line, n)` (n counts the lines); `None`
+    /// hangs up. Returns the session and the commands the server saw.
+    fn session(
+        pipelining: bool,
+        answer: impl Fn(&str, usize) -> Option<String> + Send + 'static,
+    ) -> (Session, tokio::task::JoinHandle<Vec<String>>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let seen = tokio::spawn(async move {
+            let mut server = BufReader::new(server);
+            let mut seen = Vec::new();
+            let mut pending = String::new();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if server.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                let command = line.trim_end().to_string();
+                let reply = answer(&command, seen.len());
+                seen.push(command);
+                let Some(reply) = reply else { break };
+                pending.push_str(&reply);
+                if server.buffer().is_empty() {
+                    let _ = server.get_mut().write_all(pending.as_bytes()).await;
+                    pending.clear();
+                }
+            }
+            let _ = server.get_mut().write_all(pending.as_bytes()).await;
+            seen
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let conn = Connection::new(Box::new(client), Limits::default(), deadline);
+        let slot = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("a free slot");
+        let capabilities = Capabilities {
+            pipelining,
+            ..Capabilities::default()
+        };
+        let session = Session {
+            conn,
+            slot,
+            number: 1,
+            errors: 0,
+            syntax_errors: 0,
+            encrypted: false,
+            peer: None,
+            capabilities,
+            tests_done: 0,
+            out_of_step: false,
+        };
+        (session, seen)
+    }
+
+    /// A closed server: 250 to MAIL and RSET, a relay denial to RCPT.
+    fn closed(line: &str) -> String {
+        match &line[..4] {
+            "RCPT" => format!("{DENIED}\r\n"),
+            _ => "250 2.0.0 Ok\r\n".into(),
+        }
+    }
+
+    fn tests(ids: &[&str]) -> Vec<RenderedTest> {
+        let p = Placeholders {
+            sender: "relayscan".into(),
+            recipient: "relaytest".into(),
+            foreign_domain: "example.net".into(),
+            ip: "127.0.0.12".parse().unwrap(),
+            host: Some("mx.lab.test".into()),
+            target_domain: Some("lab.test".into()),
+            ehlo: "scanner.test".into(),
+            random: "rs0".into(),
+        };
+        ids.iter()
+            .map(|id| catalogue::find(id).unwrap().render(&p).unwrap())
+            .collect()
+    }
+
+    async fn run(
+        pipelining: bool,
+        ids: &[&str],
+        answer: impl Fn(&str, usize) -> Option<String> + Send + 'static,
+    ) -> (Vec<TestFacts>, Session, Vec<String>) {
+        let (mut s, seen) = session(pipelining, answer);
+        let rendered = tests(ids);
+        let refs: Vec<&RenderedTest> = rendered.iter().collect();
+        let facts = exchange(&mut s, &refs).await;
+        // Close our end so that the server's loop ends.
+        let _ = s.conn.send(&Command::Quit).await;
+        drop(s.conn);
+        let (client, _) = tokio::io::duplex(1);
+        let s = Session {
+            conn: Connection::new(Box::new(client), Limits::default(), Instant::now()),
+            ..s
+        };
+        (facts, s, seen.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_closed_server_pipelined_and_in_lock_step_reads_the_same() {
+        for pipelining in [true, false] {
+            let (facts, s, seen) = run(pipelining, &["S1", "S2"], |l, _| Some(closed(l))).await;
+            assert_eq!(facts.len(), 2);
+            for f in &facts {
+                assert_eq!(
+                    Outcome::of(f),
+                    Outcome::RcptRefused(ReplyClass::RelayDenied),
+                    "{f:?}"
+                );
+                assert!(f.error.is_none());
+            }
+            assert_eq!(s.errors, 2);
+            assert!(!s.out_of_step);
+            assert_eq!(seen.len(), 7, "MAIL, RCPT, RSET twice, QUIT: {seen:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn in_lock_step_a_refused_mail_gets_no_rcpt() {
+        let (facts, s, seen) = run(false, &["S1", "S2"], |l, _| {
+            Some(if l.starts_with("MAIL") {
+                "553 5.7.1 Sender refused\r\n".into()
+            } else {
+                closed(l)
+            })
+        })
+        .await;
+        assert!(facts
+            .iter()
+            .all(|f| matches!(Outcome::of(f), Outcome::MailRefused(_))));
+        assert_eq!(s.errors, 2);
+        assert!(seen.iter().all(|l| !l.starts_with("RCPT")), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn one_reply_too_many_puts_the_group_out_of_step() {
+        // An extra 250 after the first MAIL reply: read naively, every
+        // later reply pairs with the wrong command and S2 reads as accepted.
+        let (facts, s, _) = run(true, &["S1", "S2", "S3"], |l, n| {
+            Some(if n == 0 {
+                "250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".into()
+            } else {
+                closed(l)
+            })
+        })
+        .await;
+        assert!(s.out_of_step);
+        for f in &facts {
+            assert!(
+                matches!(f.error, Some(Failure::NoReply(NoReply::OutOfStep { .. }))),
+                "{f:?}"
+            );
+            assert_ne!(Outcome::of(f), Outcome::Accepted);
+            assert!(policy::retry(f, 0), "runs again in lock step");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_rset_refused_in_a_group_is_out_of_step_in_lock_step_it_ends_the_session() {
+        let rset_refused = |l: &str, _| {
+            Some(if l == "RSET" {
+                format!("{DENIED}\r\n")
+            } else {
+                closed(l)
+            })
+        };
+        let (facts, s, _) = run(true, &["S1", "S2"], rset_refused).await;
+        assert!(s.out_of_step);
+        assert!(facts.iter().all(|f| f.mail_reply.is_none()));
+        let (facts, s, _) = run(false, &["S1", "S2"], rset_refused).await;
+        assert!(!s.out_of_step);
+        assert!(matches!(facts[0].error, Some(Failure::RsetRefused(_))));
+        assert_eq!(
+            facts[1].error,
+            Some(Failure::NoReply(NoReply::SessionEnded))
+        );
+        assert!(policy::retry(&facts[1], 0));
+        assert!(!Outcome::session_alive(&facts[0]));
+    }
+
+    #[tokio::test]
+    async fn a_hang_up_mid_group_leaves_the_rest_unanswered_not_refused() {
+        // Answers one test (three lines), then hangs up without a 421.
+        let (facts, _, _) = run(true, &["S1", "S2", "S3"], |l, n| (n < 3).then(|| closed(l))).await;
+        assert_eq!(
+            Outcome::of(&facts[0]),
+            Outcome::RcptRefused(ReplyClass::RelayDenied)
+        );
+        for f in &facts[1..] {
+            assert_eq!(Outcome::of(f), Outcome::Aborted, "{f:?}");
+            assert!(Outcome::hung_up(f), "{f:?}");
+            assert!(policy::retry(f, 0));
+        }
+        assert_eq!(policy::answered(&facts), 1);
+        assert_eq!(policy::learn_limit(&facts, 1, None), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_421_ends_the_group_and_is_no_refusal() {
+        let (facts, _, _) = run(true, &["S1", "S2"], |l, _| {
+            Some(if l.starts_with("RCPT") {
+                "421 4.7.0 Try again later, closing connection\r\n".into()
+            } else {
+                closed(l)
+            })
+        })
+        .await;
+        assert_eq!(facts[0].rcpt_reply.as_ref().map(|r| r.code), Some(421));
+        assert!(!Outcome::session_alive(&facts[0]));
+        assert!(matches!(
+            facts[1].error,
+            Some(Failure::NoReply(NoReply::EndedEarlierInGroup(_)))
+        ));
+    }
 }

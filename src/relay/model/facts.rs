@@ -1,12 +1,13 @@
 //! What the probe saw at one target: every command's reply, timings and
-//! errors. No judgement here; [`super::classify`] decides.
+//! errors. No judgement here: the judge (`crate::relay::judge`) decides.
 
-use super::auth::AuthFacts;
 use super::catalogue::Kind;
+use super::failure::Failure;
 use crate::dns::{BlocklistCheck, MxHost};
 use crate::smtp::tls::TlsInfo;
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
+use std::fmt;
 use std::net::SocketAddr;
 
 /// The steps of a probe, in order: where a host deadline can cut it.
@@ -79,21 +80,106 @@ pub struct Greeting {
     /// What came instead of a banner, when it was not SMTP (first bytes, decoded).
     pub not_smtp: Option<String>,
     /// `EHLO` or `HELO`: the command whose reply is in `hello`.
-    pub hello_command: Option<&'static str>,
+    pub hello_command: Option<Hello>,
     pub hello: Option<Reply>,
     pub capabilities: Capabilities,
+}
+
+/// The greeting command (RFC 5321 §4.1.1.1): EHLO, or HELO after EHLO
+/// was refused. Written `EHLO` / `HELO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Hello {
+    Ehlo,
+    Helo,
+}
+
+impl Hello {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hello::Ehlo => "EHLO",
+            Hello::Helo => "HELO",
+        }
+    }
+}
+
+impl fmt::Display for Hello {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How TLS was started: `starttls` (RFC 3207) or `implicit` (RFC 8314 §3,
+/// TLS from the first byte).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    StartTls,
+    Implicit,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::StartTls => "starttls",
+            TlsMode::Implicit => "implicit",
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why TLS was used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsReason {
+    /// STARTTLS was in the EHLO reply.
+    #[default]
+    Advertised,
+    /// A reply asked for STARTTLS (`530 5.7.0 Must issue a STARTTLS command first`).
+    Demanded,
+    /// `--starttls always`.
+    Requested,
+    /// Implicit TLS on port 465 (RFC 8314 §3.3).
+    #[serde(rename = "port-465")]
+    Port465,
+    /// `--tls`.
+    Option,
+    /// The service answered a plaintext greeting in TLS.
+    Detected,
+}
+
+impl TlsReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsReason::Advertised => "advertised",
+            TlsReason::Demanded => "demanded",
+            TlsReason::Requested => "requested",
+            TlsReason::Port465 => "port-465",
+            TlsReason::Option => "option",
+            TlsReason::Detected => "detected",
+        }
+    }
+}
+
+impl fmt::Display for TlsReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How TLS went with the target: recorded on the first connection that
 /// tried it (later connections only add an error if theirs failed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TlsFacts {
-    /// `starttls` or `implicit`.
-    pub mode: &'static str,
-    /// Why TLS was used: `advertised` (STARTTLS in EHLO), `demanded` (a reply
-    /// asked for STARTTLS), `requested` (`--starttls always`), `port-465`,
-    /// `option` (`--tls`) or `detected` (the service answered in TLS).
-    pub reason: &'static str,
+    pub mode: TlsMode,
+    /// Why TLS was used.
+    pub reason: TlsReason,
     /// The reply to STARTTLS.
     pub starttls_reply: Option<Reply>,
     /// The reply that demanded STARTTLS, when one did.
@@ -122,8 +208,8 @@ pub struct TestFacts {
     pub rcpt_reply: Option<Reply>,
     /// Why the test was not run (a missing placeholder, or the probe stopped).
     pub skipped: Option<String>,
-    /// The session error that cut the test short.
-    pub error: Option<String>,
+    /// Why the test was cut short.
+    pub error: Option<Failure>,
     /// Which connection of this host's session it ran on (1-based).
     pub connection: u32,
 }
@@ -239,4 +325,58 @@ impl Facts {
             transcript: Vec::new(),
         }
     }
+}
+
+/// One AUTH attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthAttempt {
+    /// `PLAIN` or `LOGIN`.
+    pub mechanism: &'static str,
+    /// Whose name was sent: `given` (the `--auth` user) or `random` (A2 on
+    /// a host the password may not go to).
+    pub user_name: &'static str,
+    /// The connection was encrypted (STARTTLS or implicit TLS).
+    pub encrypted: bool,
+    /// The server's final reply (`235` success, `535` bad credentials).
+    pub reply: Option<Reply>,
+    /// The session error that cut the exchange short.
+    pub error: Option<String>,
+}
+
+impl AuthAttempt {
+    pub fn succeeded(&self) -> bool {
+        self.reply.as_ref().is_some_and(|r| r.code == 235)
+    }
+}
+
+/// What the authenticated relay tests saw. The password is never here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuthFacts {
+    /// The user name given with `--auth`.
+    pub user: String,
+    /// AUTH with a deliberately wrong password.
+    pub wrong_password: Option<AuthAttempt>,
+    /// A2: the relay attempt after it.
+    pub after_failed_auth: Option<TestFacts>,
+    /// AUTH with the right password.
+    pub login: Option<AuthAttempt>,
+    /// A1: the relay attempt after it.
+    pub authenticated_relay: Option<TestFacts>,
+    /// Where the real password went (or would have gone) and under which rule.
+    pub password: Option<PasswordFacts>,
+    /// Why a test did not run.
+    pub skipped: Vec<String>,
+}
+
+/// Where the `--auth` password was sent, and why that was allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PasswordFacts {
+    /// It was sent (A1 ran its AUTH).
+    pub sent: bool,
+    /// The rule that allowed it ([`Rule::as_str`]), or `None` where it was not sent.
+    pub rule: Option<&'static str>,
+    /// The name or address the certificate was checked for.
+    pub checked_for: String,
+    /// What `--auth-insecure` waived, when it was needed.
+    pub waived: Option<String>,
 }

@@ -4,111 +4,15 @@
 //! record was made (for certificate validity); no I/O.
 
 use super::auth;
-use super::classify::{Outcome, Status, Verdict};
-use super::facts::Facts;
+use super::classify::{Status, Verdict};
+pub use super::finding::{Finding, FindingId, Severity};
 use super::fingerprint::{fingerprint, Fingerprint, Software};
 use super::remediation::advice;
 use super::vantage::{vantage, Vantage};
+use crate::relay::model::auth as auth_rules;
+use crate::relay::model::facts::{Facts, Hello, TlsMode, TlsReason};
+use crate::relay::model::outcome::Outcome;
 use serde::Serialize;
-
-/// What can be found. The kebab-case names are the `id` in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-pub enum FindingId {
-    /// A direct relay test was accepted.
-    OpenRelay,
-    /// Only an address trick was accepted.
-    PossibleRelay,
-    /// Relaying was accepted after a deliberately wrong password (A2).
-    RelayAfterFailedAuth,
-    /// AUTH PLAIN or LOGIN offered on an unencrypted connection.
-    PlaintextAuth,
-    /// Neither STARTTLS nor implicit TLS.
-    NoTls,
-    /// STARTTLS was refused or its handshake failed.
-    TlsFailed,
-    /// The server demands STARTTLS, and relaying could not be tested over TLS.
-    TlsUntested,
-    /// Plaintext after `220 Ready to start TLS`, before the handshake.
-    #[serde(rename = "starttls-injection")]
-    StartTlsInjection,
-    CertificateExpired,
-    SelfSignedCertificate,
-    /// A1 refused: an authenticated user cannot relay.
-    AuthenticatedRelayRefused,
-    /// AUTH with the given credentials failed.
-    AuthFailed,
-    /// NTLM / GSSAPI (Integrated Windows Authentication) offered: noted, not a problem.
-    WindowsIntegratedAuth,
-}
-
-impl FindingId {
-    pub const ALL: [FindingId; 13] = [
-        FindingId::OpenRelay,
-        FindingId::PossibleRelay,
-        FindingId::RelayAfterFailedAuth,
-        FindingId::PlaintextAuth,
-        FindingId::NoTls,
-        FindingId::TlsFailed,
-        FindingId::TlsUntested,
-        FindingId::StartTlsInjection,
-        FindingId::CertificateExpired,
-        FindingId::SelfSignedCertificate,
-        FindingId::AuthenticatedRelayRefused,
-        FindingId::AuthFailed,
-        FindingId::WindowsIntegratedAuth,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingId::OpenRelay => "open-relay",
-            FindingId::PossibleRelay => "possible-relay",
-            FindingId::RelayAfterFailedAuth => "relay-after-failed-auth",
-            FindingId::PlaintextAuth => "plaintext-auth",
-            FindingId::NoTls => "no-tls",
-            FindingId::TlsFailed => "tls-failed",
-            FindingId::TlsUntested => "tls-untested",
-            FindingId::StartTlsInjection => "starttls-injection",
-            FindingId::CertificateExpired => "certificate-expired",
-            FindingId::SelfSignedCertificate => "self-signed-certificate",
-            FindingId::AuthenticatedRelayRefused => "authenticated-relay-refused",
-            FindingId::AuthFailed => "auth-failed",
-            FindingId::WindowsIntegratedAuth => "windows-integrated-auth",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-pub enum Severity {
-    High,
-    Medium,
-    Low,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-            Severity::Info => "info",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub id: FindingId,
-    pub severity: Severity,
-    /// What was seen, in one sentence.
-    pub summary: String,
-    /// How to fix it on the detected software (none for informational findings).
-    pub remediation: Option<&'static str>,
-}
 
 /// Everything the audit says about one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -172,12 +76,12 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
         .as_ref()
         .is_some_and(|h| h.is_positive());
     let tls = facts.tls.as_ref();
-    let implicit = tls.is_some_and(|t| t.mode == "implicit");
+    let implicit = tls.is_some_and(|t| t.mode == TlsMode::Implicit);
 
     // AUTH offered in the clear: the EHLO before TLS (never for implicit TLS).
     let (before, after) = auth::mechanisms(facts);
     if greeted && !implicit {
-        let plain = auth::plaintext_mechanisms(&before);
+        let plain = auth_rules::plaintext_mechanisms(&before);
         if !plain.is_empty() {
             add(
                 FindingId::PlaintextAuth,
@@ -194,7 +98,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
         .chain(after.iter().flatten())
         .cloned()
         .collect();
-    let mut windows = auth::windows_integrated(&all);
+    let mut windows = auth_rules::windows_integrated(&all);
     windows.dedup();
     if !windows.is_empty() {
         add(
@@ -208,7 +112,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
     }
 
     // TLS.
-    if greeted && tls.is_none() && facts.greeting.hello_command == Some("EHLO") {
+    if greeted && tls.is_none() && facts.greeting.hello_command == Some(Hello::Ehlo) {
         add(
             FindingId::NoTls,
             Severity::Low,
@@ -218,8 +122,8 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
     if let Some(t) = tls {
         // `--tls` on a plaintext port is the user's mistake, not the
         // server's: the error says so, and there is nothing to fix there.
-        let asked_wrongly = t.mode == "implicit"
-            && t.reason == "option"
+        let asked_wrongly = t.mode == TlsMode::Implicit
+            && t.reason == TlsReason::Option
             && t.error
                 .as_deref()
                 .is_some_and(|e| e.starts_with(crate::smtp::tls::NOT_TLS));
@@ -227,7 +131,7 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
             add(
                 FindingId::TlsFailed,
                 Severity::Medium,
-                format!("{} failed: {error}", t.mode.to_uppercase()),
+                format!("{} failed: {error}", t.mode.as_str().to_uppercase()),
             );
         }
         if t.injected_bytes > 0 {

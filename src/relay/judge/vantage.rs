@@ -4,8 +4,9 @@
 //! host or subnet may see relaying that strangers would not, and the other
 //! way round. This says when the target is likely to trust us.
 
-use super::classify::{Outcome, Verdict};
-use super::facts::{Connect, Facts};
+use super::classify::Verdict;
+use crate::relay::model::facts::{Connect, Facts};
+use crate::relay::model::outcome::Outcome;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -26,8 +27,10 @@ pub fn vantage(facts: &Facts, verdict: &Verdict) -> Vantage {
     if facts.connect != Connect::Connected {
         return v;
     }
-    let target = facts.addr.ip();
-    if let Some(source) = facts.source.map(|s| s.ip()) {
+    // An IPv4-mapped IPv6 address (`::ffff:127.0.0.12`, RFC 4291 §2.5.5.2)
+    // is the IPv4 address it carries: loopback is loopback.
+    let target = facts.addr.ip().to_canonical();
+    if let Some(source) = facts.source.map(|s| s.ip().to_canonical()) {
         if same_host(source, target) {
             v.warnings.push(format!(
                 "same host: the target ({target}) is this machine, which it may trust as a local \
@@ -72,7 +75,7 @@ fn same_subnet(a: IpAddr, b: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::classify;
+    use crate::relay::judge::classify::classify;
 
     fn facts(target: &str, source: &str) -> Facts {
         let mut f = Facts::new(target.parse().unwrap(), None);
@@ -96,5 +99,19 @@ mod tests {
             vantage(&f, &classify(&f)).source.as_deref(),
             Some("[2001:db8::7]:40000")
         );
+    }
+
+    #[test]
+    fn ipv4_mapped_loopback_is_loopback() {
+        // `[::ffff:127.0.0.12]` reached over an IPv6 socket: the same machine.
+        let f = facts("[::ffff:127.0.0.12]:25", "[::ffff:127.0.0.1]:40000");
+        let v = vantage(&f, &classify(&f));
+        assert!(v.warnings[0].starts_with("same host"), "{v:?}");
+        let f = facts("[::ffff:127.0.0.12]:25", "[::1]:40000");
+        let v = vantage(&f, &classify(&f));
+        assert!(v.warnings[0].starts_with("same host"), "{v:?}");
+        let f = facts("[::ffff:192.0.2.25]:25", "192.0.2.7:40000");
+        let v = vantage(&f, &classify(&f));
+        assert!(v.warnings[0].starts_with("same subnet"), "{v:?}");
     }
 }

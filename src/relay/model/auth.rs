@@ -1,5 +1,6 @@
-//! The AUTH audit: what the advertised SASL mechanisms mean, and the facts of
-//! the authenticated relay tests run with `--auth`.
+//! AUTH as data: the authenticated relay tests (A1, A2), the SASL mechanism
+//! lists, and the rules for where the `--auth` password may go. The facts
+//! of the tests are in [`super::facts`]; what they mean is the judge's.
 //!
 //! Microsoft's guide to closing an IIS SMTP relay comes down to: require
 //! authentication, clear anonymous access, and relay only for listed hosts
@@ -30,11 +31,7 @@
 //! that relays after a failed AUTH does so whatever the name.
 
 use super::catalogue::{Kind, RelayTest};
-use super::classify::Outcome;
-use super::facts::{Facts, TestFacts};
 use crate::smtp::tls::{TlsInfo, Trust, Trusted};
-use crate::smtp::Reply;
-use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -53,60 +50,6 @@ pub const RELAY_AFTER_FAILED_AUTH: RelayTest = RelayTest {
     sender: &["<{s}@{D}>"],
     recipient: "<{u}@{D}>",
 };
-
-/// One AUTH attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuthAttempt {
-    /// `PLAIN` or `LOGIN`.
-    pub mechanism: &'static str,
-    /// Whose name was sent: `given` (the `--auth` user) or `random` (A2 on
-    /// a host the password may not go to).
-    pub user_name: &'static str,
-    /// The connection was encrypted (STARTTLS or implicit TLS).
-    pub encrypted: bool,
-    /// The server's final reply (`235` success, `535` bad credentials).
-    pub reply: Option<Reply>,
-    /// The session error that cut the exchange short.
-    pub error: Option<String>,
-}
-
-impl AuthAttempt {
-    pub fn succeeded(&self) -> bool {
-        self.reply.as_ref().is_some_and(|r| r.code == 235)
-    }
-}
-
-/// What the authenticated relay tests saw. The password is never here.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct AuthFacts {
-    /// The user name given with `--auth`.
-    pub user: String,
-    /// AUTH with a deliberately wrong password.
-    pub wrong_password: Option<AuthAttempt>,
-    /// A2: the relay attempt after it.
-    pub after_failed_auth: Option<TestFacts>,
-    /// AUTH with the right password.
-    pub login: Option<AuthAttempt>,
-    /// A1: the relay attempt after it.
-    pub authenticated_relay: Option<TestFacts>,
-    /// Where the real password went (or would have gone) and under which rule.
-    pub password: Option<PasswordFacts>,
-    /// Why a test did not run.
-    pub skipped: Vec<String>,
-}
-
-/// Where the `--auth` password was sent, and why that was allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PasswordFacts {
-    /// It was sent (A1 ran its AUTH).
-    pub sent: bool,
-    /// The rule that allowed it ([`Rule::as_str`]), or `None` where it was not sent.
-    pub rule: Option<&'static str>,
-    /// The name or address the certificate was checked for.
-    pub checked_for: String,
-    /// What `--auth-insecure` waived, when it was needed.
-    pub waived: Option<String>,
-}
 
 /// Why the real password may go to a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,26 +223,6 @@ pub fn windows_integrated(advertised: &[String]) -> Vec<String> {
         .filter(|m| WINDOWS_INTEGRATED.contains(&m.as_str()))
         .cloned()
         .collect()
-}
-
-/// A2 accepted: the server relays after a failed AUTH.
-pub fn relay_after_failed_auth(facts: &Facts) -> Option<&TestFacts> {
-    facts
-        .auth
-        .as_ref()
-        .and_then(|a| a.after_failed_auth.as_ref())
-        .filter(|t| Outcome::of(t) == Outcome::Accepted)
-}
-
-/// The AUTH mechanisms advertised before TLS and, when TLS was used, after it.
-pub fn mechanisms(facts: &Facts) -> (Vec<String>, Option<Vec<String>>) {
-    let before = facts.greeting.capabilities.auth.clone();
-    let after = facts
-        .tls
-        .as_ref()
-        .and_then(|t| t.capabilities.as_ref())
-        .map(|c| c.auth.clone());
-    (before, after)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! each MTA's own settings. A product without specific advice gets the
 //! general rule.
 
-use super::audit::FindingId;
+use super::finding::FindingId;
 use super::fingerprint::Software;
 
 /// The advice for a finding on a server running `software`.

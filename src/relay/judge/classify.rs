@@ -1,10 +1,12 @@
-//! The classifier: a pure function from [`Facts`] to a [`Verdict`] (DESIGN §5).
+//! The classifier: a pure function from [`Facts`] to a [`Verdict`] (the
+//! verdict table is in the README).
 //! No I/O, no clock: unit-tested on recorded transcripts.
 
-use super::address::{self, SelfForm};
-use super::catalogue::Kind;
-use super::facts::{Connect, Facts, TestFacts};
-use super::reply_class::{classify_reply, ReplyClass};
+use crate::relay::model::address::{self, SelfForm};
+use crate::relay::model::catalogue::{self, Kind};
+use crate::relay::model::facts::{Connect, Facts, TestFacts};
+pub use crate::relay::model::outcome::Outcome;
+use crate::relay::model::reply_class::ReplyClass;
 use crate::smtp::Reply;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -123,58 +125,6 @@ impl Confidence {
             Confidence::AcceptsAll => "accepts-all",
             Confidence::Explicit => "explicit",
             Confidence::Implicit => "implicit",
-        }
-    }
-}
-
-/// What one test showed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// MAIL 2xx and RCPT 250/251.
-    Accepted,
-    /// MAIL FROM was refused.
-    MailRefused(ReplyClass),
-    /// RCPT TO was refused.
-    RcptRefused(ReplyClass),
-    /// Not run (placeholder unknown, or the probe had stopped).
-    Skipped,
-    /// The session failed during the test.
-    Aborted,
-}
-
-impl Outcome {
-    pub fn of(t: &TestFacts) -> Outcome {
-        if t.skipped.is_some() {
-            return Outcome::Skipped;
-        }
-        match (&t.mail_reply, &t.rcpt_reply) {
-            (Some(m), _) if !m.is_positive() => Outcome::MailRefused(classify_reply(m)),
-            (Some(_), Some(r)) if r.code == 250 || r.code == 251 => Outcome::Accepted,
-            (Some(_), Some(r)) => Outcome::RcptRefused(match classify_reply(r) {
-                // A 2xx other than 250/251 (e.g. 252) is not an acceptance.
-                ReplyClass::Accepted => ReplyClass::Refused,
-                class => class,
-            }),
-            _ => Outcome::Aborted,
-        }
-    }
-
-    /// The class of the refusal, if it was one.
-    pub fn refusal(self) -> Option<ReplyClass> {
-        match self {
-            Outcome::MailRefused(c) | Outcome::RcptRefused(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// `accepted`, `rcpt-refused`, `mail-refused`, `skipped`, `aborted`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::MailRefused(_) => "mail-refused",
-            Outcome::RcptRefused(_) => "rcpt-refused",
-            Outcome::Skipped => "skipped",
-            Outcome::Aborted => "aborted",
         }
     }
 }
@@ -303,7 +253,7 @@ pub fn classify(facts: &Facts) -> Verdict {
     let catch_all: Vec<SelfForm> = facts
         .controls
         .iter()
-        .filter(|c| c.id == "C3" && Outcome::of(c) == Outcome::Accepted)
+        .filter(|c| catalogue::is_local_part_control(c.id) && Outcome::of(c) == Outcome::Accepted)
         .filter_map(form)
         .collect();
     let mut local_only: Vec<&'static str> = Vec::new();
@@ -448,6 +398,9 @@ pub fn classify(facts: &Facts) -> Verdict {
         .filter(|(t, o)| t.kind == Kind::Direct && !matches!(o, Outcome::Skipped))
         .map(|(_, o)| *o)
         .collect();
+    // A relay denial to an address trick says nothing about the direct
+    // tests: a host none of whose direct tests got an answer is never closed.
+    let direct_answered = direct_ran.iter().any(|o| o.refusal().is_some());
     let mut v = if let Some(t) = refused(ReplyClass::TlsRequired) {
         let mut v = Verdict::new(
             Status::TlsRequired,
@@ -464,7 +417,7 @@ pub fn classify(facts: &Facts) -> Verdict {
         .decided_by(t);
         v.confidence = Some(Confidence::Explicit);
         v
-    } else if let Some(t) = refused(ReplyClass::RelayDenied) {
+    } else if let Some(t) = refused(ReplyClass::RelayDenied).filter(|_| direct_answered) {
         let mut v = Verdict::new(Status::Closed, "relaying refused").decided_by(t);
         v.confidence = Some(Confidence::Explicit);
         v
@@ -534,8 +487,8 @@ pub fn classify(facts: &Facts) -> Verdict {
 mod tests {
     //! Recorded dialogues (replies as real servers sent them) → verdicts.
     use super::*;
-    use crate::relay::catalogue;
-    use crate::relay::facts::Greeting;
+    use crate::relay::model::facts::{Greeting, Hello};
+    use crate::relay::model::outcome::{Failure, NoReply};
     use crate::smtp::Reply;
 
     fn reply(line: &str) -> Reply {
@@ -548,7 +501,7 @@ mod tests {
         let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         f.greeting = Greeting {
             banner: Some(reply(banner)),
-            hello_command: Some("EHLO"),
+            hello_command: Some(Hello::Ehlo),
             hello: Some(reply("250 mx.example.org")),
             ..Greeting::default()
         };
@@ -805,10 +758,36 @@ mod tests {
         assert_eq!(classify(&f).verdict, Status::Inconclusive);
 
         let mut f = session(POSTFIX, &[("S1", OK, None)]);
-        f.tests[0].error = Some("io-timeout".into());
+        f.tests[0].error = Some(Failure::Session("io-timeout".into()));
         f.error = Some("reconnect failed".into());
         let v = classify(&f);
         assert_eq!(v.verdict, Status::Inconclusive);
+    }
+
+    #[test]
+    fn a_host_whose_direct_tests_were_never_answered_is_never_closed() {
+        // Every direct test lost its connection before a reply (a server
+        // that hangs up), the tricks were refused as relaying.
+        let denied = Some("554 5.7.1 <relaytest@example.net>: Relay access denied");
+        let mut f = session(
+            POSTFIX,
+            &[("S1", OK, None), ("S2", OK, None), ("R1", OK, denied)],
+        );
+        for t in &mut f.tests[..2] {
+            t.mail_reply = None;
+            t.error = Some(Failure::NoReply(NoReply::ConnectionGone(
+                "connection-closed".into(),
+            )));
+        }
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Inconclusive, "{v:?}");
+        // One direct test answered with the same denial: closed.
+        f.tests[1].mail_reply = Some(reply(OK));
+        f.tests[1].rcpt_reply = denied.map(reply);
+        f.tests[1].error = None;
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Closed, "{v:?}");
+        assert_eq!(v.deciding_test, Some("S2"));
     }
 
     #[test]
@@ -829,7 +808,7 @@ mod tests {
                     Some("250 2.1.5 Destination address valid: Recipient ok"),
                 ),
                 (
-                    "C3",
+                    "C3-host",
                     OK,
                     Some("250 2.1.5 Destination address valid: Recipient ok"),
                 ),

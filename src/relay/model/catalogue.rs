@@ -1,9 +1,11 @@
-//! The relay test catalogue (DESIGN §4) as data.
+//! The relay test catalogue as data (the README's "Relay tests" section
+//! lists it for users).
 //!
 //! Each test is a sender path and a recipient path with placeholders. A test
 //! whose placeholders cannot all be filled for a target is skipped, and the
 //! record says which placeholder was missing.
 
+use super::address::SelfForm;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -105,46 +107,69 @@ pub const CONTROL_POSTMASTER: RelayTest = RelayTest {
 };
 
 /// C3: a random local part at the target itself, one per form an accepted
-/// address trick took (`@[IP]`, `@{H}`, `@{TD}`, unqualified). A server that
+/// address trick took: `C3-ip` (`@[IP]`), `C3-host` (`@{H}`), `C3-domain`
+/// (`@{TD}`) and `C3-local` (no domain), in [`SelfForm`] order. A server that
 /// accepts any local part there takes `user%foreign@target` or
 /// `foreign!user` for a local mailbox name, so the trick proves nothing
 /// (OpenSMTPD with a catch-all does exactly this).
 pub const CONTROL_LOCAL_PART: [RelayTest; 4] = [
     RelayTest {
-        id: "C3",
+        id: "C3-ip",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}@[{IP}]>",
     },
     RelayTest {
-        id: "C3",
+        id: "C3-host",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}@{H}>",
     },
     RelayTest {
-        id: "C3",
+        id: "C3-domain",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}@{TD}>",
     },
     RelayTest {
-        id: "C3",
+        id: "C3-local",
         kind: Kind::Control,
         sender: &["<{s}@{D}>"],
         recipient: "<{random}>",
     },
 ];
 
+/// The C3 control for the place an accepted trick names.
+pub fn local_part_control(form: SelfForm) -> &'static RelayTest {
+    match form {
+        SelfForm::Literal => &CONTROL_LOCAL_PART[0],
+        SelfForm::Host => &CONTROL_LOCAL_PART[1],
+        SelfForm::TargetDomain => &CONTROL_LOCAL_PART[2],
+        SelfForm::Unqualified => &CONTROL_LOCAL_PART[3],
+    }
+}
+
+/// Where a control goes among a record's controls: C1, C2, then the C3
+/// controls in [`SelfForm`] order (ip, host, domain, local).
+pub fn control_rank(id: &str) -> usize {
+    [&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER]
+        .into_iter()
+        .chain(CONTROL_LOCAL_PART.iter())
+        .position(|c| c.id == id)
+        .unwrap_or(usize::MAX)
+}
+
+/// One of the C3 controls.
+pub fn is_local_part_control(id: &str) -> bool {
+    CONTROL_LOCAL_PART.iter().any(|c| c.id == id)
+}
+
 /// Look a test up by id (case-insensitive), controls included.
 pub fn find(id: &str) -> Option<&'static RelayTest> {
     CATALOGUE
         .iter()
-        .chain([
-            &CONTROL_ACCEPT_ALL,
-            &CONTROL_POSTMASTER,
-            &CONTROL_LOCAL_PART[0],
-        ])
+        .chain([&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER])
+        .chain(CONTROL_LOCAL_PART.iter())
         .find(|t| t.id.eq_ignore_ascii_case(id))
 }
 
@@ -318,6 +343,39 @@ mod tests {
             CATALOGUE.iter().filter(|t| t.kind == Kind::Direct).count(),
             8
         );
+        // Every id a record can carry, tests, controls and AUTH tests alike,
+        // names one test: none is looked up by a shared id.
+        let every: Vec<&RelayTest> = CATALOGUE
+            .iter()
+            .chain([&CONTROL_ACCEPT_ALL, &CONTROL_POSTMASTER])
+            .chain(CONTROL_LOCAL_PART.iter())
+            .chain([
+                &super::super::auth::AUTHENTICATED_RELAY,
+                &super::super::auth::RELAY_AFTER_FAILED_AUTH,
+            ])
+            .collect();
+        let ids: std::collections::HashSet<String> =
+            every.iter().map(|t| t.id.to_ascii_lowercase()).collect();
+        assert_eq!(ids.len(), every.len(), "an id is used twice");
+        for t in every.iter().filter(|t| t.kind != Kind::Auth) {
+            assert_eq!(find(t.id), Some(*t), "{}", t.id);
+        }
+        for form in [
+            SelfForm::Literal,
+            SelfForm::Host,
+            SelfForm::TargetDomain,
+            SelfForm::Unqualified,
+        ] {
+            let c = local_part_control(form);
+            assert!(is_local_part_control(c.id));
+            let expected = match form {
+                SelfForm::Literal => "[{IP}]",
+                SelfForm::Host => "{H}",
+                SelfForm::TargetDomain => "{TD}",
+                SelfForm::Unqualified => "<{random}>",
+            };
+            assert!(c.recipient.ends_with(&format!("{expected}>")) || c.recipient == expected);
+        }
     }
 
     #[test]

@@ -51,13 +51,6 @@ pub enum SelfForm {
     Unqualified,
 }
 
-impl SelfForm {
-    /// Index into [`super::catalogue::CONTROL_LOCAL_PART`].
-    pub fn control_index(self) -> usize {
-        self as usize
-    }
-}
-
 /// Whether a recipient path points at the target itself (so a server may
 /// take everything before the domain as a local mailbox name), and how.
 pub fn self_form(
