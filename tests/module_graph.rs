@@ -565,3 +565,34 @@ fn reader_finds_what_the_compiler_would() {
     let in_test = without_tests(&strip("#[cfg(test)]\nmod tests { use crate::d; }"));
     assert!(paths(&in_test).is_empty(), "{in_test}");
 }
+
+/// relay/ in three layers (docs/ARCHITECTURE.md): the model imports neither
+/// the probe nor the judge; the probe (I/O) and the judge (pure verdicts)
+/// never import each other.
+#[test]
+fn relay_layers_are_one_way() {
+    let edges = graph();
+    let forbidden: &[(&str, &[&str])] = &[
+        ("relay::model", &["relay::probe", "relay::judge"]),
+        ("relay::probe", &["relay::judge"]),
+        ("relay::judge", &["relay::probe"]),
+    ];
+    let within = |m: &str, layer: &str| m == layer || m.starts_with(&format!("{layer}::"));
+    let mut seen_layers = BTreeSet::new();
+    for (from, tos) in &edges {
+        for (layer, banned) in forbidden {
+            if !within(from, layer) {
+                continue;
+            }
+            seen_layers.insert(*layer);
+            for to in tos {
+                assert!(
+                    !banned.iter().any(|b| within(to, b)),
+                    "{from} imports {to}: relay's layers must stay one-way"
+                );
+            }
+        }
+    }
+    // The check would pass vacuously if the layers were renamed.
+    assert_eq!(seen_layers.len(), forbidden.len(), "{seen_layers:?}");
+}
