@@ -451,8 +451,8 @@ mod tests {
             assert!(parse_rate(junk).is_err(), "{junk}");
         }
         // The extremes make a pacer without a panic.
-        let _ = crate::engine::pacer::Pacer::new(MIN_RATE);
-        let _ = crate::engine::pacer::Pacer::new(MAX_RATE);
+        let _ = crate::smtp::pacer::Pacer::new(MIN_RATE);
+        let _ = crate::smtp::pacer::Pacer::new(MAX_RATE);
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl ScanSettings {
             source_family_matches(ip, &include)?;
         }
         probe.source_ip = args.source_ip;
+        probe.pace = args.rate.map(crate::smtp::pacer::Pace::new);
         let dns = dns_settings(&args.dns)?;
         let format = format_for(args.format, args.output.as_deref())?;
         if args.probe.transcript && format != Format::Jsonl {

@@ -349,3 +349,58 @@ fn bad_dns_options_are_usage_errors() {
         assert!(err.contains(why), "{args:?}: {err}");
     }
 }
+
+/// A resolver that never answers cannot hold a host past its deadline: the
+/// blocklist lookups run inside `--host-timeout` (here 2 s, against a DNS
+/// timeout of 8 s), say they got no answer in time, and the time they took
+/// is in `duration_ms`.
+#[test]
+fn a_silent_resolver_cannot_outlast_the_host_deadline() {
+    let lab = TestLab::start(&["postfix-closed", "exim-closed", "open-relay", "greylist"]);
+    // A resolver on loopback that reads every query and answers none.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = silent.local_addr().unwrap().to_string();
+    let targets: Vec<String> = ["postfix-closed", "exim-closed", "open-relay", "greylist"]
+        .iter()
+        .map(|p| lab.addr(p))
+        .collect();
+    let started = std::time::Instant::now();
+    let out = relayscan()
+        .arg("scan")
+        .args(&targets)
+        .args(["--resolver", &resolver, "--dnsbl", "bl.silent.example"])
+        .args([
+            "--dns-timeout",
+            "8s",
+            "--host-timeout",
+            "2s",
+            "--read-timeout",
+            "1s",
+        ])
+        .args([
+            "--ehlo",
+            "scanner.relayscan.example",
+            "--format",
+            "jsonl",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    drop(silent);
+    // 2 s per host, all at once, and the 2 s hard-stop margin: never the
+    // 8 s a DNS query may wait.
+    assert!(took < std::time::Duration::from_secs(6), "took {took:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = results(&stdout);
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for r in &lines {
+        assert_eq!(
+            r["dnsbl"]["errors"][0]["error"], "no answer within the host deadline",
+            "{r}"
+        );
+        assert!(r["duration_ms"].as_u64().unwrap() >= 1900, "{r}");
+        // The probe itself was not starved by the wait: it has its verdict.
+        assert_ne!(r["verdict"], "timeout", "{r}");
+    }
+}

@@ -144,7 +144,7 @@ proptest! {
         t.mail_reply = Some(Reply::new(250, "ok"));
         t.rcpt_reply = Some(Reply::new(code, &decode(&rcpt)));
         facts.tests.push(t);
-        facts.error = Some(format!("protocol-error: {}", decode(&rcpt)));
+        facts.error = Some(format!("protocol-error: {}", decode(&rcpt)).into());
         let verdict = classify(&facts);
         let record = Record::new(facts, verdict);
 

@@ -136,9 +136,8 @@ async fn the_evidence_says_what_each_trick_did() {
     assert!(
         endless
             .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("more than 512 lines"),
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("more than 512 lines")),
         "{:?}",
         endless.error
     );

@@ -342,7 +342,12 @@ async fn starttls_always_against_a_server_without_tls() {
     cfg.starttls = StartTlsMode::Always;
     let (facts, v, audit) = audited("postfix-closed", &cfg).await;
     assert_eq!(v.verdict, Status::Inconclusive, "{v:#?}");
-    assert!(facts.error.as_deref().unwrap().contains("STARTTLS refused"));
+    assert!(facts
+        .error
+        .as_ref()
+        .unwrap()
+        .to_string()
+        .contains("STARTTLS refused"));
     assert!(ids(&audit).contains(&"tls-failed"));
 }
 

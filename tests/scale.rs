@@ -285,3 +285,49 @@ fn source_address() {
         .code(2)
         .stderr(predicate::str::contains("not an address of this machine"));
 }
+
+/// `--rate` counts connection starts, not hosts: a closed server takes a
+/// few connections (the error budget), and every one of them waits its turn.
+/// N connections at 10/s cannot start in less than (N − 1) × 100 ms.
+#[test]
+fn rate_paces_every_connection_not_every_host() {
+    let lab = TestLab::start(&[
+        "postfix-closed",
+        "exim-closed",
+        "sendmail-closed",
+        "iis-closed",
+    ]);
+    let targets: Vec<String> = [
+        "postfix-closed",
+        "exim-closed",
+        "sendmail-closed",
+        "iis-closed",
+    ]
+    .iter()
+    .map(|p| lab.addr(p))
+    .collect();
+    let started = std::time::Instant::now();
+    let out = relayscan()
+        .arg("scan")
+        .args(&targets)
+        .args(["--rate", "10", "--format", "jsonl", "-q"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let connections: u64 = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "result")
+        .map(|v| v["connections"].as_u64().unwrap())
+        .sum();
+    // More connections than hosts, or the test proves nothing.
+    assert!(connections > 4, "{connections} connections: {stdout}");
+    let floor = std::time::Duration::from_millis(100 * (connections - 1));
+    assert!(
+        took >= floor,
+        "{connections} connections at 10/s in {took:?} (< {floor:?})"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+}

@@ -32,7 +32,6 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
     });
     let engine_cfg = EngineConfig {
         concurrency: 1,
-        rate: None,
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         dns: dns::Dns::new(dns),
         grace: crate::engine::DEFAULT_GRACE,

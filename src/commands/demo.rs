@@ -143,7 +143,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let engine = EngineConfig {
         concurrency: 64,
         resolve_timeout: Duration::from_secs(1),
-        rate: None,
         // Addresses only: no PTR, no blocklists.
         dns: crate::dns::Dns::default(),
         grace: crate::engine::DEFAULT_GRACE,

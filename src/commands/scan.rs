@@ -124,7 +124,6 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let engine = EngineConfig {
         concurrency,
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
-        rate: args.rate,
         dns: dns::Dns::new(dns),
         grace: args.grace,
         guard,
@@ -416,18 +415,30 @@ fn dry_run(schedule: &Schedule, seed: u64, shard: Shard) -> anyhow::Result<i32> 
 /// below it: running out of descriptors must slow the scan, never fail hosts.
 fn clamp_to_file_limit(wanted: usize, quiet: bool) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    // Keep some descriptors for everything but probe sockets; a few more
-    // than that are taken anyway, and those EMFILEs are retried.
-    let reserved = (limit / 8).clamp(8, 64);
-    let usable = limit.saturating_sub(reserved).max(1);
+    let usable = hosts_within(limit);
     if (wanted as u64) > usable {
         if !quiet {
-            eprintln!("relayscan: --concurrency {wanted} lowered to {usable}: the open-file limit is {limit}");
+            eprintln!(
+                "relayscan: --concurrency {wanted} lowered to {usable}: the open-file limit is {limit}, \
+                 and each host may hold {} connections",
+                crate::relay::probe::policy::CONNECTIONS_AT_ONCE
+            );
         }
         usable as usize
     } else {
         wanted
     }
+}
+
+/// How many hosts may be probed at once under an open-file limit: each may
+/// hold [`CONNECTIONS_AT_ONCE`](crate::relay::probe::policy::CONNECTIONS_AT_ONCE)
+/// sockets, and some descriptors are kept for everything else (the output,
+/// DNS, the runtime); a few more than that are taken anyway, and those
+/// EMFILEs are retried.
+fn hosts_within(limit: u64) -> u64 {
+    let reserved = (limit / 8).clamp(8, 64);
+    let per_host = crate::relay::probe::policy::CONNECTIONS_AT_ONCE as u64;
+    (limit.saturating_sub(reserved) / per_host).max(1)
 }
 
 fn progress_bar(total: u128, done: u128) -> ProgressBar {
@@ -452,6 +463,15 @@ mod tests {
     fn jobs(spec: &str, ports: &[u16]) -> u128 {
         let spec: Spec = spec.parse().unwrap();
         Plan::new(&[spec], &[], ports).unwrap().len()
+    }
+
+    #[test]
+    fn the_descriptor_clamp_counts_every_connection_of_a_host() {
+        // 64 descriptors, 8 kept back: 56 sockets, 3 per host.
+        assert_eq!(hosts_within(64), 18);
+        assert_eq!(hosts_within(1024), 320);
+        assert_eq!(hosts_within(20_000), 6_645);
+        assert_eq!(hosts_within(3), 1);
     }
 
     #[test]

@@ -239,7 +239,24 @@ impl Dns {
         if !lists.when.wanted(via_mx) {
             return None;
         }
-        Some(dnsbl::check(self, ip, lists).await)
+        Some(dnsbl::check(self, ip.to_canonical(), lists).await)
+    }
+
+    /// The blocklist check of a host whose time ran out before the zones
+    /// answered: each zone asked, none answered in time.
+    pub fn blocklists_unanswered(&self, why: &str) -> BlocklistCheck {
+        let zones = self.inner.settings.dnsbl.zones.clone();
+        BlocklistCheck {
+            errors: zones
+                .iter()
+                .map(|zone| dnsbl::ZoneError {
+                    zone: zone.clone(),
+                    error: why.to_string(),
+                })
+                .collect(),
+            zones,
+            ..BlocklistCheck::default()
+        }
     }
 }
 

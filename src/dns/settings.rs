@@ -196,7 +196,8 @@ mod tests {
             check.may_query(&plan(&["10.0.0.1"])),
             "PTR of a private address"
         );
-        assert!(check.may_query(&plan(&["::ffff:127.0.0.1"])));
+        // An IPv4-mapped loopback address is loopback: no PTR asked.
+        assert!(!check.may_query(&plan(&["::ffff:127.0.0.1"])));
         let no_ptr = Settings {
             ptr: Switch::Off,
             ..Settings::default().for_check()

@@ -1,6 +1,7 @@
 //! The engine: walks the schedule (the plan in scan order, one shard of it,
-//! from a checkpoint on), runs up to `concurrency` probes at once, paced by
-//! `--rate`, and hands every record to the writer through a bounded channel.
+//! from a checkpoint on), runs up to `concurrency` probes at once (their
+//! connections paced by `--rate`, see `smtp::pacer`), and hands every record
+//! to the writer through a bounded channel.
 //!
 //! Backpressure comes from two places: the semaphore (no more than N probes
 //! in flight) and the channel (a slow writer blocks new records). Memory is
@@ -18,18 +19,16 @@
 //! so no code path, present or future, can hold a host longer than that.
 
 pub mod guard;
-pub mod pacer;
 pub mod resume;
 
 use crate::dns::{Dns, Resolved, Unresolved};
 use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
-use crate::relay::judge::cut;
+use crate::relay::judge::cut::{self, SessionFailure};
 pub use crate::relay::Cut;
 use crate::relay::{classify, probe_until, Connect, Facts, ProbeConfig, Status, Target};
 use crate::targets::{Job, Schedule};
 pub use guard::{Admit, Guard};
-use pacer::Pacer;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -46,8 +45,6 @@ pub struct EngineConfig {
     pub concurrency: usize,
     /// How long a host name may take to resolve.
     pub resolve_timeout: Duration,
-    /// Connection starts per second (`--rate`), if limited.
-    pub rate: Option<f64>,
     /// The DNS handle: names, MX, PTR and blocklists (see `crate::dns`).
     pub dns: Dns,
     /// After the first interrupt, how long the probes in flight may go on.
@@ -145,9 +142,8 @@ pub async fn drive<W, F>(
     let mut running: HashMap<Id, (u128, Job)> = HashMap::new();
     let (stop_all, stop) = watch::channel(false);
     let mut grace_until: Option<Instant> = None;
-    let mut pacer = cfg.rate.map(Pacer::new);
 
-    'jobs: for (position, job) in schedule.iter_from(start) {
+    for (position, job) in schedule.iter_from(start) {
         let skipped = skip.positions.contains(&position)
             || matches!(&job, Job::Addr(a) if skip.addrs.contains(a));
         if skipped {
@@ -169,18 +165,6 @@ pub async fn drive<W, F>(
                 Err(_) => break,
             },
         };
-        if let Some(pacer) = pacer.as_mut() {
-            tokio::select! {
-                biased;
-                Some(()) = interrupts.recv() => {
-                    interrupted.store(true, Ordering::SeqCst);
-                    grace_until = Some(Instant::now() + cfg.grace);
-                    break 'jobs;
-                }
-                () = tx.closed() => break 'jobs,
-                () = pacer.wait() => {}
-            }
-        }
         while let Some(done) = tasks.try_join_next_with_id() {
             reap(done, &mut running, &tx).await;
         }
@@ -237,8 +221,11 @@ async fn reap(
             running.remove(&id);
             return;
         }
-        Err(e) if e.is_panic() => (e.id(), "internal-error: the probe panicked"),
-        Err(e) => (e.id(), "interrupted"),
+        Err(e) if e.is_panic() => (
+            e.id(),
+            SessionFailure::Other("internal-error: the probe panicked".into()),
+        ),
+        Err(e) => (e.id(), SessionFailure::Interrupted),
     };
     if let Some((position, job)) = running.remove(&id) {
         let record = Box::new(lost(&job, why));
@@ -254,7 +241,7 @@ async fn reap(
 
 /// The record for a job whose task ended without one (it panicked, or was
 /// aborted): what is known is the target, and why.
-fn lost(job: &Job, why: &str) -> Record {
+fn lost(job: &Job, why: SessionFailure) -> Record {
     let (addr, name) = match job {
         Job::Addr(a) => (*a, None),
         Job::Name { host, port } | Job::Mx { domain: host, port } => {
@@ -319,7 +306,7 @@ async fn run_job(
     let resolved = tokio::select! {
         biased;
         () = stop.clone().wait() => {
-            let _ = send(lost(&job, "interrupted"), true).await;
+            let _ = send(lost(&job, SessionFailure::Interrupted), true).await;
             return;
         }
         resolved = tokio::time::timeout(resolve_timeout, dns.targets(&job)) => resolved,
@@ -374,35 +361,83 @@ fn probe_target(resolved: Resolved) -> Target {
         name: resolved.name,
         mx: resolved.mx,
         ptr: None,
+        local_wait: Default::default(),
     }
 }
 
 /// Probe one target under the engine's stop and the hard deadline. Its PTR
 /// name is looked up first (it may stand for `{H}`); its blocklist check
-/// runs alongside the probe, in DNS only.
+/// runs alongside the probe, in DNS only. Both run inside the host deadline
+/// and end at the engine's stop: a silent resolver cannot hold a host (or a
+/// Ctrl-C) longer than the probe may take. The PTR lookup gets at most a
+/// quarter of the host's time; the probe gets the rest.
 async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop) -> Record {
     let via_mx = target.mx.is_some();
-    target.ptr = dns.ptr_for(target.addr.ip(), via_mx).await;
-    let hard_stop = tokio::time::sleep(cfg.host_timeout + OVERRUN);
+    let ip = target.addr.ip();
+    let started = Instant::now();
+    let deadline = started + cfg.host_timeout;
+    target.ptr = tokio::select! {
+        biased;
+        () = stop.clone().wait() => None,
+        ptr = tokio::time::timeout(cfg.host_timeout / 4, dns.ptr_for(ip, via_mx)) => ptr.ok().flatten(),
+    };
+    let spent = started.elapsed();
+    // The probe's own deadline starts now: it gets what the PTR lookup left.
+    let shortened;
+    let cfg = if spent >= Duration::from_millis(1) {
+        let mut c = cfg.clone();
+        c.host_timeout = cfg
+            .host_timeout
+            .saturating_sub(spent)
+            .max(Duration::from_millis(1));
+        shortened = c;
+        &shortened
+    } else {
+        cfg
+    };
+    // The hard stop moves with the probe's own deadline when the probe
+    // waited for resources of ours (see `Target::local_wait`).
+    let local_wait = target.local_wait.clone();
+    let hard_stop = async move {
+        loop {
+            let until = deadline + OVERRUN + local_wait.total();
+            if Instant::now() >= until {
+                break;
+            }
+            sleep_until(until).await;
+        }
+    };
+    let probe_stop = stop.clone();
     let probing = probe_until(&target, cfg, async move {
         tokio::select! {
             biased;
-            () = stop.wait() => Cut::Interrupted,
+            () = probe_stop.wait() => Cut::Interrupted,
             () = hard_stop => Cut::Overran,
         }
     });
-    let ((mut facts, cut), dnsbl) =
-        tokio::join!(probing, dns.blocklists_for(target.addr.ip(), via_mx));
+    let blocklists = async {
+        tokio::select! {
+            biased;
+            () = stop.wait() => None,
+            check = tokio::time::timeout_at(deadline, dns.blocklists_for(ip, via_mx)) => match check {
+                Ok(check) => check,
+                Err(_) => Some(dns.blocklists_unanswered("no answer within the host deadline")),
+            },
+        }
+    };
+    let ((mut facts, cut), dnsbl) = tokio::join!(probing, blocklists);
     facts.ptr = target.ptr;
     facts.mx = target.mx;
     facts.dnsbl = dnsbl;
+    facts.duration_ms = started.elapsed().as_millis() as u64;
     record(facts, cut)
 }
 
 /// Whether the user's interrupt cut this record's probe before it found
 /// anything that stands (see [`record`]): `--resume` probes it again.
 pub fn cut_by_interrupt(record: &Record) -> bool {
-    record.verdict.verdict == Status::Error && record.facts.error.as_deref() == Some("interrupted")
+    record.verdict.verdict == Status::Error
+        && record.facts.error == Some(SessionFailure::Interrupted)
 }
 
 /// The record for a probe's facts. A probe cut short says so in `error`;
@@ -441,7 +476,6 @@ mod tests {
         EngineConfig {
             concurrency,
             resolve_timeout: Duration::from_secs(1),
-            rate: None,
             dns: Dns::default(),
             grace: Duration::from_secs(5),
             guard: Arc::default(),

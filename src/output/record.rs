@@ -78,11 +78,17 @@ impl Record {
     /// What went wrong at the connection or session level, if anything.
     pub fn error(&self) -> Option<String> {
         match &self.facts.connect {
-            Connect::Connected => self.facts.error.clone().or_else(|| {
+            Connect::Connected => {
                 self.facts
-                    .deadline_cut
-                    .map(|step| format!("host-deadline: cut during {}", step.describe()))
-            }),
+                    .error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .or_else(|| {
+                        self.facts
+                            .deadline_cut
+                            .map(|step| format!("host-deadline: cut during {}", step.describe()))
+                    })
+            }
             Connect::Refused => Some("connection-refused".into()),
             Connect::Timeout => Some("connect-timeout".into()),
             Connect::Error { message } => Some(format!("connect-error: {message}")),

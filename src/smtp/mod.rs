@@ -6,6 +6,7 @@ pub mod connection;
 pub mod dial;
 pub mod ehlo;
 pub mod hostname;
+pub mod pacer;
 pub mod reply;
 pub mod sasl;
 pub mod tls;

@@ -5,9 +5,11 @@
 use crate::relay::model::address::{self, SelfForm};
 use crate::relay::model::catalogue::{self, Kind};
 use crate::relay::model::facts::{Connect, Facts, TestFacts};
+use crate::relay::model::failure::SessionFailure;
 pub use crate::relay::model::outcome::Outcome;
 use crate::relay::model::reply_class::ReplyClass;
 use crate::smtp::Reply;
+use crate::smtp::SessionError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -200,8 +202,17 @@ pub fn classify(facts: &Facts) -> Verdict {
             v.reply = Some(what.clone());
             return v;
         }
-        let error = facts.error.clone().unwrap_or_else(|| "no greeting".into());
-        let status = if facts.deadline_cut.is_some() || error.contains("io-timeout") {
+        let timed_out = matches!(
+            facts.error,
+            Some(SessionFailure::NoGreeting(
+                SessionError::Timeout | SessionError::Deadline
+            ))
+        );
+        let error = facts
+            .error
+            .as_ref()
+            .map_or_else(|| "no greeting".into(), ToString::to_string);
+        let status = if facts.deadline_cut.is_some() || timed_out {
             Status::Timeout
         } else {
             Status::Error
@@ -441,8 +452,8 @@ pub fn classify(facts: &Facts) -> Verdict {
             Status::Inconclusive,
             facts
                 .error
-                .clone()
-                .unwrap_or_else(|| "no relay test could run".into()),
+                .as_ref()
+                .map_or_else(|| "no relay test could run".into(), ToString::to_string),
         )
     } else if let Some(t) = first(&|t, o| {
         t.kind == Kind::Direct
@@ -468,10 +479,10 @@ pub fn classify(facts: &Facts) -> Verdict {
     } else {
         Verdict::new(
             Status::Inconclusive,
-            facts
-                .error
-                .clone()
-                .unwrap_or_else(|| "the session ended before the tests could decide".into()),
+            facts.error.as_ref().map_or_else(
+                || "the session ended before the tests could decide".into(),
+                ToString::to_string,
+            ),
         )
     };
     if v.verdict == Status::Closed
@@ -733,8 +744,16 @@ mod tests {
         assert_eq!(v.reply.as_deref(), Some("SSH-2.0-OpenSSH_9.2"));
 
         let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
-        f.error = Some("no greeting: io-timeout: no reply within the read timeout".into());
-        assert_eq!(classify(&f).verdict, Status::Timeout);
+        f.error = Some(SessionFailure::NoGreeting(SessionError::Timeout));
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::Timeout);
+        assert_eq!(
+            v.reason,
+            "no greeting: io-timeout: no reply within the read timeout"
+        );
+        // A closed connection before the greeting is no timeout.
+        f.error = Some(SessionFailure::NoGreeting(SessionError::Closed));
+        assert_eq!(classify(&f).verdict, Status::Error);
     }
 
     #[test]

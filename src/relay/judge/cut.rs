@@ -5,6 +5,7 @@
 
 use super::classify::{classify, Status, Verdict};
 use crate::relay::model::facts::Facts;
+pub use crate::relay::model::failure::SessionFailure;
 use std::net::SocketAddr;
 
 /// Why a probe was stopped before it finished.
@@ -18,10 +19,10 @@ pub enum Cut {
 
 impl Cut {
     /// The `error` a cut record carries.
-    pub fn error(self) -> &'static str {
+    pub fn error(self) -> SessionFailure {
         match self {
-            Cut::Interrupted => "interrupted",
-            Cut::Overran => "host-deadline",
+            Cut::Interrupted => SessionFailure::Interrupted,
+            Cut::Overran => SessionFailure::HostDeadline,
         }
     }
 }
@@ -37,7 +38,7 @@ pub fn judge(mut facts: Facts, cut: Option<Cut>) -> (Facts, Verdict) {
         Cut::Overran => (Status::Timeout, "stopped: the host overran its deadline"),
     };
     // The session's own error gives way to the cut's; it stays as a note.
-    if let Some(earlier) = facts.error.replace(cut.error().to_string()) {
+    if let Some(earlier) = facts.error.replace(cut.error()) {
         let note = format!("session: {earlier}");
         if !verdict.notes.contains(&note) {
             verdict.notes.push(note);
@@ -60,12 +61,13 @@ pub fn judge(mut facts: Facts, cut: Option<Cut>) -> (Facts, Verdict) {
 /// The verdict for a target whose probe ended without facts (it panicked,
 /// or was aborted): what is known is the address (unspecified when a name
 /// never resolved), the name, and why.
-pub fn lost(addr: SocketAddr, name: Option<String>, why: &str) -> (Facts, Verdict) {
+pub fn lost(addr: SocketAddr, name: Option<String>, why: SessionFailure) -> (Facts, Verdict) {
     let mut facts = Facts::new(addr, name);
-    facts.error = Some(why.to_string());
+    let why_text = why.to_string();
+    facts.error = Some(why);
     let mut verdict = classify(&facts);
     verdict.verdict = Status::Error;
-    verdict.reason = why.to_string();
+    verdict.reason = why_text;
     (facts, verdict)
 }
 
@@ -97,7 +99,7 @@ mod tests {
     fn a_proven_relay_survives_a_cut() {
         let (facts, v) = judge(relay(), Some(Cut::Interrupted));
         assert_eq!(v.verdict, Status::OpenRelay);
-        assert_eq!(facts.error.as_deref(), Some("interrupted"));
+        assert_eq!(facts.error, Some(SessionFailure::Interrupted));
         assert!(v.notes.iter().any(|n| n.contains("remaining tests")));
     }
 
@@ -109,7 +111,7 @@ mod tests {
         facts.error = Some("reconnect failed".into());
         let (f, v) = judge(facts.clone(), Some(Cut::Overran));
         assert_eq!(v.verdict, Status::Timeout);
-        assert_eq!(f.error.as_deref(), Some("host-deadline"));
+        assert_eq!(f.error, Some(SessionFailure::HostDeadline));
         let once = v.notes.iter().filter(|n| *n == "session: reconnect failed");
         assert_eq!(once.count(), 1, "{:?}", v.notes);
         let (_, v) = judge(facts, Some(Cut::Interrupted));
@@ -122,7 +124,7 @@ mod tests {
         let (f, v) = lost(
             addr(),
             Some("mx.test".into()),
-            "internal-error: the probe panicked",
+            "internal-error: the probe panicked".into(),
         );
         assert_eq!(v.verdict, Status::Error);
         assert_eq!(v.reason, "internal-error: the probe panicked");

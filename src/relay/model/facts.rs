@@ -285,7 +285,7 @@ pub struct Facts {
     /// Connections opened to this target (reconnects stay under the error budget).
     pub connections: u32,
     /// The session error that ended the probe early, if any.
-    pub error: Option<String>,
+    pub error: Option<super::failure::SessionFailure>,
     /// The host deadline (`--host-timeout`) ran out before the probe was
     /// done: the step it was in. What was learnt before is kept.
     pub deadline_cut: Option<Step>,

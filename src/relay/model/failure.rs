@@ -63,3 +63,47 @@ impl Serialize for Failure {
         s.collect_str(self)
     }
 }
+
+/// What ended a probe's session early (the record's `error`), typed where a
+/// rule depends on it; written out as the text of its [`fmt::Display`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionFailure {
+    /// No greeting on the first connection: the reason, typed (a read
+    /// timeout is told from a closed connection by its variant, not its text).
+    NoGreeting(crate::smtp::SessionError),
+    /// The user interrupted the scan before the probe finished.
+    Interrupted,
+    /// The probe overran its host deadline and was stopped by force.
+    HostDeadline,
+    /// Any other step that failed, described (no rule reads it).
+    Other(String),
+}
+
+impl fmt::Display for SessionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionFailure::NoGreeting(e) => write!(f, "no greeting: {e}"),
+            SessionFailure::Interrupted => f.write_str("interrupted"),
+            SessionFailure::HostDeadline => f.write_str("host-deadline"),
+            SessionFailure::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<String> for SessionFailure {
+    fn from(text: String) -> Self {
+        SessionFailure::Other(text)
+    }
+}
+
+impl From<&str> for SessionFailure {
+    fn from(text: &str) -> Self {
+        SessionFailure::Other(text.to_string())
+    }
+}
+
+impl Serialize for SessionFailure {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

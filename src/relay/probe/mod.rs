@@ -21,6 +21,7 @@ use crate::dns::MxHost;
 use crate::relay::model::auth::PasswordRules;
 use crate::relay::model::catalogue::{self, Kind, Placeholders, RelayTest, RenderedTest};
 use crate::relay::model::facts::{Connect, Facts, Hello, Step, TestFacts};
+use crate::relay::model::failure::SessionFailure;
 use crate::relay::model::outcome::{Failure, NoReply, Outcome};
 use crate::relay::model::reply_class::{classify_reply, ReplyClass};
 use crate::smtp::dial::{self, DialError};
@@ -47,6 +48,36 @@ pub struct Target {
     pub mx: Option<MxHost>,
     /// The address's PTR name: `{H}` when the greeting names no valid host.
     pub ptr: Option<String>,
+    /// Time this host's probe spent waiting for our own resources (a file
+    /// descriptor, its turn under `--rate`): not the host's, so its deadline
+    /// moves by it, and so does the engine's hard stop, which reads it here.
+    pub local_wait: LocalWait,
+}
+
+/// Shared between a probe and the engine's hard stop: milliseconds the
+/// probe's deadline was moved by waits of our own.
+#[derive(Debug, Clone, Default)]
+pub struct LocalWait(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+/// Bookkeeping, not part of what a target is: two targets that differ only
+/// in it are the same target.
+impl PartialEq for LocalWait {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LocalWait {}
+
+impl LocalWait {
+    pub fn add(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Target {
@@ -57,6 +88,7 @@ impl Target {
             name: None,
             mx: None,
             ptr: None,
+            local_wait: LocalWait::default(),
         }
     }
 }
@@ -103,6 +135,8 @@ pub struct ProbeConfig {
     /// `check --confirm`: send one message through the first accepted relay
     /// test to this address (the user's own).
     pub confirm: Option<String>,
+    /// `--rate`: every connection waits its turn before it is dialled.
+    pub pace: Option<crate::smtp::pacer::Pace>,
 }
 
 impl Default for ProbeConfig {
@@ -129,6 +163,7 @@ impl Default for ProbeConfig {
             auth: None,
             auth_rules: PasswordRules::default(),
             confirm: None,
+            pace: None,
         }
     }
 }
@@ -371,6 +406,14 @@ impl Probe<'_> {
             Ok(Ok(slot)) => slot,
             _ => return self.connect_failed(first, Connect::Timeout, "host deadline reached"),
         };
+        if let Some(pace) = &self.cfg.pace {
+            // `--rate` counts connection starts; the wait for our turn is
+            // ours, not the host's, so it does not eat its deadline.
+            let asked = Instant::now();
+            pace.turn().await;
+            self.deadline += asked.elapsed();
+            self.target.local_wait.add(asked.elapsed());
+        }
         let dialed = dial::dial(
             self.target.addr,
             self.cfg.source_ip,
@@ -394,6 +437,7 @@ impl Probe<'_> {
             Ok((stream, local_wait)) => {
                 // Time spent waiting for our own resources is not the host's.
                 self.deadline += local_wait;
+                self.target.local_wait.add(local_wait);
                 stream
             }
         };
@@ -427,7 +471,7 @@ impl Probe<'_> {
                 if first {
                     self.no_greeting(&mut conn, e).await;
                 } else {
-                    self.facts.error = Some(format!("greeting on connection {number}: {e}"));
+                    self.facts.error = Some(format!("greeting on connection {number}: {e}").into());
                 }
                 self.keep_transcript(&mut conn);
                 return None;
@@ -438,7 +482,8 @@ impl Probe<'_> {
         }
         if banner.code != 220 {
             if !first {
-                self.facts.error = Some(format!("greeting on connection {number}: {banner}"));
+                self.facts.error =
+                    Some(format!("greeting on connection {number}: {banner}").into());
             }
             let transcript = conn.quit().await;
             self.transcript.extend(transcript);
@@ -459,7 +504,7 @@ impl Probe<'_> {
         let reply = match hello {
             Ok(reply) => reply,
             Err(e) => {
-                self.facts.error = Some(format!("{hello_command}: {e}"));
+                self.facts.error = Some(format!("{hello_command}: {e}").into());
                 self.keep_transcript(&mut conn);
                 return None;
             }
@@ -472,7 +517,7 @@ impl Probe<'_> {
             self.facts.greeting.hello = Some(reply.clone());
         }
         if !reply.is_positive() {
-            self.facts.error = Some(format!("{hello_command} refused: {reply}"));
+            self.facts.error = Some(format!("{hello_command} refused: {reply}").into());
             let transcript = conn.quit().await;
             self.transcript.extend(transcript);
             return None;
@@ -519,7 +564,7 @@ impl Probe<'_> {
         if first {
             self.facts.connect = connect;
         } else {
-            self.facts.error = Some(format!("reconnect failed: {message}"));
+            self.facts.error = Some(format!("reconnect failed: {message}").into());
         }
         None
     }
@@ -533,7 +578,7 @@ impl Probe<'_> {
                 self.facts.greeting.not_smtp = Some(not_smtp_sample(e));
             }
             SessionError::Timeout if Instant::now() < self.deadline => {
-                self.facts.error = Some(format!("no greeting: {error}"));
+                self.facts.error = Some(SessionFailure::NoGreeting(error));
                 if conn
                     .send(&Command::Ehlo(self.cfg.ehlo.clone()))
                     .await
@@ -548,7 +593,7 @@ impl Probe<'_> {
                     }
                 }
             }
-            other => self.facts.error = Some(format!("no greeting: {other}")),
+            other => self.facts.error = Some(SessionFailure::NoGreeting(other)),
         }
     }
 
@@ -587,8 +632,8 @@ impl Probe<'_> {
                     return Err(Stop::NoSession(
                         self.facts
                             .error
-                            .clone()
-                            .unwrap_or_else(|| "reconnect failed".into()),
+                            .as_ref()
+                            .map_or_else(|| "reconnect failed".into(), ToString::to_string),
                     ))
                 }
             }

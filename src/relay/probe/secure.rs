@@ -122,7 +122,7 @@ impl Probe<'_> {
                 if let Some(t) = self.tls_facts(record) {
                     t.error = Some(e.clone());
                 }
-                self.facts.error = Some(format!("implicit TLS: {e}"));
+                self.facts.error = Some(format!("implicit TLS: {e}").into());
                 None
             }
         }
@@ -152,7 +152,7 @@ impl Probe<'_> {
         let reply = match conn.command(&Command::StartTls).await {
             Ok(reply) => reply,
             Err(e) => {
-                self.facts.error = Some(format!("STARTTLS: {e}"));
+                self.facts.error = Some(format!("STARTTLS: {e}").into());
                 return Upgrade::Failed;
             }
         };
@@ -166,7 +166,7 @@ impl Probe<'_> {
             }
             self.tls.failed = true;
             if always {
-                self.facts.error = Some(why);
+                self.facts.error = Some(why.into());
                 return Upgrade::Failed;
             }
             return Upgrade::Plaintext;
@@ -185,7 +185,7 @@ impl Probe<'_> {
                 }
                 self.tls.failed = true;
                 if always {
-                    self.facts.error = Some(format!("STARTTLS: {e}"));
+                    self.facts.error = Some(format!("STARTTLS: {e}").into());
                 } else {
                     // Like an opportunistic MTA: try again in plaintext.
                     self.tls.retry_plaintext = true;
@@ -203,11 +203,12 @@ impl Probe<'_> {
                 Upgrade::Done(caps, Box::new(peer))
             }
             Ok(reply) => {
-                self.facts.error = Some(format!("EHLO over TLS refused: {}", reply.one_line()));
+                self.facts.error =
+                    Some(format!("EHLO over TLS refused: {}", reply.one_line()).into());
                 Upgrade::Failed
             }
             Err(e) => {
-                self.facts.error = Some(format!("EHLO over TLS: {e}"));
+                self.facts.error = Some(format!("EHLO over TLS: {e}").into());
                 Upgrade::Failed
             }
         }

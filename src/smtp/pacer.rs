@@ -1,12 +1,32 @@
-//! `--rate`: connection starts per second, evenly spaced.
+//! `--rate`: connection starts per second, evenly spaced. Every
+//! connection of a run waits its turn here before it is dialled (a host
+//! opens up to three), so the rate counts connections, not hosts.
 //!
 //! No token bucket and so no bursts: each start is one interval after the
 //! previous one, and time lost while the engine waited for a free slot is not
 //! made up later (that would be a burst). Built on tokio's clock, so tests run
 //! it on a paused clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The run's one pacer, shared by every probe: each dial takes the next
+/// turn, in the order asked (tokio's mutex is fair).
+#[derive(Debug, Clone)]
+pub struct Pace(Arc<tokio::sync::Mutex<Pacer>>);
+
+impl Pace {
+    /// `rate` connection starts per second (positive and finite).
+    pub fn new(rate: f64) -> Self {
+        Pace(Arc::new(tokio::sync::Mutex::new(Pacer::new(rate))))
+    }
+
+    /// Wait for this connection's turn.
+    pub async fn turn(&self) {
+        self.0.lock().await.wait().await;
+    }
+}
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -59,6 +79,27 @@ mod tests {
             "uneven: {:?}",
             &gaps[..5]
         );
+    }
+
+    /// Many probes asking at once still get evenly spaced turns.
+    #[tokio::test(start_paused = true)]
+    async fn shared_turns_are_evenly_spaced() {
+        let pace = Pace::new(10.0);
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let pace = pace.clone();
+            tasks.spawn(async move {
+                pace.turn().await;
+                Instant::now()
+            });
+        }
+        let mut starts: Vec<Instant> = tasks.join_all().await;
+        starts.sort();
+        assert_eq!(starts[29] - start, Duration::from_millis(2900));
+        assert!(starts
+            .windows(2)
+            .all(|w| w[1] - w[0] == Duration::from_millis(100)));
     }
 
     #[tokio::test(start_paused = true)]
