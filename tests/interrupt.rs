@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::TestLab;
+use common::{wait_at_most, wait_for_file, TestLab};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn relayscan() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_relayscan"));
@@ -23,35 +23,6 @@ fn kill(child: &Child, signal: &str) {
         .status()
         .expect("kill(1) runs");
     assert!(status.success(), "kill {signal} failed");
-}
-
-/// Wait for the child to exit, at most `limit`; kill it and fail if it does not.
-fn wait_at_most(child: &mut Child, limit: Duration) -> (i32, Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status.code().unwrap_or(-1), started.elapsed());
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Poll `path` until `pred` holds on its text (or fail after 30 s).
-fn wait_for_file(path: &Path, what: &str, pred: impl Fn(&str) -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if pred(&text) {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what} never appeared in {}", path.display());
 }
 
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {

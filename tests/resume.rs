@@ -7,45 +7,18 @@
 mod common;
 
 use common::dns::{TestDns, Zones};
-use common::{TestLab, FAST};
+use common::{wait_at_most, wait_for_file, TestLab, FAST};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn relayscan() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_relayscan"));
     cmd.env("NO_COLOR", "1")
         .env("RELAYSCAN_SCOPE", "127.0.0.0/8,::1");
     cmd
-}
-
-fn wait_at_most(child: &mut Child, limit: Duration) -> i32 {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn wait_for_file(path: &Path, what: &str, pred: impl Fn(&str) -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if pred(&text) {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{what} never appeared in {}", path.display());
 }
 
 fn json_lines(path: &Path) -> Vec<Value> {
@@ -325,7 +298,7 @@ fn hosts_cut_by_ctrl_c_are_probed_again_on_resume_and_written_once() {
             .status()
             .unwrap();
         assert!(status.success());
-        let code = wait_at_most(&mut child, Duration::from_secs(20));
+        let (code, _) = wait_at_most(&mut child, Duration::from_secs(20));
         let mut stdout = String::new();
         std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
         assert_eq!(code, 130, "{ext}: {stdout}");

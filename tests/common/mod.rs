@@ -179,3 +179,36 @@ pub fn csv_rows(text: &str) -> (Vec<String>, Vec<std::collections::HashMap<Strin
         .collect();
     (header, rows)
 }
+
+/// Wait for a child to exit, at most `limit`; kill it and fail if it does
+/// not. Returns its exit code (-1 for a signal) and how long it took.
+pub fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> (i32, std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return (status.code().unwrap_or(-1), started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Poll `path` until `pred` holds on its text (or fail after 30 s).
+pub fn wait_for_file(path: &std::path::Path, what: &str, pred: impl Fn(&str) -> bool) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if pred(&text) {
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{what} never appeared in {}", path.display());
+}
