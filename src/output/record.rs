@@ -138,17 +138,6 @@ impl Record {
             .map(|s| s.version.as_str())
     }
 
-    /// AUTH mechanisms as advertised, for the CSV `auth` column (see [`auth_cell`]).
-    pub fn auth_mechanisms(&self) -> String {
-        let (before, after) = crate::relay::auth::mechanisms(&self.facts);
-        let implicit = self
-            .facts
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.mode == TlsMode::Implicit);
-        auth_cell(&before, after.as_deref(), implicit)
-    }
-
     fn timestamp(&self) -> String {
         humantime::format_rfc3339_millis(self.timestamp).to_string()
     }

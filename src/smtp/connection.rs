@@ -403,30 +403,14 @@ impl Connection {
         self.write_wire(&wire).await
     }
 
-    /// Say QUIT, and leave the wait for its 221 (and the close) to a task of
-    /// its own, so a reconnect does not pay for servers that answer QUIT
-    /// slowly (Exim takes 200 ms). Returns the transcript up to the QUIT.
-    pub async fn quit_detached(mut self) -> Vec<TranscriptEntry> {
-        self.limits.read_timeout = self.limits.read_timeout.min(Duration::from_secs(2));
-        let sent = self.send(&Command::Quit).await.is_ok();
-        let transcript = self.take_transcript();
-        if sent {
-            tokio::spawn(async move {
-                let _ = self.read_reply().await;
-                let _ = timeout_at(self.step_deadline().0, self.stream.shutdown()).await;
-            });
-        }
-        transcript
-    }
-
-    /// Whether the server sent bytes we have not asked for: already buffered,
-    /// or waiting in the socket now (looked at once, without waiting).
     /// After every expected reply was read: has the server sent more? (A
     /// reply too many puts every later reply one step out of place.)
     pub async fn has_unread(&mut self) -> Result<bool, SessionError> {
         self.server_spoke_first().await
     }
 
+    /// Whether the server sent bytes we have not asked for: already buffered,
+    /// or waiting in the socket now (looked at once, without waiting).
     async fn server_spoke_first(&mut self) -> Result<bool, SessionError> {
         if self.pos < self.buf.len() {
             return Ok(true);
