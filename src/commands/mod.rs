@@ -3,6 +3,7 @@
 
 pub(crate) mod check;
 pub(crate) mod demo;
+pub(crate) mod docs;
 pub(crate) mod dispatch;
 pub(crate) mod lab;
 pub(crate) mod merge;
