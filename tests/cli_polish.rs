@@ -7,13 +7,25 @@ use common::{relayscan, TestLab, FAST};
 use predicates::prelude::*;
 
 /// Every command the parser knows, as the man page must name them.
-const COMMANDS: &[&str] = &["scan", "check", "demo", "lab", "merge", "completions", "man"];
+const COMMANDS: &[&str] = &[
+    "scan",
+    "check",
+    "demo",
+    "lab",
+    "merge",
+    "completions",
+    "man",
+];
 
 #[test]
 fn bash_completion_names_the_commands_and_scope() {
     let out = relayscan().args(["completions", "bash"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = String::from_utf8(out.stdout).unwrap();
     assert!(script.contains("complete "), "a bash `complete` line");
     for word in ["scan", "check", "--scope", "--source-ip", "--json"] {
@@ -46,7 +58,11 @@ fn every_shell_gets_a_script() {
 fn man_page_is_roff_with_every_command() {
     let out = relayscan().arg("man").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page = String::from_utf8(out.stdout).unwrap();
     // Before .TH only the portable quote-string definition clap_mangen
     // writes (`.ie \n(.g .ds Aq \(aq` / `.el .ds Aq '`).
@@ -83,7 +99,10 @@ fn man_into_a_directory_writes_one_page_per_command() {
     for command in COMMANDS {
         let page =
             std::fs::read_to_string(dir.path().join(format!("relayscan-{command}.1"))).unwrap();
-        assert!(page.contains(&format!(".TH relayscan-{command} 1")), "{command}");
+        assert!(
+            page.contains(&format!(".TH relayscan-{command} 1")),
+            "{command}"
+        );
     }
     let missing = dir.path().join("no-such-dir");
     relayscan()
@@ -107,7 +126,10 @@ fn check_writes_its_report_to_a_file_with_scans_overwrite_rules() {
         .code(1)
         .stdout("");
     let report = std::fs::read_to_string(&file).unwrap();
-    assert!(report.contains("OPEN-RELAY") && report.contains("S1"), "{report}");
+    assert!(
+        report.contains("OPEN-RELAY") && report.contains("S1"),
+        "{report}"
+    );
 
     // An existing file needs --force; it is left as it was.
     std::fs::write(&file, "keep me").unwrap();
@@ -118,7 +140,9 @@ fn check_writes_its_report_to_a_file_with_scans_overwrite_rules() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::contains("exists: pass --force to overwrite it"))
+        .stderr(predicate::str::contains(
+            "exists: pass --force to overwrite it",
+        ))
         .stderr(predicate::str::contains("--append").not());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 

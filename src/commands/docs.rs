@@ -27,7 +27,10 @@ pub(crate) fn man(args: ManArgs) -> anyhow::Result<i32> {
             write_page(&dir.join("relayscan.1"), &page(&cmd)?)?;
             for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
                 let name = format!("relayscan-{}", sub.get_name());
-                let sub = sub.clone().display_name(name.clone()).bin_name(name.replace('-', " "));
+                let sub = sub
+                    .clone()
+                    .display_name(name.clone())
+                    .bin_name(name.replace('-', " "));
                 write_page(&dir.join(format!("{name}.1")), &sub_page(sub)?)?;
             }
         }
