@@ -192,6 +192,19 @@ fn check_quiet_prints_nothing_and_keeps_the_exit_code() {
         .code(0)
         .stdout("")
         .stderr("");
+    // -q with -o: the file still gets the report; standard output nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.jsonl");
+    relayscan()
+        .args(["check", &lab.addr("open-relay"), "-q", "--json", "-o"])
+        .arg(&file)
+        .args(FAST)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr("");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"verdict\":\"open-relay\""), "{text}");
     // Errors still reach stderr.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
