@@ -37,6 +37,24 @@ pub(crate) enum Command {
     Lab(LabArgs),
     /// Combine the JSON Lines outputs of a sharded or resumed scan into one file and a summary.
     Merge(MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output, or write one page per command into DIR.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write relayscan.1 and relayscan-COMMAND.1 into this directory instead.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 /// Settings of the SMTP dialogue, shared by `scan` and `check`.
@@ -211,6 +229,18 @@ pub(crate) struct CheckArgs {
     /// Print the JSON Lines result instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// Write the report (with --json, the JSON line) to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// No report on standard output: only the exit code, and errors on standard error.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Connect from this local address.
+    #[arg(long, value_name = "ADDR")]
+    pub source_ip: Option<std::net::IpAddr>,
     /// If the server relays, send ONE test message through it to ADDRESS (an address you
     /// control) to confirm it: the only time relayscan sends DATA.
     #[arg(long, value_name = "ADDRESS")]

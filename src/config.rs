@@ -159,6 +159,13 @@ impl CheckSettings {
         if let Some(address) = &args.confirm {
             probe.confirm = Some(confirm_address(address)?);
         }
+        if let Some(ip) = args.source_ip {
+            crate::smtp::dial::check_source(ip).map_err(|e| {
+                anyhow::anyhow!("--source-ip {ip} is not an address of this machine: {e}")
+            })?;
+            source_family_matches(ip, std::slice::from_ref(&spec))?;
+        }
+        probe.source_ip = args.source_ip;
         let dns = dns_settings(&args.dns)?.for_check();
         Ok(CheckSettings {
             spec,

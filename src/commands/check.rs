@@ -1,13 +1,14 @@
 //! `relayscan check HOST[:PORT]`: one server, every test, a readable report.
 
-use super::{exit_code, out, runtime};
+use super::{check_output, exit_code, open_output, runtime, OutputRules};
 use crate::cli::CheckArgs;
 use crate::config::CheckSettings;
 use crate::dns;
 use crate::engine::{self, EngineConfig};
 use crate::output::sanitize::json_line;
-use crate::output::{report, Event};
+use crate::output::{report, Event, Format};
 use crate::targets::Plan;
+use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -19,6 +20,20 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         mut dns,
         scope,
     } = CheckSettings::from_args(&args)?;
+    // The output file is checked before any packet, with scan's rules: an
+    // existing file needs --force, a missing directory is refused.
+    let dest = check_output(
+        args.output.as_deref(),
+        &OutputRules {
+            force: args.force,
+            can_append: false,
+            ..OutputRules::new(if args.json {
+                Format::Jsonl
+            } else {
+                Format::Table
+            })
+        },
+    )?;
     let plan = Plan::new(std::slice::from_ref(&spec), &[], &[args.port.unwrap_or(25)])?;
     // The scope, before any packet: the server (if an address) and DNS.
     if let Some(scope) = &scope {
@@ -55,15 +70,24 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         engine::run(schedule, 0, work.skip, probe, engine_cfg, tx, interrupted).await;
         collect.await.unwrap_or_default()
     });
+    // -q without -o: nothing on standard output, the exit code says it all.
+    let mut sink = if args.quiet && dest.path().is_none() {
+        None
+    } else {
+        Some(open_output(&dest, false)?.sink)
+    };
     let mut summary = crate::output::Summary::default();
     for (i, record) in records.iter().enumerate() {
-        if args.json {
-            out(json_line(&record.json(args.probe.transcript))? + "\n")?;
-        } else {
-            if i > 0 {
-                out("\n")?;
-            }
-            out(report::render(record))?;
+        if let Some(sink) = sink.as_mut() {
+            let text = if args.json {
+                json_line(&record.json(args.probe.transcript))? + "\n"
+            } else if i > 0 {
+                format!("\n{}", report::render(record))
+            } else {
+                report::render(record)
+            };
+            sink.write_all(text.as_bytes())?;
+            sink.flush()?;
         }
         summary.add_result(
             record.verdict.verdict,

@@ -28,6 +28,8 @@ pub fn run() -> i32 {
         Command::Demo(args) => super::demo::run(args),
         Command::Lab(args) => super::lab::run(args),
         Command::Merge(args) => super::merge::run(args),
+        Command::Completions(args) => super::docs::completions(args),
+        Command::Man(args) => super::docs::man(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 pub(crate) mod check;
 pub(crate) mod demo;
 pub(crate) mod dispatch;
+pub(crate) mod docs;
 pub(crate) mod lab;
 pub(crate) mod merge;
 pub(crate) mod scan;
