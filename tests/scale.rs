@@ -297,15 +297,7 @@ fn rate_paces_every_connection_not_every_host() {
         "sendmail-closed",
         "iis-closed",
     ]);
-    let targets: Vec<String> = [
-        "postfix-closed",
-        "exim-closed",
-        "sendmail-closed",
-        "iis-closed",
-    ]
-    .iter()
-    .map(|p| lab.addr(p))
-    .collect();
+    let targets = lab.addrs();
     let started = std::time::Instant::now();
     let out = relayscan()
         .arg("scan")

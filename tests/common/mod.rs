@@ -82,6 +82,11 @@ impl TestLab {
         self.lab.as_ref().expect("lab").port()
     }
 
+    /// Every server's address, as `ip:port`, in the order the profiles were given.
+    pub fn addrs(&self) -> Vec<String> {
+        self.servers().iter().map(|(a, _)| a.to_string()).collect()
+    }
+
     /// The address of a profile, as `ip:port`.
     pub fn addr(&self, name: &str) -> String {
         self.servers()
