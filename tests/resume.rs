@@ -454,6 +454,44 @@ fn the_first_checkpoint_comes_before_any_record_and_a_failure_to_write_it_stops_
 }
 
 #[test]
+fn a_checkpoint_is_kept_to_its_scope() {
+    let lab = TestLab::start(&["postfix-closed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.csv");
+    let cp = dir.path().join("cp.json");
+    let args = one_closed(&lab, &out, &cp);
+    let first = relayscan().args(&args).output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = std::fs::read_to_string(&out).unwrap();
+
+    // The same command under another scope is another scan: refused, and
+    // the output is left as it was.
+    let other = relayscan()
+        .args(&args)
+        .env("RELAYSCAN_SCOPE", "127.0.0.0/8")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("different scan") && stderr.contains("scope"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+
+    // The same scope again: the scan is already complete.
+    let same = relayscan().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&same.stderr);
+    assert_eq!(same.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("already complete"), "{stderr}");
+}
+
+#[test]
 fn resume_needs_a_file_it_can_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let cp = dir.path().join("cp.json");

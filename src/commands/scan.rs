@@ -301,7 +301,15 @@ fn plan(args: &ScanArgs, settings: ScanSettings) -> anyhow::Result<Planned> {
     let order = args.order;
     let mut hash_parts = plan_refs.clone();
     let seed_text = seed.to_string();
-    hash_parts.extend([order.as_str(), seed_text.as_str()]);
+    // The scope decides which targets are probed and which are recorded as
+    // out of scope: a resumed run must keep it (but the order does not
+    // depend on it, so it is not part of the sharded seed above).
+    let scope_text = guard
+        .scope
+        .as_ref()
+        .map(Scope::to_string)
+        .unwrap_or_default();
+    hash_parts.extend([order.as_str(), seed_text.as_str(), scope_text.as_str()]);
     let hash = config::config_hash(&hash_parts);
     let schedule = Schedule::new(Arc::new(plan), args.order, seed, shard);
     Ok(Planned {
@@ -346,7 +354,7 @@ fn resume(args: &ScanArgs, planned: &Planned) -> anyhow::Result<Resumed> {
     };
     if cp.config_hash != planned.hash || cp.shard != planned.shard || cp.order != planned.order {
         bail!(
-            "the checkpoint was made by a different scan (targets, ports, tests, order, seed or shard differ): \
+            "the checkpoint was made by a different scan (targets, ports, tests, scope, order, seed or shard differ): \
              run the same command as before, or remove the checkpoint to start over"
         );
     }
