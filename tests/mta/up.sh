@@ -166,7 +166,8 @@ trap on_error ERR
   echo "$MAILBOX_ADDR mailbox.relayscan.test"
   for line in "${INSTANCES[@]}"; do
     read -r name addr _ <<<"$line"
-    echo "$addr $(host_name "$name") $name.test"
+    h="$(host_name "$name")"
+    if [ "$h" = "$name.test" ]; then echo "$addr $h"; else echo "$addr $h $name.test"; fi
   done
 } >"$STATE/ns/hosts"
 chmod 644 "$STATE/ns/resolv.conf" "$STATE/ns/hosts"
