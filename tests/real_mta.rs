@@ -24,6 +24,27 @@ struct Instance {
     sink_relays: bool,
 }
 
+/// This build has relayscan's catcher (`--catch`, issue 12).
+fn has_catch() -> bool {
+    let out = common::relayscan()
+        .args(["check", "--help"])
+        .output()
+        .expect("relayscan runs");
+    String::from_utf8_lossy(&out.stdout).contains("--catch ")
+}
+
+/// The verdict this build must give. instances.tsv gives issue 12's
+/// verdicts: an address trick accepted where any local part is accepted too
+/// (C3) is `possible-relay`, unproven. Builds without the catcher said
+/// `closed` there.
+fn expected_verdict(i: &Instance, catch: bool) -> &str {
+    if !catch && i.expected == "possible-relay" {
+        "closed"
+    } else {
+        &i.expected
+    }
+}
+
 /// The running instances; stops them (and removes the state) when dropped.
 struct Mtas {
     state: PathBuf,
@@ -84,7 +105,7 @@ fn start() -> Option<Mtas> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 8, "bad instances.tsv line {l:?}");
+            assert_eq!(f.len(), 9, "bad instances.tsv line {l:?}");
             Instance {
                 name: f[0].into(),
                 addr: f[1].into(),
@@ -116,9 +137,10 @@ fn files_containing(dir: &Path, needle: &str) -> usize {
 fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
     let Some(mtas) = start() else { return };
     assert!(
-        mtas.instances.len() >= 8,
-        "expected Postfix, Exim and OpenSMTPD instances"
+        mtas.instances.len() >= 12,
+        "expected Postfix, Exim and OpenSMTPD instances, the backup-MX pair and the catch-alls"
     );
+    let catch = has_catch();
 
     let mut table = vec![
         "| instance | software | policy | expected | relayscan | accepted tests | time to verdict |".to_string(),
@@ -164,10 +186,11 @@ fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
             "{}: exit code",
             i.name
         );
-        if verdict != i.expected {
+        let expected = expected_verdict(i, catch);
+        if verdict != expected {
             wrong.push(format!(
-                "{}: expected {}, got {verdict}: {}",
-                i.name, i.expected, result["reason"]
+                "{}: expected {expected}, got {verdict}: {}",
+                i.name, result["reason"]
             ));
         }
         table.push(format!(
@@ -176,7 +199,7 @@ fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
             i.software,
             i.version,
             i.policy,
-            i.expected,
+            expected,
             verdict,
             if accepted.is_empty() {
                 "—".to_string()
@@ -191,7 +214,9 @@ fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
 
     // Proof that open means relayed: relayscan's own confirmation test
     // (`check --confirm`) sends one message through each open relay, to a
-    // foreign domain, and it must arrive at the loopback sink.
+    // foreign domain, and it must arrive at the loopback sink. So must the
+    // one through the backup MX's accepted trick (via the primary), although
+    // RCPT replies alone cannot prove it.
     let sink = mtas.state.join("sink");
     for i in mtas.instances.iter().filter(|i| i.sink_relays) {
         let target = format!("{}:{}", i.addr, i.port);
@@ -208,10 +233,17 @@ fn real_mtas_get_their_expected_verdicts_and_open_ones_really_relay() {
             .expect("relayscan runs");
         let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(
-            result["confidence"], "data",
+            result["confirmation"]["accepted"], true,
             "{}: {:#}",
             i.name, result["confirmation"]
         );
+        if i.expected == "open-relay" {
+            assert_eq!(
+                result["confidence"], "data",
+                "{}: {:#}",
+                i.name, result["confirmation"]
+            );
+        }
         let token = result["confirmation"]["token"]
             .as_str()
             .expect("a token")

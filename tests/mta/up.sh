@@ -8,7 +8,9 @@
 #   tests/mta/up.sh STATE_DIR
 #
 # Writes STATE_DIR/instances.tsv (name addr port software version policy
-# expected sink_relays) and STATE_DIR/sink.addr; relayed messages land in
+# expected sink_relays catch_delivers), STATE_DIR/catch.tsv (domain addr port
+# instance: where each instance sends its catch domain) and
+# STATE_DIR/sink.addr; relayed messages land in
 # STATE_DIR/sink/, locally delivered ones in STATE_DIR/mailbox/.
 # Stop with tests/mta/down.sh STATE_DIR.
 #
@@ -30,18 +32,55 @@ MAILBOX_ADDR=127.0.26.2 # the same sink process: mail for the MTAs' own domains
 SINK_PORT=2526
 MARKER=.relayscan-mta-lab
 
-# name  addr  software  policy  expected  sink_relays
+# name  addr  software  policy  expected  sink_relays  catch_delivers
+# expected: relayscan's verdict for an unauthenticated scan (no --confirm).
+# possible-relay is the verdict for an address trick that a server accepted
+# while it accepts any local part at the same place (relayscan's C3 control):
+# unproven by RCPT; only a delivered canary tells a backup MX that forwards it
+# (postfix-backup) from a catch-all that keeps it (opensmtpd-closed,
+# postfix-catchall). relayscan builds without --catch (before issue 12) said
+# closed for these three.
+# sink_relays: a message to a foreign domain, sent the way relayscan's
+# `check --confirm` sends it, arrives at the sink. catch_delivers: the same
+# for the instance's catch domain, at the catcher (README.md, "Catch routes").
 INSTANCES=(
-  "postfix-open     127.0.25.1  postfix    open    open-relay    yes"
-  "postfix-closed   127.0.25.2  postfix    closed  closed        no"
-  "postfix-auth     127.0.25.3  postfix    auth    closed        no"
-  "postfix-tls      127.0.25.4  postfix    tls     closed        no"
-  "exim-open        127.0.25.11 exim       open    open-relay    yes"
-  "exim-closed      127.0.25.12 exim       closed  closed        no"
-  "opensmtpd-open   127.0.25.21 opensmtpd  open    open-relay    yes"
-  "opensmtpd-closed 127.0.25.22 opensmtpd  closed  closed        no"
-  "opensmtpd-auth   127.0.25.23 opensmtpd  auth    auth-required no"
+  "postfix-open     127.0.25.1  postfix    open      open-relay     yes yes"
+  "postfix-closed   127.0.25.2  postfix    closed    closed         no  no"
+  "postfix-auth     127.0.25.3  postfix    auth      closed         no  no"
+  "postfix-tls      127.0.25.4  postfix    tls       closed         no  no"
+  "exim-open        127.0.25.11 exim       open      open-relay     yes yes"
+  "exim-closed      127.0.25.12 exim       closed    closed         no  no"
+  "opensmtpd-open   127.0.25.21 opensmtpd  open      open-relay     yes yes"
+  "opensmtpd-closed 127.0.25.22 opensmtpd  closed    possible-relay no  no"
+  "opensmtpd-auth   127.0.25.23 opensmtpd  auth      auth-required  no  no"
+  "postfix-primary  127.0.25.31 postfix    primary   closed         no  no"
+  "postfix-backup   127.0.25.32 postfix    backup    possible-relay yes yes"
+  "postfix-catchall 127.0.25.33 postfix    catchall  possible-relay no  no"
 )
+# The backup-MX pair (issue 12): postfix-backup (mx2.lab.test) relays lab.test
+# to postfix-primary (mx1.lab.test), which trusts it by address.
+PRIMARY_ADDR=127.0.25.31
+BACKUP_ADDR=127.0.25.32
+# Host names that are not <name>.test (the pair and the catch-all announce
+# names in their own domains, so that relayscan derives lab.test and
+# catchall.test as their mail domains).
+host_name() { # name
+  case "$1" in
+    postfix-primary) echo mx1.lab.test ;;
+    postfix-backup) echo mx2.lab.test ;;
+    postfix-catchall) echo mx.catchall.test ;;
+    *) echo "$1.test" ;;
+  esac
+}
+
+# Catch routes: every instance sends <instance>.catch.test to the catcher
+# address CATCH_ADDR, port CATCH_PORT_BASE + the instance's line number above
+# (postfix-open.catch.test -> 127.0.26.3:2531, ...). Every instance knows
+# every route (the backup-MX pair hands a canary on to the primary, which must
+# route it). Nothing listens there unless a test starts a catcher; until
+# then the MTAs queue such mail and retry (flush.sh).
+CATCH_ADDR=127.0.26.3
+CATCH_PORT_BASE=2530
 
 log() { printf 'mta/up: %s\n' "$*" >&2; }
 selected() { # name
@@ -127,7 +166,8 @@ trap on_error ERR
   echo "$MAILBOX_ADDR mailbox.relayscan.test"
   for line in "${INSTANCES[@]}"; do
     read -r name addr _ <<<"$line"
-    echo "$addr $name.test"
+    h="$(host_name "$name")"
+    if [ "$h" = "$name.test" ]; then echo "$addr $h"; else echo "$addr $h $name.test"; fi
   done
 } >"$STATE/ns/hosts"
 chmod 644 "$STATE/ns/resolv.conf" "$STATE/ns/hosts"
@@ -153,8 +193,41 @@ render() { # template out name addr dir [extra sed expressions...]
   shift 5
   sed -e "s|@NAME@|$name|g" -e "s|@ADDR@|$addr|g" -e "s|@DIR@|$dir|g" \
     -e "s|@STATE@|$STATE|g" -e "s|@SINK_ADDR@|$SINK_ADDR|g" -e "s|@SINK_PORT@|$SINK_PORT|g" \
-    -e "s|@MAILBOX_ADDR@|$MAILBOX_ADDR|g" \
+    -e "s|@MAILBOX_ADDR@|$MAILBOX_ADDR|g" -e "s|@PRIMARY_ADDR@|$PRIMARY_ADDR|g" \
+    -e "s|@BACKUP_ADDR@|$BACKUP_ADDR|g" -e "s|@HOSTNAME@|$(host_name "$name")|g" \
     -e "s|@EXIM@|$EXIM|g" "$@" "$tpl" >"$out"
+}
+
+# --- catch routes ------------------------------------------------------------------
+# STATE/catch.tsv for tests and people; one file per MTA's table format.
+{
+  printf 'domain\taddr\tport\tinstance\n'
+  n=0
+  for line in "${INSTANCES[@]}"; do
+    read -r name _ <<<"$line"
+    n=$((n + 1))
+    printf '%s.catch.test\t%s\t%s\t%s\n' "$name" "$CATCH_ADDR" "$((CATCH_PORT_BASE + n))" "$name"
+  done
+} >"$STATE/catch.tsv"
+# Postfix transport_maps (texthash: no postmap needed), Exim lsearch.
+awk -F'\t' 'NR > 1 {printf "%s smtp:[%s]:%s\n", $1, $2, $3}' "$STATE/catch.tsv" >"$STATE/catch-routes.postfix"
+awk -F'\t' 'NR > 1 {printf "%s: %s %s\n", $1, $2, $3}' "$STATE/catch.tsv" >"$STATE/catch-routes.exim"
+chmod 644 "$STATE/catch.tsv" "$STATE/catch-routes.postfix" "$STATE/catch-routes.exim"
+
+# OpenSMTPD: an action and a match per route, with the instance's own "from"
+# clause (its relaying policy; a closed instance lets only the local
+# enqueuer use them).
+opensmtpd_catch_conf() { # policy out
+  local from
+  case "$1" in
+    open) from="from any" ;;
+    auth) from="auth from any" ;;
+    *) from="from socket" ;;
+  esac
+  awk -F'\t' -v from="$from" -v helo="$3" 'NR > 1 {
+    printf "action \"catch-%s\" relay host smtp://%s:%s helo %s\n", $4, $2, $3, helo
+    printf "match %s for domain \"%s\" action \"catch-%s\"\n", from, $1, $4
+  }' "$STATE/catch.tsv" >"$2"
 }
 
 # --- the sink -----------------------------------------------------------------------
@@ -277,6 +350,8 @@ start_opensmtpd() { # name addr policy
   chmod 711 "$d/spool"
   mkdir -p /var/spool/smtpd /var/lib/opensmtpd/empty /usr/libexec/opensmtpd
   render "$CONF/opensmtpd-$policy.conf" "$d/smtpd.conf" "$name" "$addr" "$d"
+  opensmtpd_catch_conf "$policy" "$d/catch.conf" "$name.test"
+  chmod 644 "$d/catch.conf"
   if [ "$policy" = auth ]; then
     make_cert "$name" "$addr" "$d/tls"
     printf 'relayuser %s\n' "$(openssl passwd -6 relaypass)" >"$d/creds"
@@ -375,12 +450,12 @@ done
 
 # --- instances.tsv -------------------------------------------------------------------
 {
-  printf 'name\taddr\tport\tsoftware\tversion\tpolicy\texpected\tsink_relays\n'
+  printf 'name\taddr\tport\tsoftware\tversion\tpolicy\texpected\tsink_relays\tcatch_delivers\n'
   for line in "${INSTANCES[@]}"; do
-    read -r name addr sw policy expected sink_relays <<<"$line"
+    read -r name addr sw policy expected sink_relays catch_delivers <<<"$line"
     selected "$name" || continue
-    printf '%s\t%s\t25\t%s\t%s\t%s\t%s\t%s\n' "$name" "$addr" "$(software_name "$sw")" \
-      "$(version_of "$sw")" "$policy" "$expected" "$sink_relays"
+    printf '%s\t%s\t25\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$addr" "$(software_name "$sw")" \
+      "$(version_of "$sw")" "$policy" "$expected" "$sink_relays" "$catch_delivers"
   done
 } >"$STATE/instances.tsv.tmp"
 mv "$STATE/instances.tsv.tmp" "$STATE/instances.tsv"
