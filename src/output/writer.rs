@@ -267,6 +267,8 @@ pub struct Writer {
     pub tap: Option<Tap>,
     /// Keep a `--resume` checkpoint.
     pub checkpoint: Option<CheckpointWriter>,
+    /// Colour the verdicts of the table (`--color`, see [`super::style`]).
+    pub color: bool,
 }
 
 /// Run the writer on the current (blocking) thread until the channel closes.
@@ -288,8 +290,12 @@ pub fn run(
         inner: sink,
         written: written.clone(),
     };
-    let mut out = Sink::new(cfg.format, Box::new(counting));
-    out.start(&cfg)?;
+    let mut out = Sink::new(cfg.format, Box::new(counting), cfg.color);
+    // Through the bar: on a terminal the header must not land on its line.
+    match &cfg.progress {
+        Some(pb) => pb.suspend(|| out.start(&cfg))?,
+        None => out.start(&cfg)?,
+    }
     let mut last_checkpoint = Instant::now();
     let mut since_checkpoint = 0u64;
     // Targets written for jobs not done yet (a name with several
@@ -370,7 +376,10 @@ pub fn run(
     }
     summary.elapsed = started.elapsed();
     summary.interrupted = cfg.interrupted.load(Ordering::SeqCst);
-    out.finish(&summary)?;
+    match &cfg.progress {
+        Some(pb) => pb.suspend(|| out.finish(&summary))?,
+        None => out.finish(&summary)?,
+    }
     if let Some(cp) = cfg.checkpoint.as_mut() {
         let complete = !summary.interrupted && cp.completion.next() >= cp.template.total;
         cp.save(written.load(Ordering::SeqCst), pending(cp, &open), complete)?;
@@ -420,11 +429,20 @@ impl Write for Counting {
 struct Sink {
     out: Box<dyn Write + Send>,
     format: Format,
+    color: bool,
+    /// The table's rows, kept to be written sorted by address then port
+    /// when the scan ends (the other formats stream in completion order).
+    rows: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl Sink {
-    fn new(format: Format, out: Box<dyn Write + Send>) -> Sink {
-        Sink { out, format }
+    fn new(format: Format, out: Box<dyn Write + Send>, color: bool) -> Sink {
+        Sink {
+            out,
+            format,
+            color,
+            rows: Vec::new(),
+        }
     }
 
     fn put(&mut self, line: &[u8]) -> io::Result<()> {
@@ -455,17 +473,8 @@ impl Sink {
             Format::Csv => csv_line(r.csv_row())?,
             Format::Jsonl => jsonl(&r.json(transcript))?.into_bytes(),
             Format::Table => {
-                let v = &r.verdict;
-                let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
-                format!(
-                    "{:<24} {:<15} {:<11} {:<10} {}\n",
-                    r.facts.addr.to_string(),
-                    v.verdict.as_str(),
-                    v.confidence.map(|c| c.as_str()).unwrap_or("-"),
-                    truncate(&v.accepted.join(","), 10),
-                    truncate(&terminal(&reply), 100)
-                )
-                .into_bytes()
+                self.rows.push((r.facts.addr, table_row(r, self.color)));
+                return Ok(());
             }
         };
         self.put(&line)
@@ -475,9 +484,39 @@ impl Sink {
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         match self.format {
             Format::Jsonl => self.put(jsonl(&summary.line())?.as_bytes()),
+            Format::Table => {
+                let mut rows = std::mem::take(&mut self.rows);
+                // Stable: a name's several records keep their order.
+                rows.sort_by_key(|(addr, _)| (addr.ip(), addr.port()));
+                for (_, row) in rows {
+                    self.out.write_all(&row)?;
+                }
+                self.out.flush()
+            }
             _ => self.out.flush(),
         }
     }
+}
+
+/// One row of `--format table`. The reply is server text: neutralised
+/// before the verdict is coloured, so the only escapes are ours.
+fn table_row(r: &Record, color: bool) -> Vec<u8> {
+    let v = &r.verdict;
+    let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
+    format!(
+        "{:<24} {} {:<11} {:<10} {}\n",
+        r.facts.addr.to_string(),
+        super::style::paint_padded(
+            v.verdict.as_str(),
+            15,
+            super::style::verdict(v.verdict),
+            color
+        ),
+        v.confidence.map(|c| c.as_str()).unwrap_or("-"),
+        truncate(&v.accepted.join(","), 10),
+        truncate(&terminal(&reply), 100)
+    )
+    .into_bytes()
 }
 
 /// One JSON Lines line with its line end.
