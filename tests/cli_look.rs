@@ -427,3 +427,52 @@ fn check_of_a_domain_ends_with_one_overall_line() {
     assert_eq!(code, Some(0));
     assert!(!report.contains("overall"), "{report}");
 }
+
+#[test]
+fn on_a_terminal_the_bar_counts_jobs_and_the_header_gets_its_own_line() {
+    // util-linux `script` gives the scan a pseudo-terminal; without it
+    // there is no terminal to test on (the unit tests in
+    // src/output/progress.rs cover the rate and ETA texts).
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no `script` here: the terminal test is skipped");
+        return;
+    }
+    let lab = TestLab::start(&["open-relay", "postfix-closed", "exim-closed"]);
+    let command = format!(
+        "{} scan --format table {} {}",
+        env!("CARGO_BIN_EXE_relayscan"),
+        lab.addrs().join(" "),
+        FAST.join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "120")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // The bar knows the total from the plan and shows a rounded rate.
+    assert!(text.contains("/3 hosts"), "{text:?}");
+    assert!(text.contains("3/3 hosts"), "{text:?}");
+    assert!(text.contains(" hosts/s"), "{text:?}");
+    assert!(!text.contains("ETA 0s"), "{text:?}");
+    // The bar is drawn with `\r` and cleared with ESC[2K; the table header
+    // must begin a line of its own, not follow the bar's text.
+    let header = text
+        .split(['\r', '\n'])
+        .find(|s| s.contains("ADDRESS"))
+        .expect("the table header");
+    assert!(
+        header.trim_start_matches("\x1b[2K").starts_with("ADDRESS "),
+        "{header:?}"
+    );
+    // NO_COLOR: the verdicts are plain even on a terminal.
+    assert!(text.contains(" open-relay "), "{text:?}");
+    assert!(!text.contains("\x1b[31m"), "{text:?}");
+}
