@@ -100,7 +100,7 @@ mod tests {
         assert_eq!(rate_text(161.4883), "161 hosts/s");
         assert_eq!(rate_text(10.2), "10 hosts/s");
         assert_eq!(rate_text(9.96), "10 hosts/s");
-        assert_eq!(rate_text(3.14159), "3.1 hosts/s");
+        assert_eq!(rate_text(3.04), "3.0 hosts/s");
         assert_eq!(rate_text(0.25), "0.25 hosts/s");
         assert_eq!(rate_text(0.0), "- hosts/s");
         assert_eq!(rate_text(f64::NAN), "- hosts/s");
