@@ -91,6 +91,11 @@ impl CheckpointWriter {
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 const CHECKPOINT_RECORDS: u64 = 1024;
 
+/// The table is sorted in batches of this many rows (a few hundred bytes
+/// each): a scan larger than that gets one sorted run per batch, and memory
+/// stays bounded.
+const TABLE_SORT_BATCH: usize = 1 << 18;
+
 /// Most relays listed by address in the summary (all are counted).
 const LISTED_RELAYS: usize = 1000;
 
@@ -474,25 +479,31 @@ impl Sink {
             Format::Jsonl => jsonl(&r.json(transcript))?.into_bytes(),
             Format::Table => {
                 self.rows.push((r.facts.addr, table_row(r, self.color)));
+                if self.rows.len() >= TABLE_SORT_BATCH {
+                    self.flush_rows()?;
+                }
                 return Ok(());
             }
         };
         self.put(&line)
     }
 
+    /// Write the table rows kept so far, sorted by address then port
+    /// (stable: a name's several records keep their order).
+    fn flush_rows(&mut self) -> io::Result<()> {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by_key(|(addr, _)| (addr.ip(), addr.port()));
+        for (_, row) in rows {
+            self.out.write_all(&row)?;
+        }
+        self.out.flush()
+    }
+
     /// The closing JSONL summary line.
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         match self.format {
             Format::Jsonl => self.put(jsonl(&summary.line())?.as_bytes()),
-            Format::Table => {
-                let mut rows = std::mem::take(&mut self.rows);
-                // Stable: a name's several records keep their order.
-                rows.sort_by_key(|(addr, _)| (addr.ip(), addr.port()));
-                for (_, row) in rows {
-                    self.out.write_all(&row)?;
-                }
-                self.out.flush()
-            }
+            Format::Table => self.flush_rows(),
             _ => self.out.flush(),
         }
     }
