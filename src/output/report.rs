@@ -643,3 +643,120 @@ fn dns_lines(out: &mut String, r: &Record) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(id: &'static str, kind: Kind, rcpt: &str, code: u16, text: &str) -> TestFacts {
+        TestFacts {
+            mail_from: Some("<relayscan@lab.example>".into()),
+            rcpt_to: Some(rcpt.into()),
+            skipped: None,
+            mail_reply: Some(Reply::new(250, "2.1.0 Ok")),
+            rcpt_reply: Some(Reply::new(code, text)),
+            connection: 1,
+            ..TestFacts::skipped(id, kind, "")
+        }
+    }
+
+    #[test]
+    fn the_width_comes_from_columns_then_the_terminal() {
+        assert_eq!(width(Some("160"), Some(80)), 160);
+        assert_eq!(width(None, Some(80)), 80);
+        assert_eq!(width(None, None), DEFAULT_WIDTH);
+        assert_eq!(width(Some("wide"), None), DEFAULT_WIDTH);
+        assert_eq!(width(Some("0"), Some(120)), 120);
+        assert_eq!(width(Some("5"), None), MIN_WIDTH);
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_keeps_every_character() {
+        assert_eq!(wrap("250 2.1.5 Ok", 40), ["250 2.1.5 Ok"]);
+        assert_eq!(
+            wrap("550 5.1.1 Recipient address rejected", 16),
+            ["550 5.1.1", "Recipient", "address rejected"]
+        );
+        // No space to break at: cut at the width, nothing lost.
+        let long = "x".repeat(25);
+        assert_eq!(wrap(&long, 10).concat(), long);
+        assert_eq!(wrap("", 10), [""]);
+        assert_eq!(wrap("→→→→", 2), ["→→", "→→"]);
+    }
+
+    #[test]
+    fn the_table_keeps_addresses_whole_and_names_what_c3_controls() {
+        let r1 = test(
+            "R1",
+            Kind::Trick,
+            "<relaytest%example.net@[192.0.2.1]>",
+            250,
+            "2.1.5 Ok",
+        );
+        let r2 = test(
+            "R2",
+            Kind::Trick,
+            "<relaytest%example.net@mx.example.org>",
+            250,
+            "2.1.5 Ok",
+        );
+        let r3 = test(
+            "R3",
+            Kind::Trick,
+            "<relaytest%example.net@example.org>",
+            550,
+            "5.1.1 no such user here",
+        );
+        let c3 = test(
+            "C3-ip",
+            Kind::Control,
+            "<rs0123@[192.0.2.1]>",
+            550,
+            "5.1.1 no such user",
+        );
+        let tests = [&r1, &r2, &r3, &c3];
+        for width in [40, 100, 200] {
+            let table = test_table(&tests, width);
+            for t in &tests {
+                let rcpt = t.rcpt_to.as_deref().unwrap_or_default();
+                assert!(table.contains(rcpt), "{width}: {rcpt} cut\n{table}");
+            }
+            // C3-ip controls the accepted trick at the same place only.
+            assert!(
+                table.contains("controls R1: any local part there?"),
+                "{table}"
+            );
+            assert!(!table.contains("controls R1 R2"), "{table}");
+        }
+        // Wide: one line per test; narrow: the reply under its test.
+        let wide = test_table(&tests, 200);
+        assert!(
+            wide.lines()
+                .any(|l| l.starts_with("  R1 ") && l.ends_with("250 2.1.5 Ok")),
+            "{wide}"
+        );
+        let narrow = test_table(&tests, 60);
+        assert!(narrow
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with("(reply below)"));
+        assert!(
+            narrow.lines().any(|l| l.trim() == "250 2.1.5 Ok"),
+            "{narrow}"
+        );
+    }
+
+    #[test]
+    fn the_worst_verdict_is_a_relay_then_untested_then_refusing() {
+        let mut by = Status::ALL.to_vec();
+        by.sort_by_key(|&s| severity(s));
+        assert_eq!(&by[..2], &[Status::OpenRelay, Status::PossibleRelay]);
+        let first_clean = by
+            .iter()
+            .position(|s| matches!(s, Status::Closed | Status::AuthRequired))
+            .unwrap_or(0);
+        assert!(by[2..first_clean].iter().all(|s| s.is_untested()), "{by:?}");
+        assert_eq!(by.last(), Some(&Status::Excluded));
+    }
+}
