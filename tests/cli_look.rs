@@ -74,6 +74,30 @@ fn color_always_paints_the_verdicts_and_never_or_no_color_or_a_pipe_do_not() {
         assert!(!text.contains('\x1b'), "{why}: {text:?}");
     }
 
+    // With -o the summary is on standard output: coloured only when asked.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let summary = |when: &str| {
+        let mut cmd = relayscan();
+        cmd.env_remove("NO_COLOR")
+            .args(["scan", "--force", "--color", when, "-o"])
+            .arg(&csv)
+            .args(lab.addrs())
+            .args(FAST);
+        stdout_of(&mut cmd).1
+    };
+    let coloured = summary("always");
+    assert!(coloured.contains(&format!("RELAYS FOUND: 1\n  {}", lab.addr("open-relay"))));
+    assert!(
+        coloured.contains(&format!("{red}open-relay{red:#}")),
+        "{coloured:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(&csv).unwrap().contains('\x1b'),
+        "CSV stays plain"
+    );
+    assert!(!summary("auto").contains('\x1b'));
+
     // The check report: the verdict line.
     let mut cmd = relayscan();
     cmd.args(["check", &lab.addr("open-relay"), "--color", "always"])

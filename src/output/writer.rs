@@ -175,6 +175,14 @@ impl Summary {
 
     /// The end-of-scan table, for a human.
     pub fn render(&self) -> String {
+        self.render_styled(false)
+    }
+
+    /// The end-of-scan table, its verdicts coloured when `color`.
+    pub fn render_styled(&self, color: bool) -> String {
+        let paint = |s: Status, width: usize| {
+            super::style::paint_padded(s.as_str(), width, super::style::verdict(s), color)
+        };
         let mut out = String::new();
         let secs = self.elapsed.as_secs_f64();
         // A resumed run's rate is this run's: the earlier records took no time here.
@@ -203,7 +211,7 @@ impl Summary {
         out.push_str("  verdict           count\n");
         for status in Status::ALL {
             if let Some(n) = self.counts.get(&status) {
-                out.push_str(&format!("  {:<16} {:>6}\n", status.as_str(), n));
+                out.push_str(&format!("  {} {:>6}\n", paint(status, 16), n));
             }
         }
         if self.excluded > 0 {
@@ -239,10 +247,7 @@ impl Summary {
             let mut relays = self.relays.clone();
             relays.sort();
             for (addr, status, accepted) in &relays {
-                out.push_str(&format!(
-                    "  {addr:<24} {:<15} {accepted}\n",
-                    status.as_str()
-                ));
+                out.push_str(&format!("  {addr:<24} {} {accepted}\n", paint(*status, 15)));
             }
             if self.relay_count as usize > self.relays.len() {
                 out.push_str(&format!(
