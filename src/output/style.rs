@@ -7,7 +7,6 @@
 
 use crate::relay::Status;
 use anstyle::{AnsiColor, Style};
-use std::io::IsTerminal;
 
 /// `--color`: when to colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -98,11 +97,6 @@ pub fn on_for(path: Option<&std::path::Path>) -> bool {
         None => stdout_on(),
         Some(_) => file_on(),
     }
-}
-
-/// Standard error is a terminal (for progress bars, not colour).
-pub fn stderr_is_terminal() -> bool {
-    std::io::stderr().is_terminal()
 }
 
 /// The colour of a verdict: red for relays, green for servers that refuse
