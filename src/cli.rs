@@ -16,11 +16,22 @@ use std::path::PathBuf;
                   and records, with evidence, whether each accepts unauthenticated relay. \
                   It sends no message (no DATA) unless asked for one confirmation with check --confirm.\n\n\
                   Scan only networks and servers you are allowed to test.",
-    after_help = "Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted."
+    after_help = "Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted.",
+    styles = crate::output::style::HELP
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the verdicts and the help: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    #[arg(help_heading = "Output")]
+    pub color: crate::output::style::ColorWhen,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -28,8 +39,10 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Scan addresses, ranges and host names for open relays.
+    #[command(after_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
     /// Check one server with every test and print a readable report (for CI).
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Start the built-in lab of simulated servers on loopback and scan it.
     Demo(DemoArgs),
@@ -42,6 +55,31 @@ pub(crate) enum Command {
     /// Print the man page (roff) to standard output, or write one page per command into DIR.
     Man(ManArgs),
 }
+
+/// The EXAMPLES section of `scan --help`.
+const SCAN_EXAMPLES: &str = "\
+Examples:
+  relayscan scan 192.0.2.0/24                      one /24 on port 25, a CSV on stdout
+  relayscan scan -i hosts.txt -p 25,465,587 -o results.jsonl
+                                                   a list of hosts on three ports, JSON Lines
+  relayscan scan --mx example.org --format table   the mail servers of a domain, as a table
+  relayscan scan 198.51.100.0/22 --rate 50 --resume scan.ckpt -o scan.csv
+                                                   50 connections/s, resumable after Ctrl-C
+  relayscan scan 192.0.2.0/24 --scope 192.0.2.0/24 never send a packet outside the scope
+
+Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted.";
+
+/// The EXAMPLES section of `check --help`.
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  relayscan check mx.example.org                   every test on port 25, a readable report
+  relayscan check example.org                      each MX host of the domain, then one overall line
+  relayscan check 192.0.2.25 -p 587 --transcript   port 587, with the SMTP dialogue (C:/S: lines)
+  relayscan check [2001:db8::25]:2525 --format json
+                                                   the JSON Lines result instead of the report
+  relayscan check mx.example.org -q && echo clean  for CI: only the exit code
+
+Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted.";
 
 #[derive(Debug, Args)]
 pub(crate) struct CompletionsArgs {
@@ -59,6 +97,7 @@ pub(crate) struct ManArgs {
 
 /// Settings of the SMTP dialogue, shared by `scan` and `check`.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Probe")]
 pub(crate) struct ProbeArgs {
     /// Give up a connection attempt after this long (e.g. 5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -87,39 +126,49 @@ pub(crate) struct ProbeArgs {
     /// Which tests to run: all, direct, tricks, or ids like S1,S2,R10.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub tests: String,
-    /// Keep the whole SMTP dialogue in the JSON Lines output (AUTH lines are redacted).
+    /// Keep the whole SMTP dialogue: in the JSON Lines output, and in check's report as
+    /// C:/S: lines (AUTH payloads are redacted).
     #[arg(long)]
     pub transcript: bool,
     /// STARTTLS: auto (when advertised, or demanded with a 530), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub starttls: crate::smtp::tls::StartTlsMode,
     /// Implicit TLS (SMTPS) on every port; it is automatic on port 465.
     #[arg(long, conflicts_with = "starttls")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub tls: bool,
     /// Also test relaying after AUTH as USER: after a wrong password (must be refused) and the right one.
     /// The password comes from --auth-password-file or the RELAYSCAN_AUTH_PASSWORD environment variable.
     #[arg(long, value_name = "USER")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth: Option<String>,
     /// Read the --auth password from the first line of FILE (never echoed or written out).
     #[arg(long, value_name = "FILE", requires = "auth")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth_password_file: Option<PathBuf>,
     /// Send the --auth password to this host (name or address; repeatable). `check` names its
     /// own host; a `scan` without it sends the password nowhere.
     #[arg(long, value_name = "HOST|ADDR", requires = "auth")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth_host: Vec<String>,
     /// Also trust the CA certificates in FILE (PEM) when verifying a server for the --auth password.
     #[arg(long, value_name = "FILE", requires = "auth")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth_ca: Vec<PathBuf>,
     /// Send the --auth password to a server whose certificate has this SHA-256 fingerprint
     /// (64 hex digits; repeatable).
     #[arg(long, value_name = "SHA256HEX", requires = "auth")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth_pin: Vec<String>,
     /// DANGEROUS: send the --auth password without a verified certificate, without TLS, and to
     /// any host that offers AUTH. Warned about and recorded in every result.
     #[arg(long, requires = "auth")]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth_insecure: bool,
     /// Removed: see --auth-insecure.
     #[arg(long, hide = true)]
+    #[arg(help_heading = "TLS/AUTH")]
     pub auth_plaintext: bool,
 }
 
@@ -127,78 +176,102 @@ pub(crate) struct ProbeArgs {
 pub(crate) struct ScanArgs {
     /// Targets: addresses, CIDR blocks, ranges (192.0.2.10-20), host:port, host names.
     #[arg(value_name = "TARGET")]
+    #[arg(help_heading = "Targets")]
     pub targets: Vec<String>,
     /// Read targets from FILE, one per line, # comments ('-' = standard input).
     #[arg(short = 'i', long = "input", value_name = "FILE")]
+    #[arg(help_heading = "Targets")]
     pub input: Vec<String>,
     /// Leave these out (same syntax as targets; repeatable).
     #[arg(long, value_name = "SPEC")]
+    #[arg(help_heading = "Targets")]
     pub exclude: Vec<String>,
     /// Leave out the targets listed in FILE.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Targets")]
     pub exclude_file: Vec<String>,
     /// Ports to probe, e.g. 25,587 or 2525-2530.
     #[arg(short = 'p', long, value_name = "PORTS", default_value = "25")]
+    #[arg(help_heading = "Targets")]
     pub ports: String,
     /// Hosts probed at the same time.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 256)]
+    #[arg(help_heading = "Run")]
     pub concurrency: usize,
     /// Run every test even after a direct test was accepted.
     #[arg(long)]
+    #[arg(help_heading = "Probe")]
     pub all_tests: bool,
     /// Output format (default: from the --output extension, else csv).
     #[arg(long, value_enum)]
+    #[arg(help_heading = "Output")]
     pub format: Option<Format>,
     /// Write results to FILE instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
+    #[arg(help_heading = "Output")]
     pub output: Option<PathBuf>,
     /// Overwrite the output file if it exists.
     #[arg(long, conflicts_with = "append", requires = "output")]
+    #[arg(help_heading = "Output")]
     pub force: bool,
     /// Append to the output file if it exists.
     #[arg(long, requires = "output")]
+    #[arg(help_heading = "Output")]
     pub append: bool,
     /// Scan more than 2^24 targets (a /8 on one port; e.g. 0.0.0.0/0 or an IPv6 /64):
     /// a safety catch against a mistyped prefix length.
     #[arg(long)]
+    #[arg(help_heading = "Safety")]
     pub allow_huge: bool,
     /// After the first Ctrl-C, let the hosts in flight finish for this long before
     /// stopping them (they are then recorded as interrupted).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(help_heading = "Run")]
     pub grace: std::time::Duration,
     /// No progress bar and no summary: only the results.
     #[arg(short = 'q', long)]
+    #[arg(help_heading = "Output")]
     pub quiet: bool,
     /// Scan order: random spreads the load over networks (reproducible with --seed).
     #[arg(long, value_enum, default_value = "random")]
+    #[arg(help_heading = "Run")]
     pub order: Order,
     /// Seed of the random order (default: random; with --shard, derived from the targets so every shard agrees).
     #[arg(long, value_name = "N", value_parser = parse_seed)]
+    #[arg(help_heading = "Run")]
     pub seed: Option<u64>,
     /// Take one disjoint slice of the plan: K of N (K from 0 to N-1).
     #[arg(long, value_name = "K/N")]
+    #[arg(help_heading = "Run")]
     pub shard: Option<Shard>,
     /// Start at most N connections per second, evenly spaced.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
+    #[arg(help_heading = "Run")]
     pub rate: Option<f64>,
     /// Keep a checkpoint in FILE; run the same command again to finish an interrupted scan.
     #[arg(long, value_name = "FILE", requires = "output")]
+    #[arg(help_heading = "Run")]
     pub resume: Option<PathBuf>,
     /// Connect from this local address.
     #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Run")]
     pub source_ip: Option<std::net::IpAddr>,
     /// Print the number of jobs and the first targets in scan order, probe nothing.
     #[arg(long)]
+    #[arg(help_heading = "Run")]
     pub dry_run: bool,
     /// Also scan reserved space (0.0.0.0/8, multicast, 240.0.0.0/4, ff00::/8).
     #[arg(long)]
+    #[arg(help_heading = "Safety")]
     pub include_reserved: bool,
     /// Probe the mail servers (MX hosts) of DOMAIN (repeatable; DOMAIN[:PORT]).
     #[arg(long = "mx", value_name = "DOMAIN")]
+    #[arg(help_heading = "Targets")]
     pub mx: Vec<String>,
     /// Write a record with verdict `excluded` for each address that --exclude or reserved
     /// space removed after resolution (a name's or mx: domain's address); else they are only counted.
     #[arg(long)]
+    #[arg(help_heading = "Output")]
     pub show_excluded: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
@@ -210,6 +283,7 @@ pub(crate) struct ScanArgs {
 
 /// Where a run may send packets.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Safety")]
 pub(crate) struct ScopeArgs {
     /// Send packets only to these addresses: CIDR blocks, ranges and addresses, comma-separated,
     /// or a FILE of them (repeatable). Targets (after DNS) and DNS servers outside it are refused
@@ -222,28 +296,41 @@ pub(crate) struct ScopeArgs {
 pub(crate) struct CheckArgs {
     /// The server: DOMAIN (each of its MX hosts), HOST:PORT, an address or [IPv6]:PORT.
     #[arg(value_name = "HOST[:PORT]")]
+    #[arg(help_heading = "Target")]
     pub target: String,
-    /// Port, when the target does not name one (default 25).
+    /// The ONE port to check, when the target does not name one (default 25). Unlike
+    /// `scan -p`, no list: run check once per port, or use `scan -p 25,587`.
     #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_port)]
+    #[arg(help_heading = "Target")]
     pub port: Option<u16>,
-    /// Print the JSON Lines result instead of the report.
+    /// Output format: text (the report) or json (the JSON Lines result, as in `scan --format jsonl`).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    #[arg(help_heading = "Output")]
+    pub format: Option<CheckFormat>,
+    /// Print the JSON Lines result instead of the report (the same as --format json).
     #[arg(long)]
+    #[arg(help_heading = "Output")]
     pub json: bool,
     /// Write the report (with --json, the JSON line) to FILE instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
+    #[arg(help_heading = "Output")]
     pub output: Option<PathBuf>,
     /// Overwrite the output file if it exists.
     #[arg(long, requires = "output")]
+    #[arg(help_heading = "Output")]
     pub force: bool,
     /// No report on standard output: only the exit code, and errors on standard error.
     #[arg(short = 'q', long)]
+    #[arg(help_heading = "Output")]
     pub quiet: bool,
     /// Connect from this local address.
     #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Probe")]
     pub source_ip: Option<std::net::IpAddr>,
     /// If the server relays, send ONE test message through it to ADDRESS (an address you
     /// control) to confirm it: the only time relayscan sends DATA.
     #[arg(long, value_name = "ADDRESS")]
+    #[arg(help_heading = "Safety")]
     pub confirm: Option<String>,
     #[command(flatten)]
     pub probe: ProbeArgs,
@@ -253,8 +340,25 @@ pub(crate) struct CheckArgs {
     pub scope: ScopeArgs,
 }
 
+/// What `check` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CheckFormat {
+    /// The readable report.
+    Text,
+    /// The JSON Lines result (one line per server).
+    Json,
+}
+
+impl CheckArgs {
+    /// `--format`, with `--json` as its alias; the report by default.
+    pub(crate) fn json(&self) -> bool {
+        self.json || self.format == Some(CheckFormat::Json)
+    }
+}
+
 /// DNS: who answers, how fast we ask, and what we look up besides names.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "DNS")]
 pub(crate) struct DnsArgs {
     /// Ask this name server, IP[:PORT] (repeatable; default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]

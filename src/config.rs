@@ -140,9 +140,6 @@ impl CheckSettings {
                 );
             }
         }
-        if args.probe.transcript && !args.json {
-            bail!("--transcript shows the dialogue in the JSON result: add --json");
-        }
         let mut probe = probe_config(&args.probe, true)?;
         if probe.auth.is_some() {
             // `check` names its one host for the password: the address, the

@@ -140,10 +140,6 @@ fn each_error_names_its_cause_and_a_fix() {
             vec!["scan", "127.0.0.1", "--transcript", "-o", o],
             &["--format jsonl"][..],
         ),
-        (
-            vec!["check", "127.0.0.1:2525", "--transcript"],
-            &["add --json"][..],
-        ),
     ] {
         let stderr = refused(&args, needles[0]);
         for n in needles {

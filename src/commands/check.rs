@@ -27,7 +27,7 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         &OutputRules {
             force: args.force,
             can_append: false,
-            ..OutputRules::new(if args.json {
+            ..OutputRules::new(if args.json() {
                 Format::Jsonl
             } else {
                 Format::Table
@@ -76,15 +76,20 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
     } else {
         Some(open_output(&dest, false)?.sink)
     };
+    let layout = report::Layout {
+        width: report_width(dest.path().is_none()),
+        color: crate::output::style::on_for(dest.path()),
+        transcript: args.probe.transcript,
+    };
     let mut summary = crate::output::Summary::default();
     for (i, record) in records.iter().enumerate() {
         if let Some(sink) = sink.as_mut() {
-            let text = if args.json {
+            let text = if args.json() {
                 json_line(&record.json(args.probe.transcript))? + "\n"
             } else if i > 0 {
-                format!("\n{}", report::render(record))
+                format!("\n{}", report::render_with(record, &layout))
             } else {
-                report::render(record)
+                report::render_with(record, &layout)
             };
             sink.write_all(text.as_bytes())?;
             sink.flush()?;
@@ -94,6 +99,13 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
             record.facts.addr,
             &record.verdict.accepted,
         );
+    }
+    // A domain's several MX hosts: one line for all of them.
+    if let (Some(sink), false) = (sink.as_mut(), args.json()) {
+        if let Some(line) = report::overall(&records, layout.color) {
+            sink.write_all(line.as_bytes())?;
+            sink.flush()?;
+        }
     }
     summary.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
     let code = exit_code(&summary);
@@ -112,4 +124,15 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// The report's width: `COLUMNS`, else the terminal's when the report goes
+/// to one, else [`report::DEFAULT_WIDTH`].
+fn report_width(to_stdout: bool) -> usize {
+    let columns = std::env::var("COLUMNS").ok();
+    let terminal = to_stdout
+        .then(|| terminal_size::terminal_size_of(std::io::stdout()))
+        .flatten()
+        .map(|(w, _)| usize::from(w.0));
+    report::width(columns.as_deref(), terminal)
 }

@@ -122,6 +122,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         progress: None,
         interrupted: Arc::new(AtomicBool::new(false)),
         checkpoint: None,
+        color: false,
         tap: Some(Box::new(move |r| {
             if let Ok(mut seen) = tap_seen.lock() {
                 let conf = r

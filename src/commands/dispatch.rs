@@ -3,12 +3,19 @@
 
 use super::EXIT_ERROR;
 use crate::cli::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Parse the command line, run the command, and return the exit code the
 /// README promises.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    // The colour choice first: clap styles its own help and errors with it.
+    let color = crate::output::style::color_from_args(std::env::args_os());
+    color.set_global();
+    let parsed = Cli::command()
+        .color(color.clap())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         // --help and --version go to stdout and exit 0, as clap does.
         Err(e)

@@ -316,7 +316,11 @@ pub(crate) fn open_output(dest: &Destination, append: bool) -> anyhow::Result<Op
 /// The summary table at the end: on stdout when the data went to a file,
 /// else on stderr (stdout holds nothing but data).
 pub(crate) fn print_summary(summary: &Summary, data_on_stdout: bool) -> std::io::Result<()> {
-    let table = summary.render();
+    let table = summary.render_styled(if data_on_stdout {
+        crate::output::style::stderr_on()
+    } else {
+        crate::output::style::stdout_on()
+    });
     if data_on_stdout {
         eprint!("{table}");
         Ok(())

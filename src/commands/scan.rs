@@ -18,11 +18,9 @@ use crate::targets::{
     self, random_seed, AddrSet, Job, Order, Plan, PlanError, Schedule, Scope, Shard, Spec,
 };
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Targets `--dry-run` lists.
 const DRY_RUN_LIST: u128 = 10;
@@ -110,7 +108,10 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
         }
     }
     let interactive = !args.quiet && std::io::stderr().is_terminal();
-    let progress = interactive.then(|| progress_bar(work.schedule.len(), work.start));
+    let progress = interactive.then(|| {
+        let color = crate::output::style::stderr_on();
+        crate::output::progress::bar(work.schedule.len(), work.start, color)
+    });
     let writer = Writer {
         format,
         transcript: args.probe.transcript,
@@ -120,6 +121,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
         interrupted: Arc::new(AtomicBool::new(false)),
         tap: None,
         checkpoint: checkpoint_writer,
+        color: crate::output::style::on_for(dest.path()),
     };
     let engine = EngineConfig {
         concurrency,
@@ -447,21 +449,6 @@ fn hosts_within(limit: u64) -> u64 {
     let reserved = (limit / 8).clamp(8, 64);
     let per_host = crate::relay::probe::policy::CONNECTIONS_AT_ONCE as u64;
     (limit.saturating_sub(reserved) / per_host).max(1)
-}
-
-fn progress_bar(total: u128, done: u128) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(
-        Some(u64::try_from(total).unwrap_or(u64::MAX)),
-        ProgressDrawTarget::stderr(),
-    );
-    let style =
-        ProgressStyle::with_template("{spinner} {pos}/{len} hosts  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-    pb.set_style(style);
-    pb.set_position(u64::try_from(done).unwrap_or(u64::MAX));
-    pb.set_message("relays: 0");
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
 }
 
 #[cfg(test)]

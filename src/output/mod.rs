@@ -2,10 +2,12 @@
 
 pub mod checkpoint;
 pub mod lines;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod sanitize;
 pub mod schema;
+pub mod style;
 pub mod writer;
 
 pub use record::{Record, CSV_HEADER};

@@ -91,6 +91,11 @@ impl CheckpointWriter {
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 const CHECKPOINT_RECORDS: u64 = 1024;
 
+/// The table is sorted in batches of this many rows (a few hundred bytes
+/// each): a scan larger than that gets one sorted run per batch, and memory
+/// stays bounded.
+const TABLE_SORT_BATCH: usize = 1 << 18;
+
 /// Most relays listed by address in the summary (all are counted).
 const LISTED_RELAYS: usize = 1000;
 
@@ -170,6 +175,14 @@ impl Summary {
 
     /// The end-of-scan table, for a human.
     pub fn render(&self) -> String {
+        self.render_styled(false)
+    }
+
+    /// The end-of-scan table, its verdicts coloured when `color`.
+    pub fn render_styled(&self, color: bool) -> String {
+        let paint = |s: Status, width: usize| {
+            super::style::paint_padded(s.as_str(), width, super::style::verdict(s), color)
+        };
         let mut out = String::new();
         let secs = self.elapsed.as_secs_f64();
         // A resumed run's rate is this run's: the earlier records took no time here.
@@ -198,7 +211,7 @@ impl Summary {
         out.push_str("  verdict           count\n");
         for status in Status::ALL {
             if let Some(n) = self.counts.get(&status) {
-                out.push_str(&format!("  {:<16} {:>6}\n", status.as_str(), n));
+                out.push_str(&format!("  {} {:>6}\n", paint(status, 16), n));
             }
         }
         if self.excluded > 0 {
@@ -234,10 +247,7 @@ impl Summary {
             let mut relays = self.relays.clone();
             relays.sort();
             for (addr, status, accepted) in &relays {
-                out.push_str(&format!(
-                    "  {addr:<24} {:<15} {accepted}\n",
-                    status.as_str()
-                ));
+                out.push_str(&format!("  {addr:<24} {} {accepted}\n", paint(*status, 15)));
             }
             if self.relay_count as usize > self.relays.len() {
                 out.push_str(&format!(
@@ -267,6 +277,8 @@ pub struct Writer {
     pub tap: Option<Tap>,
     /// Keep a `--resume` checkpoint.
     pub checkpoint: Option<CheckpointWriter>,
+    /// Colour the verdicts of the table (`--color`, see [`super::style`]).
+    pub color: bool,
 }
 
 /// Run the writer on the current (blocking) thread until the channel closes.
@@ -288,8 +300,12 @@ pub fn run(
         inner: sink,
         written: written.clone(),
     };
-    let mut out = Sink::new(cfg.format, Box::new(counting));
-    out.start(&cfg)?;
+    let mut out = Sink::new(cfg.format, Box::new(counting), cfg.color);
+    // Through the bar: on a terminal the header must not land on its line.
+    match &cfg.progress {
+        Some(pb) => pb.suspend(|| out.start(&cfg))?,
+        None => out.start(&cfg)?,
+    }
     let mut last_checkpoint = Instant::now();
     let mut since_checkpoint = 0u64;
     // Targets written for jobs not done yet (a name with several
@@ -370,7 +386,10 @@ pub fn run(
     }
     summary.elapsed = started.elapsed();
     summary.interrupted = cfg.interrupted.load(Ordering::SeqCst);
-    out.finish(&summary)?;
+    match &cfg.progress {
+        Some(pb) => pb.suspend(|| out.finish(&summary))?,
+        None => out.finish(&summary)?,
+    }
     if let Some(cp) = cfg.checkpoint.as_mut() {
         let complete = !summary.interrupted && cp.completion.next() >= cp.template.total;
         cp.save(written.load(Ordering::SeqCst), pending(cp, &open), complete)?;
@@ -420,11 +439,20 @@ impl Write for Counting {
 struct Sink {
     out: Box<dyn Write + Send>,
     format: Format,
+    color: bool,
+    /// The table's rows, kept to be written sorted by address then port
+    /// when the scan ends (the other formats stream in completion order).
+    rows: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl Sink {
-    fn new(format: Format, out: Box<dyn Write + Send>) -> Sink {
-        Sink { out, format }
+    fn new(format: Format, out: Box<dyn Write + Send>, color: bool) -> Sink {
+        Sink {
+            out,
+            format,
+            color,
+            rows: Vec::new(),
+        }
     }
 
     fn put(&mut self, line: &[u8]) -> io::Result<()> {
@@ -455,29 +483,56 @@ impl Sink {
             Format::Csv => csv_line(r.csv_row())?,
             Format::Jsonl => jsonl(&r.json(transcript))?.into_bytes(),
             Format::Table => {
-                let v = &r.verdict;
-                let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
-                format!(
-                    "{:<24} {:<15} {:<11} {:<10} {}\n",
-                    r.facts.addr.to_string(),
-                    v.verdict.as_str(),
-                    v.confidence.map(|c| c.as_str()).unwrap_or("-"),
-                    truncate(&v.accepted.join(","), 10),
-                    truncate(&terminal(&reply), 100)
-                )
-                .into_bytes()
+                self.rows.push((r.facts.addr, table_row(r, self.color)));
+                if self.rows.len() >= TABLE_SORT_BATCH {
+                    self.flush_rows()?;
+                }
+                return Ok(());
             }
         };
         self.put(&line)
+    }
+
+    /// Write the table rows kept so far, sorted by address then port
+    /// (stable: a name's several records keep their order).
+    fn flush_rows(&mut self) -> io::Result<()> {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by_key(|(addr, _)| (addr.ip(), addr.port()));
+        for (_, row) in rows {
+            self.out.write_all(&row)?;
+        }
+        self.out.flush()
     }
 
     /// The closing JSONL summary line.
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         match self.format {
             Format::Jsonl => self.put(jsonl(&summary.line())?.as_bytes()),
+            Format::Table => self.flush_rows(),
             _ => self.out.flush(),
         }
     }
+}
+
+/// One row of `--format table`. The reply is server text: neutralised
+/// before the verdict is coloured, so the only escapes are ours.
+fn table_row(r: &Record, color: bool) -> Vec<u8> {
+    let v = &r.verdict;
+    let reply = v.reply.clone().or_else(|| r.error()).unwrap_or_default();
+    format!(
+        "{:<24} {} {:<11} {:<10} {}\n",
+        r.facts.addr.to_string(),
+        super::style::paint_padded(
+            v.verdict.as_str(),
+            15,
+            super::style::verdict(v.verdict),
+            color
+        ),
+        v.confidence.map(|c| c.as_str()).unwrap_or("-"),
+        truncate(&v.accepted.join(","), 10),
+        truncate(&terminal(&reply), 100)
+    )
+    .into_bytes()
 }
 
 /// One JSON Lines line with its line end.
