@@ -1,0 +1,276 @@
+//! The documentation stays true: every ```console block of the files below
+//! is run by trycmd against the built-in lab (`relayscan lab`, on its
+//! default addresses 127.0.0.11 upwards, port 2525, as the docs show), and
+//! every relative link in README.md and docs/*.md must lead to a file (and
+//! heading) that exists.
+//!
+//! A block that cannot run here (real MTAs, nmap, the internet's DNS, a
+//! shell pipe or a Ctrl-C) is fenced ```console,ignore and says that its
+//! output was recorded. After a deliberate change of output:
+//! `TRYCMD=overwrite cargo test --test docs`, then put the `[..]` wildcards
+//! back where times, ports and random local parts vary, and review the diff.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The files whose console blocks run, named one by one: a new docs file
+/// is added here deliberately, once its examples run.
+const RUN: &[&str] = &[
+    "README.md",
+    "docs/usage.md",
+    "docs/output.md",
+    "docs/safety.md",
+    "docs/tls-auth.md",
+    "docs/large-scans.md",
+    "docs/lab.md",
+    "docs/testing.md",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `relayscan lab` as a child process, stopped when dropped.
+struct LabProcess(Child);
+
+impl LabProcess {
+    /// Start the whole lab on 127.0.0.11:2525 onwards. Another worktree's
+    /// lab may hold the port for a while: retry for a minute.
+    fn start() -> LabProcess {
+        let bin = trycmd::cargo::cargo_bin("relayscan");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut child = Command::new(&bin)
+                .arg("lab")
+                .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("relayscan lab starts");
+            let stdout = child.stdout.take().expect("piped stdout");
+            let ready = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.starts_with("lab running on port 2525"));
+            if ready {
+                return LabProcess(child);
+            }
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("lab exits");
+            assert!(
+                Instant::now() < deadline,
+                "relayscan lab did not start on 127.0.0.11:2525: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn console_examples_in_the_docs_run_against_the_lab() {
+    let _lab = LabProcess::start();
+    // The examples run in a directory of their own, holding what they read:
+    // the lab account's password file.
+    let work = tempfile::tempdir().expect("temp dir");
+    std::fs::write(work.path().join("pw.txt"), "labpass\n").expect("pw.txt");
+    std::env::set_current_dir(work.path()).expect("cd into the temp dir");
+
+    let cases = trycmd::TestCases::new();
+    cases
+        .register_bin("relayscan", trycmd::cargo::cargo_bin("relayscan"))
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(60));
+    for file in RUN {
+        cases.case(root().join(file));
+    }
+    cases.run();
+}
+
+/// Every markdown file whose links are checked.
+fn linted() -> Vec<PathBuf> {
+    let mut files = vec![root().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+/// The text outside fenced code blocks.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    let mut fence: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        let ticks = t.chars().take_while(|&c| c == '`').count();
+        match &fence {
+            Some(f) if t.starts_with(f.as_str()) => fence = None,
+            Some(_) => {}
+            None if ticks >= 3 => fence = Some("`".repeat(ticks)),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// GitHub's anchor of a heading: lower case, punctuation dropped, spaces
+/// as hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    for line in prose(text).lines() {
+        if let Some(h) = line.strip_prefix('#') {
+            let base = slug(h.trim_start_matches('#'));
+            let mut s = base.clone();
+            let mut n = 1;
+            while !seen.insert(s.clone()) {
+                s = format!("{base}-{n}");
+                n += 1;
+            }
+        }
+    }
+    seen
+}
+
+/// The targets of `[text](target)` links in the prose, in inline code too.
+fn links(text: &str) -> Vec<String> {
+    let prose = prose(text);
+    let mut out = Vec::new();
+    let mut rest = prose.as_str();
+    while let Some(i) = rest.find("](") {
+        rest = &rest[i + 2..];
+        if let Some(end) = rest.find(')') {
+            out.push(rest[..end].trim().to_string());
+        }
+    }
+    out
+}
+
+fn broken_links(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("readable markdown");
+    let dir = file.parent().expect("a directory");
+    let mut broken = Vec::new();
+    for link in links(&text) {
+        if link.contains("://") || link.starts_with("mailto:") {
+            continue;
+        }
+        let (path, anchor) = match link.split_once('#') {
+            Some((p, a)) => (p, Some(a)),
+            None => (link.as_str(), None),
+        };
+        let target = if path.is_empty() {
+            file.to_path_buf()
+        } else {
+            dir.join(path)
+        };
+        if !target.exists() {
+            broken.push(format!("{link}: no file {}", target.display()));
+            continue;
+        }
+        if let Some(anchor) = anchor {
+            let is_md = target.extension().is_some_and(|x| x == "md");
+            if is_md {
+                let body = std::fs::read_to_string(&target).expect("readable target");
+                if !anchors(&body).contains(anchor) {
+                    broken.push(format!(
+                        "{link}: no heading #{anchor} in {}",
+                        target.display()
+                    ));
+                }
+            }
+        }
+    }
+    broken
+}
+
+#[test]
+fn every_relative_link_leads_to_a_file_and_heading_that_exist() {
+    let mut broken = Vec::new();
+    for file in linted() {
+        for b in broken_links(&file) {
+            broken.push(format!("{}: {b}", file.display()));
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_link_checker_finds_what_it_should() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = dir.path().join("a.md");
+    std::fs::write(
+        dir.path().join("b.md"),
+        "# Exit codes\n## TLS, AUTH & fixes\n",
+    )
+    .expect("b.md");
+    std::fs::write(
+        &a,
+        "[ok](b.md#exit-codes) [ok2](b.md#tls-auth--fixes) [gone](c.md) [bad](b.md#nope)\n\
+         [web](https://example.org/x) [self](#top)\n# Top\n```text\n[code](nowhere.md)\n```\n",
+    )
+    .expect("a.md");
+    let broken = broken_links(&a);
+    assert_eq!(broken.len(), 2, "{broken:?}");
+    assert!(broken[0].starts_with("c.md"), "{broken:?}");
+    assert!(broken[1].starts_with("b.md#nope"), "{broken:?}");
+}
+
+#[test]
+fn every_file_the_docs_test_runs_exists_and_has_a_console_block_or_says_why_not() {
+    for file in RUN {
+        let text = std::fs::read_to_string(root().join(file)).expect("listed file exists");
+        assert!(
+            text.contains("```console\n"),
+            "{file} is listed in RUN but has no runnable console block"
+        );
+        // trycmd reads a fence without a language as a console block: give
+        // every block its language.
+        for (n, line) in text.lines().enumerate() {
+            assert!(
+                line.trim() != "```" || is_closing(&text, n),
+                "{file}:{}: a code fence without a language",
+                n + 1
+            );
+        }
+    }
+}
+
+/// Whether the bare fence on line `n` closes a block (an odd count of
+/// fences before it).
+fn is_closing(text: &str, n: usize) -> bool {
+    text.lines()
+        .take(n)
+        .filter(|l| l.trim_start().starts_with("```"))
+        .count()
+        % 2
+        == 1
+}
