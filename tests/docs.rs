@@ -274,3 +274,34 @@ fn is_closing(text: &str, n: usize) -> bool {
         % 2
         == 1
 }
+
+/// docs/lab.md's tables name every profile of `relayscan lab` at its
+/// address, in order, with the verdict the profile expects.
+#[test]
+fn the_lab_tables_match_the_lab() {
+    let text = std::fs::read_to_string(root().join("docs/lab.md")).expect("docs/lab.md");
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .filter(|l| l.starts_with("| 127."))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    let base = u32::from(relayscan::lab::DEFAULT_BASE);
+    assert_eq!(rows.len(), relayscan::lab::PROFILES.len(), "{rows:?}");
+    for (i, (row, p)) in rows.iter().zip(relayscan::lab::PROFILES).enumerate() {
+        let addr = std::net::Ipv4Addr::from(base + i as u32).to_string();
+        assert_eq!(row[0], addr, "{row:?}");
+        assert_eq!(row[1], p.name, "{row:?}");
+        let expected = row.last().expect("a verdict cell");
+        assert!(
+            expected.starts_with(p.expected.as_str()),
+            "{}: the table says {expected}, the profile expects {}",
+            p.name,
+            p.expected.as_str()
+        );
+    }
+}
