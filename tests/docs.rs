@@ -29,7 +29,13 @@ const RUN: &[&str] = &[
     "docs/large-scans.md",
     "docs/lab.md",
     "docs/testing.md",
+    "docs/dns.md",
 ];
+
+/// The name server the DNS examples ask (`--resolver 127.0.0.1:2553`): the
+/// tests' own, with the `lab.example` zone whose MX hosts are the lab's
+/// open relay (mx1, 127.0.0.11) and closed Postfix (mx2, 127.0.0.12).
+const DOCS_RESOLVER: &str = "127.0.0.1:2553";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -82,6 +88,13 @@ impl Drop for LabProcess {
 #[test]
 fn console_examples_in_the_docs_run_against_the_lab() {
     let _lab = LabProcess::start();
+    let _dns = common::dns::TestDns::start_on(
+        common::dns::lab_world(
+            "127.0.0.11".parse().expect("mx1"),
+            "127.0.0.12".parse().expect("mx2"),
+        ),
+        DOCS_RESOLVER,
+    );
     // The examples run in a directory of their own, holding what they read:
     // the lab account's password file.
     let work = tempfile::tempdir().expect("temp dir");
