@@ -34,7 +34,9 @@ const RUN: &[&str] = &[
 
 /// The name server the DNS examples ask (`--resolver 127.0.0.1:2553`): the
 /// tests' own, with the `lab.example` zone whose MX hosts are the lab's
-/// open relay (mx1, 127.0.0.11) and closed Postfix (mx2, 127.0.0.12).
+/// open relay (mx1, 127.0.0.11) and closed Postfix (mx2, 127.0.0.12), and
+/// `scope.example`, whose second MX host and `far.scope.example` point at
+/// 127.0.0.200, outside the scope the examples give (never dialled).
 const DOCS_RESOLVER: &str = "127.0.0.1:2553";
 
 fn root() -> PathBuf {
@@ -92,7 +94,13 @@ fn console_examples_in_the_docs_run_against_the_lab() {
         common::dns::lab_world(
             "127.0.0.11".parse().expect("mx1"),
             "127.0.0.12".parse().expect("mx2"),
-        ),
+        )
+        .zone("scope.example")
+        .mx("scope.example", 10, "mx1.scope.example")
+        .mx("scope.example", 20, "mx2.scope.example")
+        .addr("mx1.scope.example", "127.0.0.11".parse().expect("mx1"))
+        .addr("mx2.scope.example", "127.0.0.200".parse().expect("mx2"))
+        .addr("far.scope.example", "127.0.0.200".parse().expect("far")),
         DOCS_RESOLVER,
     );
     // The examples run in a directory of their own, holding what they read:
