@@ -326,3 +326,68 @@ fn the_lab_tables_match_the_lab() {
         );
     }
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Mail-server settings the docs quote, which look like test names.
+const MTA_SETTINGS: &[&str] = &[
+    "smtpd_soft_error_limit",
+    "smtpd_error_sleep_time",
+    "smtp_max_synprot_errors",
+    "smtpd_tls_auth_only",
+];
+
+/// The docs name tests as evidence (`a_slow_quit_never_makes_a_fourth_connection`)
+/// and source files (`src/smtp/pacer.rs`): each must still exist.
+#[test]
+fn every_test_and_source_file_the_docs_cite_exists() {
+    let mut sources = Vec::new();
+    for dir in ["src", "tests", "examples"] {
+        rust_files(&root().join(dir), &mut sources);
+    }
+    let code: String = sources
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("readable source"))
+        .collect();
+    let mut missing = Vec::new();
+    for file in linted() {
+        let text = std::fs::read_to_string(&file).expect("readable markdown");
+        for span in text.split('`').skip(1).step_by(2) {
+            // `tests/scale.rs::rate_paces_every_connection_not_every_host`
+            for part in span.split("::") {
+                let part = part.trim();
+                let is_path = ["src/", "tests/", "examples/"]
+                    .iter()
+                    .any(|d| part.starts_with(d))
+                    && !part.contains(' ')
+                    && !part.contains('*');
+                if is_path && !root().join(part).exists() {
+                    missing.push(format!("{}: file {part}", file.display()));
+                }
+                let is_test_name = part.matches('_').count() >= 3
+                    && !MTA_SETTINGS.contains(&part)
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if is_test_name && !code.contains(&format!("fn {part}(")) {
+                    missing.push(format!("{}: fn {part}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "cited but gone:\n{}",
+        missing.join("\n")
+    );
+}
