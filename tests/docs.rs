@@ -43,8 +43,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `relayscan lab` as a child process, stopped when dropped.
-struct LabProcess(Child);
+/// `relayscan lab` as a child process, stopped when dropped; the read end
+/// of its standard output stays open as long as it runs.
+struct LabProcess(Child, Option<BufReader<std::process::ChildStdout>>);
 
 impl LabProcess {
     /// Start the whole lab on 127.0.0.11:2525 onwards. Another worktree's
@@ -60,13 +61,13 @@ impl LabProcess {
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("relayscan lab starts");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let ready = BufReader::new(stdout)
+            let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+            let ready = (&mut stdout)
                 .lines()
                 .map_while(Result::ok)
                 .any(|l| l.starts_with("lab running on port 2525"));
             if ready {
-                return LabProcess(child);
+                return LabProcess(child, Some(stdout));
             }
             let _ = child.kill();
             let out = child.wait_with_output().expect("lab exits");
@@ -84,6 +85,7 @@ impl Drop for LabProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        drop(self.1.take());
     }
 }
 
