@@ -222,13 +222,16 @@ fn demo_follows_the_overwrite_rule_and_refuses_bad_paths_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("mine.csv"), "precious\n").unwrap();
-    std::fs::create_dir(d.join("busy.csv.tmp")).unwrap();
+    // A name the temporary file (NAME.PID.tmp) cannot have: longer than
+    // NAME_MAX (255 bytes) once the suffix is added.
+    let long = format!("{}.csv", "b".repeat(246));
+    let cannot = format!("cannot write {long}");
     for (args, needle) in [
         (&["demo", "-o", "/tmp"][..], "/tmp is a directory"),
         (&["demo", "-o", "mine.csv"], "mine.csv exists: pass --force"),
         (&["demo", "-o", "gone/x.csv"], "gone does not exist"),
         // Its temporary file cannot be made: the error names the user's file.
-        (&["demo", "-o", "busy.csv"], "cannot write busy.csv"),
+        (&["demo", "-o", long.as_str()], cannot.as_str()),
     ] {
         let started = Instant::now();
         let out = run(d, args);
@@ -250,7 +253,7 @@ fn demo_follows_the_overwrite_rule_and_refuses_bad_paths_up_front() {
         std::fs::read_to_string(d.join("mine.csv")).unwrap(),
         "precious\n"
     );
-    assert!(!d.join("busy.csv").exists());
+    assert!(!d.join(&long).exists());
 
     // Its own default file is replaced; --force replaces any other.
     std::fs::write(d.join("relayscan-demo.csv"), "an old demo\n").unwrap();
@@ -258,7 +261,12 @@ fn demo_follows_the_overwrite_rule_and_refuses_bad_paths_up_front() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = std::fs::read_to_string(d.join("relayscan-demo.csv")).unwrap();
     assert!(text.starts_with(&CSV_HEADER.join(",")), "{text}");
-    assert!(!d.join("relayscan-demo.csv.tmp").exists());
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
     let out = run(d, &["demo", "-o", "/dev/null"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -203,8 +203,10 @@ impl CsvFile {
     fn open(dest: &Destination) -> anyhow::Result<CsvFile> {
         let tmp = match dest {
             Destination::File { path, .. } => {
+                // The process id keeps two demos writing into one directory
+                // (one of them refused, say) off each other's temporary file.
                 let mut name = path.file_name().unwrap_or_default().to_os_string();
-                name.push(".tmp");
+                name.push(format!(".{}.tmp", std::process::id()));
                 let tmp = path.with_file_name(name);
                 let file = std::fs::File::create(&tmp)
                     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

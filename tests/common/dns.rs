@@ -219,6 +219,12 @@ pub struct TestDns {
 
 impl TestDns {
     pub fn start(zones: Zones) -> TestDns {
+        Self::start_on(zones, "127.0.0.1:0")
+    }
+
+    /// Start on `bind` (a loopback address; port 0 for a free one), UDP and
+    /// TCP on the same port.
+    pub fn start_on(zones: Zones, bind: &str) -> TestDns {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -245,7 +251,7 @@ impl TestDns {
             // One port for UDP and TCP: retry when TCP's is taken.
             let mut sockets = None;
             for _ in 0..20 {
-                let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+                let udp = UdpSocket::bind(bind).await.expect("bind udp");
                 let addr = udp.local_addr().expect("udp addr");
                 if let Ok(tcp) = TcpListener::bind(addr).await {
                     sockets = Some((udp, tcp, addr));
