@@ -379,6 +379,47 @@ fn check_transcript_shows_the_dialogue_with_auth_redacted() {
         .contains("transcript"));
 }
 
+/// A check of an open relay runs the trick batch on connections that overlap
+/// the first one: each must still read as one block, connect to close.
+#[test]
+fn check_transcript_shows_each_connection_as_one_block() {
+    let lab = TestLab::start(&["open-relay"]);
+    let out = relayscan()
+        .args(["check", &lab.addr("open-relay"), "--transcript"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    let dialogue = &report[report.find("\n  transcript\n").expect("a transcript")..];
+    let mut open: Option<String> = None;
+    let mut blocks = 0;
+    let mut previous = "";
+    for line in dialogue.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("* connect ") {
+            assert!(open.is_none(), "{line:?} inside another block:\n{dialogue}");
+            let number = rest.rsplit_once("(connection ").expect("a number").1;
+            open = Some(number.trim_end_matches(')').to_string());
+            blocks += 1;
+        } else if let Some(rest) = line.strip_prefix("* close connection ") {
+            let number = rest.split_whitespace().next().expect("a number");
+            assert_eq!(open.as_deref(), Some(number), "{line:?}:\n{dialogue}");
+            open = None;
+        } else if line.starts_with("S: 220 ") {
+            assert!(
+                previous.starts_with("* connect "),
+                "a greeting outside its block:\n{dialogue}"
+            );
+        } else if line.starts_with("C: ") || line.starts_with("S: ") {
+            assert!(open.is_some(), "{line:?} outside any block:\n{dialogue}");
+        }
+        previous = line;
+    }
+    assert!(
+        blocks >= 2,
+        "the open relay was tested on {blocks} connection(s):\n{dialogue}"
+    );
+}
+
 #[test]
 fn check_format_json_is_the_json_alias_and_text_the_report() {
     let lab = TestLab::start(&["open-relay"]);

@@ -30,6 +30,7 @@ const RUN: &[&str] = &[
     "docs/lab.md",
     "docs/testing.md",
     "docs/dns.md",
+    "docs/terminal.md",
 ];
 
 /// The name server the DNS examples ask (`--resolver 127.0.0.1:2553`): the

@@ -203,6 +203,12 @@ impl Connection {
         self.opened = epoch;
     }
 
+    /// An event of this connection (its opening, TLS), kept in order with
+    /// its dialogue.
+    pub fn note(&mut self, line: &str) {
+        self.record('*', line);
+    }
+
     /// Take the transcript recorded so far.
     pub fn take_transcript(&mut self) -> Vec<TranscriptEntry> {
         self.transcript_bytes = 0;

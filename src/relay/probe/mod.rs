@@ -394,17 +394,20 @@ impl Probe<'_> {
         self.greeted = true;
         self.facts.connections += 1;
         let number = self.number_base + self.facts.connections;
-        self.note(format!(
-            "connect {} (connection {number})",
-            self.target.addr
-        ));
+        // The opening is noted in the connection's own transcript, so that
+        // connections that overlap (a trick batch shared out) each read as
+        // one block: connect, dialogue, close.
+        let connect_note = format!("connect {} (connection {number})", self.target.addr);
         // At most three connections to the host at once, counting the ones
         // still saying QUIT: wait for a slot, but not past the deadline.
         let slot = match tokio::time::timeout_at(self.deadline, self.slots.clone().acquire_owned())
             .await
         {
             Ok(Ok(slot)) => slot,
-            _ => return self.connect_failed(first, Connect::Timeout, "host deadline reached"),
+            _ => {
+                self.note(connect_note);
+                return self.connect_failed(first, Connect::Timeout, "host deadline reached");
+            }
         };
         if let Some(pace) = &self.cfg.pace {
             // `--rate` counts connection starts; the wait for our turn is
@@ -421,6 +424,9 @@ impl Probe<'_> {
             self.deadline,
         )
         .await;
+        if dialed.is_err() {
+            self.note(connect_note.clone());
+        }
         let stream = match dialed {
             Err(DialError::Timeout) => {
                 return self.connect_failed(first, Connect::Timeout, "connect timeout")
@@ -451,6 +457,7 @@ impl Probe<'_> {
         }
         let mut conn = Connection::new(Box::new(stream), limits, self.deadline);
         conn.set_epoch(self.started);
+        conn.note(&connect_note);
         if first {
             self.enter(Step::Greeting);
         }
