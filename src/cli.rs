@@ -16,7 +16,7 @@ use std::path::PathBuf;
                   and records, with evidence, whether each accepts unauthenticated relay. \
                   It sends no message (no DATA) unless asked for one confirmation with check --confirm.\n\n\
                   Scan only networks and servers you are allowed to test.",
-    after_help = "Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted.",
+    after_help = "Exit codes: 0 every target tested and none relays, 1 a relay found, 2 a usage or runtime error or a target that could not be tested, 130 interrupted.",
     styles = crate::output::style::HELP
 )]
 pub(crate) struct Cli {
@@ -67,7 +67,7 @@ Examples:
                                                    50 connections/s, resumable after Ctrl-C
   relayscan scan 192.0.2.0/24 --scope 192.0.2.0/24 never send a packet outside the scope
 
-Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted.";
+Exit codes: 0 every target tested and none relays, 1 a relay found, 2 a usage or runtime error or a target that could not be tested, 130 interrupted.";
 
 /// The EXAMPLES section of `check --help`.
 const CHECK_EXAMPLES: &str = "\
@@ -79,7 +79,7 @@ Examples:
                                                    the JSON Lines result instead of the report
   relayscan check mx.example.org -q && echo clean  for CI: only the exit code
 
-Exit codes: 0 no relay found, 1 a relay found, 2 usage or runtime error, 130 interrupted.";
+Exit codes: 0 every target tested and none relays, 1 a relay found, 2 a usage or runtime error or a target that could not be tested, 130 interrupted.";
 
 #[derive(Debug, Args)]
 pub(crate) struct CompletionsArgs {
