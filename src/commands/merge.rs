@@ -21,7 +21,7 @@ use std::path::Path;
 /// (`merge /dev/zero`). A torn last line (an interrupted write, no newline)
 /// is skipped with a warning. `want` picks the line types to decode; the
 /// others are skipped after reading their `type`.
-fn each_line(
+pub(crate) fn each_line(
     path: &Path,
     want: LineType,
     mut f: impl FnMut(Line) -> anyhow::Result<()>,
