@@ -78,7 +78,8 @@ pub struct Change {
     pub new_verdict: Option<Status>,
     pub old_software: Option<String>,
     pub new_software: Option<String>,
-    /// The relay test that decided the new verdict (else the old one's).
+    /// The test that decided the new verdict (the old one's for a target
+    /// that vanished).
     pub deciding_test: Option<String>,
     /// The reply that decided it, on one line.
     pub reply: Option<String>,
@@ -104,7 +105,8 @@ pub fn diff(old: &[ResultLine], new: &[ResultLine]) -> Vec<Change> {
         let o = old_ix.get(key).map(|&i| &old[i]);
         let n = new_ix.get(key).map(|&i| &new[i]);
         let change = |change: ChangeKind| {
-            let decided = n.filter(|n| n.verdict.is_relay() || o.is_none()).or(o);
+            // The new record's evidence, else (a vanished target) the old one's.
+            let decided = n.or(o);
             Change {
                 change,
                 target: key.to_string(),
@@ -150,10 +152,17 @@ fn software(r: &ResultLine) -> Option<String> {
     })
 }
 
-/// A CSV has no version column: versions count only when both sides have one.
+/// Only software seen on both sides counts (a host that stopped answering
+/// has none, which is its verdict's change), and a version only when both
+/// sides have one (a CSV has no version column).
 fn software_changed(o: &ResultLine, n: &ResultLine) -> bool {
-    o.software != n.software
-        || matches!((&o.software_version, &n.software_version), (Some(a), Some(b)) if a != b)
+    match (o.software, n.software) {
+        (Some(a), Some(b)) if a != b => true,
+        (Some(_), Some(_)) => {
+            matches!((&o.software_version, &n.software_version), (Some(a), Some(b)) if a != b)
+        }
+        _ => false,
+    }
 }
 
 /// The number of changes of each kind, zeros left out.
@@ -317,6 +326,7 @@ mod tests {
             host("10.0.0.4", Closed, None),
             host("10.0.0.5", OpenRelay, None),
             host("10.0.0.6", Closed, None),
+            host("10.0.0.9", Closed, Some(Software::Postfix)),
         ];
         let new = vec![
             host("10.0.0.1", OpenRelay, Some(Software::Postfix)),
@@ -326,6 +336,8 @@ mod tests {
             host("10.0.0.5", PossibleRelay, None),
             host("10.0.0.7", Closed, None),
             host("10.0.0.8", PossibleRelay, None),
+            // Software no longer seen is not a software change.
+            host("10.0.0.9", Timeout, None),
         ];
         let changes = diff(&old, &new);
         let got: Vec<(&str, &str)> = changes
@@ -340,6 +352,7 @@ mod tests {
                 ("relay-closed", "10.0.0.2:25"),
                 ("verdict-changed", "10.0.0.4:25"),
                 ("verdict-changed", "10.0.0.5:25"),
+                ("verdict-changed", "10.0.0.9:25"),
                 ("software-changed", "10.0.0.3:25"),
                 ("appeared", "10.0.0.7:25"),
                 ("vanished", "10.0.0.6:25"),
@@ -347,7 +360,7 @@ mod tests {
         );
         assert_eq!(
             summary(&changes),
-            "8 changes: 2 new relays, 1 relay closed, 2 other verdict changes, \
+            "9 changes: 2 new relays, 1 relay closed, 3 other verdict changes, \
              1 software change, 1 appeared, 1 vanished"
         );
         assert!(diff(&old, &old).is_empty());

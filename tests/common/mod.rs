@@ -56,9 +56,27 @@ impl TestLab {
         Self::start_as(profiles, relayscan::lab::tls::Identity::CaSigned)
     }
 
+    /// Start the named profiles on `port`: a lab that plays other
+    /// profiles on the addresses and port of one stopped before.
+    pub fn start_on(names: &[&str], port: u16) -> TestLab {
+        let profiles: Vec<&'static Profile> = names
+            .iter()
+            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+            .collect();
+        Self::start_port(profiles, relayscan::lab::tls::Identity::SelfSigned, port)
+    }
+
     pub fn start_as(
         profiles: Vec<&'static Profile>,
         identity: relayscan::lab::tls::Identity,
+    ) -> TestLab {
+        Self::start_port(profiles, identity, 0)
+    }
+
+    fn start_port(
+        profiles: Vec<&'static Profile>,
+        identity: relayscan::lab::tls::Identity,
+        port: u16,
     ) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -66,7 +84,7 @@ impl TestLab {
             .build()
             .expect("runtime");
         let lab = rt
-            .block_on(Lab::start_as(DEFAULT_BASE, 0, &profiles, identity))
+            .block_on(Lab::start_as(DEFAULT_BASE, port, &profiles, identity))
             .expect("lab starts");
         TestLab {
             lab: Some(lab),
