@@ -47,7 +47,11 @@ impl TwoScans {
         drop(before);
         let after = TestLab::start_on(&["open-relay", "sendmail-closed"], port);
         assert_eq!(after.addrs(), addrs[..2]);
-        scan(&addrs[..2], &dir.path().join("new.jsonl"), &["--transcript"]);
+        scan(
+            &addrs[..2],
+            &dir.path().join("new.jsonl"),
+            &["--transcript"],
+        );
         scan(&addrs[..2], &dir.path().join("new.csv"), &[]);
         TwoScans { dir, addrs }
     }
@@ -104,12 +108,7 @@ fn diff_of_two_lab_scans_names_the_changed_hosts() {
     let kinds: Vec<(&str, &str)> = lines
         .iter()
         .filter(|l| l["type"] == "change")
-        .map(|l| {
-            (
-                l["change"].as_str().unwrap(),
-                l["target"].as_str().unwrap(),
-            )
-        })
+        .map(|l| (l["change"].as_str().unwrap(), l["target"].as_str().unwrap()))
         .collect();
     assert_eq!(
         kinds,
@@ -165,7 +164,9 @@ fn diff_of_two_lab_scans_names_the_changed_hosts() {
     )));
     assert!(page.contains("3 changes: 1 new relay, 1 software change, 1 vanished"));
     // The relay's evidence and its fix (Postfix's).
-    assert!(page.contains(&format!("<article class=\"relay\" data-target=\"{relay}\">")));
+    assert!(page.contains(&format!(
+        "<article class=\"relay\" data-target=\"{relay}\">"
+    )));
     assert!(page.contains("Dialogue (from the transcript)"));
     assert!(page.contains("C: RCPT TO:&lt;relaytest@example.net&gt;"));
     assert!(page.contains("smtpd_relay_restrictions"));
@@ -182,7 +183,9 @@ fn bad_input_is_exit_2_naming_the_file() {
         .args([&junk, &junk])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("junk.txt is not a relayscan result file"));
+        .stderr(predicate::str::contains(
+            "junk.txt is not a relayscan result file",
+        ));
     relayscan()
         .arg("diff")
         .args([&missing, &junk])
@@ -217,7 +220,9 @@ fn report_follows_the_output_file_rules() {
         .arg(&out)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("exists: pass --force to overwrite it"));
+        .stderr(predicate::str::contains(
+            "exists: pass --force to overwrite it",
+        ));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
     relayscan()
         .arg("report")
@@ -250,7 +255,10 @@ fn report_follows_the_output_file_rules() {
         .assert()
         .code(0);
     let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
-    assert!(md.starts_with("## relayscan report\n\n**1 relay** in 2 targets"), "{md}");
+    assert!(
+        md.starts_with("## relayscan report\n\n**1 relay** in 2 targets"),
+        "{md}"
+    );
     relayscan()
         .arg("report")
         .arg(&results)
@@ -323,7 +331,10 @@ fn hostile_server_text_is_inert_in_html_and_markdown() {
         .collect();
     assert!(control.is_empty(), "raw control characters: {control:?}");
     // The escape-codes server's colour codes are shown, not obeyed.
-    assert!(page.contains("\\x1B[31;1mRED"), "escape codes shown as text");
+    assert!(
+        page.contains("\\x1B[31;1mRED"),
+        "escape codes shown as text"
+    );
 
     let md = dir.path().join("r.md");
     relayscan()
@@ -336,7 +347,9 @@ fn hostile_server_text_is_inert_in_html_and_markdown() {
     let md = std::fs::read_to_string(&md).unwrap();
     let relays = lines
         .iter()
-        .filter(|l| l.contains("\"verdict\":\"open-relay\"") || l.contains("\"verdict\":\"possible-relay\""))
+        .filter(|l| {
+            l.contains("\"verdict\":\"open-relay\"") || l.contains("\"verdict\":\"possible-relay\"")
+        })
         .count();
     let s = if relays == 1 { "" } else { "s" };
     assert!(md.contains(&format!("**{relays} relay{s}**")), "{md}");

@@ -139,10 +139,7 @@ fn no_console_messages(seen: &Seen, what: &str) {
         .lines()
         .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
         .collect();
-    assert!(
-        console.is_empty(),
-        "{what}: console messages: {console:#?}"
-    );
+    assert!(console.is_empty(), "{what}: console messages: {console:#?}");
     assert!(
         seen.dom.contains("data-ready=\"1\""),
         "{what}: the page's script did not finish (blocked by its own policy?)"
@@ -194,8 +191,10 @@ fn a_reader_sees_counts_relays_and_can_sort_and_filter() {
     assert_eq!(text_of(&seen.dom, "shown"), "5 of 5 targets shown");
     for relay in ["open-relay", "percent-hack"] {
         assert!(
-            seen.dom
-                .contains(&format!("<article class=\"relay\" data-target=\"{}\">", addr(relay))),
+            seen.dom.contains(&format!(
+                "<article class=\"relay\" data-target=\"{}\">",
+                addr(relay)
+            )),
             "{relay}'s evidence"
         );
     }

@@ -377,8 +377,13 @@ mod tests {
         let m = markdown(&changes);
         assert!(m.contains("`250 ok\\x1B[2J \\| ʼxʼ <script>`"), "{m}");
         let j = jsonl(&changes).unwrap();
-        assert!(j.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+        assert!(j
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
         assert!(j.contains(r#""change":"new-relay""#), "{j}");
-        assert!(j.ends_with("\"new_relays\":1,\"type\":\"summary\"}\n"), "{j}");
+        assert!(
+            j.ends_with("\"new_relays\":1,\"type\":\"summary\"}\n"),
+            "{j}"
+        );
     }
 }

@@ -412,13 +412,8 @@ pub fn html(report: &Report) -> String {
             o.push_str("<table><thead><tr><th>Change</th><th>Target</th><th>Host name</th><th>Old</th><th>New</th><th>Software</th><th>Deciding reply</th></tr></thead><tbody>\n");
             for c in changes {
                 let badge = |v: Option<Status>| {
-                    v.map(|v| {
-                        format!(
-                            "<span class=\"badge v-{s}\">{s}</span>",
-                            s = v.as_str()
-                        )
-                    })
-                    .unwrap_or_else(|| "–".into())
+                    v.map(|v| format!("<span class=\"badge v-{s}\">{s}</span>", s = v.as_str()))
+                        .unwrap_or_else(|| "–".into())
                 };
                 let software = if c.old_software == c.new_software {
                     esc(c.new_software.as_deref().unwrap_or(""))
@@ -814,7 +809,10 @@ pub fn markdown(report: &Report) -> String {
 fn md_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in terminal(s).chars() {
-        if matches!(c, '<' | '>' | '[' | ']' | '*' | '_' | '|' | '\\' | '#' | '`') {
+        if matches!(
+            c,
+            '<' | '>' | '[' | ']' | '*' | '_' | '|' | '\\' | '#' | '`'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -854,9 +852,6 @@ mod tests {
     #[test]
     fn shell_words_quote_what_a_shell_would_split() {
         let argv = ["relayscan", "scan", "a b", "it's", "-p", "25"].map(String::from);
-        assert_eq!(
-            shell_words(&argv),
-            "relayscan scan 'a b' 'it'\\''s' -p 25"
-        );
+        assert_eq!(shell_words(&argv), "relayscan scan 'a b' 'it'\\''s' -p 25");
     }
 }

@@ -4,9 +4,9 @@
 //! [`ResultLine`]s. A CSV row carries fewer facts: the fields it has no
 //! column for are empty.
 
+use super::lines::each_line;
 use super::record::CSV_HEADER;
 use super::schema::{Ehlo, Line, LineType, Meta, ResultLine, ResultTag};
-use crate::commands::merge::each_line;
 use crate::relay::{Confidence, Status};
 use anyhow::{bail, Context};
 use serde_json::Value;
@@ -186,9 +186,7 @@ fn result_from_csv(cells: &BTreeMap<&'static str, String>) -> anyhow::Result<Res
             .map(String::from)
             .collect()
     };
-    let named = |name: &str| -> anyhow::Result<Option<Value>> {
-        Ok(text(name).map(Value::String))
-    };
+    let named = |name: &str| -> anyhow::Result<Option<Value>> { Ok(text(name).map(Value::String)) };
     let ip = match cell("ip") {
         "" => None,
         s => Some(
@@ -199,8 +197,10 @@ fn result_from_csv(cells: &BTreeMap<&'static str, String>) -> anyhow::Result<Res
     let port = cell("port")
         .parse::<u16>()
         .map_err(|_| anyhow::anyhow!("port {:?} is not a port", cell("port")))?;
-    let verdict: Status = serde_json::from_value(Value::String(cell("verdict").into()))
-        .map_err(|_| anyhow::anyhow!("verdict {:?} is not one relayscan writes", cell("verdict")))?;
+    let verdict: Status =
+        serde_json::from_value(Value::String(cell("verdict").into())).map_err(|_| {
+            anyhow::anyhow!("verdict {:?} is not one relayscan writes", cell("verdict"))
+        })?;
     let confidence: Option<Confidence> = match named("confidence")? {
         Some(v) => Some(
             serde_json::from_value(v)
