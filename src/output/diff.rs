@@ -110,7 +110,10 @@ pub fn diff(old: &[ResultLine], new: &[ResultLine]) -> Vec<Change> {
             Change {
                 change,
                 target: key.to_string(),
-                hostname: n.or(o).and_then(|r| r.hostname.clone()),
+                // A host that stopped answering has no name now: its old one.
+                hostname: n
+                    .and_then(|r| r.hostname.clone())
+                    .or_else(|| o.and_then(|r| r.hostname.clone())),
                 old_verdict: o.map(|r| r.verdict),
                 new_verdict: n.map(|r| r.verdict),
                 old_software: o.and_then(software),

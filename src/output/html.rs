@@ -361,9 +361,9 @@ pub fn html(report: &Report) -> String {
         .iter()
         .map(|p| format!("<code>{}</code>", esc(&p.display().to_string())))
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<header><h1>relayscan report</h1><p class=\"muted\">{} · generated {} by relayscan {}</p></header>\n",
+        "<header><h1>relayscan report</h1><p class=\"muted\">{} · generated {} by relayscan {}</p></header>",
         files.join(", "),
         esc(&report.generated),
         env!("CARGO_PKG_VERSION")
@@ -446,9 +446,9 @@ pub fn html(report: &Report) -> String {
     }
 
     // The relays, with their evidence and the fix.
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"relays\"><h2>Relays ({})</h2>\n",
+        "<section id=\"relays\"><h2>Relays ({})</h2>",
         relays.len()
     );
     if relays.is_empty() {
@@ -551,9 +551,9 @@ fn relay_card(o: &mut String, r: &ResultLine) {
     let (lines, source) = excerpt(r);
     if !lines.is_empty() {
         let body: Vec<String> = lines.iter().map(|l| esc(l)).collect();
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<details open><summary>Dialogue (from the {source})</summary><pre class=\"excerpt\">{}</pre></details>\n",
+            "<details open><summary>Dialogue (from the {source})</summary><pre class=\"excerpt\">{}</pre></details>",
             body.join("\n")
         );
     }
@@ -583,10 +583,10 @@ fn hosts_table(o: &mut String, results: &Results, counts: &[(Status, usize)]) {
             v = s.as_str()
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
         "</select></label><span id=\"shown\">{total} of {total} targets shown</span>\
-         <span class=\"muted\">Click a column to sort; the view is kept in the page's address.</span></div>\n"
+         <span class=\"muted\">Click a column to sort; the view is kept in the page's address.</span></div>"
     );
     o.push_str(
         "<table id=\"hosts\"><thead><tr>\
