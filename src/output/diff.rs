@@ -67,22 +67,23 @@ impl ChangeKind {
 }
 
 /// One change to one target. A target whose verdict and software both
-/// changed has two.
+/// changed has two. Fields in byte order, like every object relayscan
+/// writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     pub change: ChangeKind,
-    /// `ip:port`, or `name:port` for a name that led to no address.
-    pub target: String,
-    pub hostname: Option<String>,
-    pub old_verdict: Option<Status>,
-    pub new_verdict: Option<Status>,
-    pub old_software: Option<String>,
-    pub new_software: Option<String>,
     /// The test that decided the new verdict (the old one's for a target
     /// that vanished).
     pub deciding_test: Option<String>,
-    /// The reply that decided it, on one line.
+    pub hostname: Option<String>,
+    pub new_software: Option<String>,
+    pub new_verdict: Option<Status>,
+    pub old_software: Option<String>,
+    pub old_verdict: Option<Status>,
+    /// The reply (or error) that decided it, on one line.
     pub reply: Option<String>,
+    /// `ip:port`, or `name:port` for a name that led to no address.
+    pub target: String,
     #[serde(rename = "type")]
     kind: &'static str,
 }
