@@ -87,23 +87,26 @@ function key(row,i){var c=row.cells[i];var k=c.getAttribute("data-key");return k
 function col(name){for(var i=0;i<heads.length;i++){if(heads[i].getAttribute("data-col")===name){return i;}}return -1;}
 function apply(){
   var i=col(state.sort);
-  var sorted=rows.slice();
+  var sorted=rows;
   if(i>=0){
     var num=heads[i].getAttribute("data-type")==="num";
     var sign=state.dir==="desc"?-1:1;
-    sorted.sort(function(a,b){
-      var x=key(a,i),y=key(b,i);
-      var d=num?(parseFloat(x)||0)-(parseFloat(y)||0):(x<y?-1:x>y?1:0);
-      return d===0?(rows.indexOf(a)-rows.indexOf(b)):d*sign;
+    var keyed=rows.map(function(r,n){var k=key(r,i);return {r:r,n:n,k:num?(parseFloat(k)||0):k};});
+    keyed.sort(function(a,b){
+      var d=num?a.k-b.k:(a.k<b.k?-1:a.k>b.k?1:0);
+      return d===0?a.n-b.n:d*sign;
     });
+    sorted=keyed.map(function(x){return x.r;});
   }
   heads.forEach(function(h,j){if(j===i){h.setAttribute("aria-sort",state.dir==="desc"?"descending":"ascending");}else{h.removeAttribute("aria-sort");}});
   var needle=state.q.toLowerCase();var n=0;
+  var frag=document.createDocumentFragment();
   sorted.forEach(function(r){
     var ok=(!state.verdict||r.getAttribute("data-verdict")===state.verdict)&&(!needle||r.textContent.toLowerCase().indexOf(needle)>=0);
     if(ok){r.removeAttribute("hidden");n++;}else{r.setAttribute("hidden","");}
-    body.appendChild(r);
+    frag.appendChild(r);
   });
+  body.appendChild(frag);
   shown.textContent=n+" of "+rows.length+" targets shown";
   q.value=state.q;vf.value=state.verdict;
 }
