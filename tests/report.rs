@@ -167,8 +167,13 @@ fn diff_of_two_lab_scans_names_the_changed_hosts() {
     assert!(page.contains(&format!(
         "<article class=\"relay\" data-target=\"{relay}\">"
     )));
-    assert!(page.contains("Dialogue (from the transcript)"));
-    assert!(page.contains("C: RCPT TO:&lt;relaytest@example.net&gt;"));
+    // The session's start from the transcript, then the deciding test
+    // with its replies.
+    assert!(page.contains("Dialogue (from the transcript and the test record)"));
+    assert!(page.contains(
+        "S: 250 HELP\n… (the deciding test, S1, on connection 1)\nC: MAIL FROM:&lt;&gt;\n\
+         S: 250 2.1.0 Ok\nC: RCPT TO:&lt;relaytest@example.net&gt;\nS: 250 2.1.5 Ok"
+    ));
     assert!(page.contains("smtpd_relay_restrictions"));
 }
 

@@ -208,53 +208,64 @@ fn deciding(r: &ResultLine) -> Option<&super::schema::TestLine> {
         .find(|t| t.id == id)
 }
 
-/// Transcript lines around the deciding test's RCPT TO (the greeting, then
-/// the exchange), as `C:`/`S:` lines; else the test's own MAIL/RCPT and
-/// replies. The second value says where the lines came from.
+/// The dialogue a reader needs: the start of the session from the
+/// transcript (connect, greeting, EHLO, STARTTLS; long multi-line replies
+/// shortened) up to the first MAIL FROM, then the deciding test's MAIL FROM
+/// and RCPT TO with the replies its record holds. Commands are pipelined
+/// (RFC 2920), so on the wire the replies come later in a batch; the
+/// record pairs each with its command. Without a transcript only the test.
+/// The second value says where the lines came from.
 fn excerpt(r: &ResultLine) -> (Vec<String>, &'static str) {
-    let test = deciding(r);
-    if let Some(lines) = r.transcript.as_ref().and_then(Value::as_array) {
-        let text = |v: &Value| {
-            format!(
-                "{}: {}",
-                v["dir"].as_str().unwrap_or("?"),
-                v["line"].as_str().unwrap_or("")
-            )
-        };
-        let rcpt = test
-            .and_then(|t| t.rcpt_to.as_deref())
-            .map(|to| format!("RCPT TO:{to}"));
-        let at = rcpt.and_then(|want| {
-            lines
-                .iter()
-                .position(|l| l["dir"] == "C" && l["line"].as_str() == Some(&want))
-        });
-        if let Some(at) = at {
-            let head = 3.min(lines.len());
-            let from = at.saturating_sub(4).max(head);
-            let to = (at + 10).min(lines.len());
-            let mut out: Vec<String> = lines[..head].iter().map(text).collect();
-            if from > head {
-                out.push(format!("… ({} lines)", from - head));
+    let mut out = Vec::new();
+    let transcript = r.transcript.as_ref().and_then(Value::as_array);
+    if let Some(lines) = transcript {
+        let mut run = 0usize;
+        let mut hidden = 0usize;
+        for l in lines {
+            let dir = l["dir"].as_str().unwrap_or("?");
+            let text = l["line"].as_str().unwrap_or("");
+            if dir == "C" && text.to_ascii_uppercase().starts_with("MAIL FROM") {
+                break;
             }
-            out.extend(lines[from..to].iter().map(text));
-            if to < lines.len() {
-                out.push(format!("… ({} more lines)", lines.len() - to));
+            // A multi-line reply (`250-…`) shows its first two lines.
+            if dir == "S" {
+                run += 1;
+                let last = text.as_bytes().get(3) != Some(&b'-');
+                if run > 2 && !last {
+                    hidden += 1;
+                    continue;
+                }
+            } else {
+                run = 0;
             }
-            return (out, "transcript");
-        }
-        if !lines.is_empty() {
-            let mut out: Vec<String> = lines.iter().take(24).map(text).collect();
-            if lines.len() > 24 {
-                out.push(format!("… ({} more lines)", lines.len() - 24));
+            if hidden > 0 {
+                out.push(format!("S: … ({hidden} more lines)"));
+                hidden = 0;
             }
-            return (out, "transcript");
+            out.push(format!("{dir}: {text}"));
+            if dir == "S" && text.as_bytes().get(3) != Some(&b'-') {
+                run = 0;
+            }
+            if out.len() >= 24 {
+                out.push("…".into());
+                break;
+            }
         }
     }
-    let Some(t) = test else {
-        return (Vec::new(), "");
+    let Some(t) = deciding(r) else {
+        return match transcript {
+            Some(_) if !out.is_empty() => (out, "transcript"),
+            _ => (Vec::new(), ""),
+        };
     };
-    let mut out = Vec::new();
+    if !out.is_empty() {
+        let on = if t.connection > 0 {
+            format!(", on connection {}", t.connection)
+        } else {
+            String::new()
+        };
+        out.push(format!("… (the deciding test, {}{on})", t.id));
+    }
     if let Some(from) = &t.mail_from {
         out.push(format!("C: MAIL FROM:{from}"));
     }
@@ -267,7 +278,12 @@ fn excerpt(r: &ResultLine) -> (Vec<String>, &'static str) {
     for reply in t.replies.iter().skip(1) {
         out.push(format!("S: {reply}"));
     }
-    (out, "test record")
+    let source = if transcript.is_some() {
+        "transcript and the test record"
+    } else {
+        "test record"
+    };
+    (out, source)
 }
 
 /// The vantage warnings, grouped: the same warning for many targets (with
