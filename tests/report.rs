@@ -365,3 +365,34 @@ fn hostile_server_text_is_inert_in_html_and_markdown() {
     }
     assert!(!md.chars().any(|c| c.is_control() && c != '\n'));
 }
+
+/// Several inputs (shards, or a scan and its resumed run): each target once.
+#[test]
+fn report_of_overlapping_files_shows_each_target_once() {
+    let lab = TestLab::start(&["open-relay", "postfix-closed", "exim-closed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = lab.addrs();
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.csv"));
+    scan(&addrs[..2], &a, &[]);
+    scan(&addrs[1..], &b, &[]);
+    let out = dir.path().join("r.html");
+    relayscan()
+        .arg("report")
+        .args([&a, &b])
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.contains("<b id=\"count-total\">3</b>"));
+    assert!(page.contains("<b id=\"count-relays\">1</b>"));
+    for addr in &addrs {
+        assert_eq!(
+            page.matches(&format!("<code>{addr}</code></td>")).count(),
+            1,
+            "{addr} once in the table"
+        );
+    }
+    // One settings block: the JSON Lines file's (the CSV has none).
+    assert_eq!(page.matches("<dl class=\"meta\">").count(), 1);
+}
