@@ -83,9 +83,20 @@ impl TestLab {
             .enable_all()
             .build()
             .expect("runtime");
-        let lab = rt
-            .block_on(Lab::start_as(DEFAULT_BASE, port, &profiles, identity))
-            .expect("lab starts");
+        // A lab stopped just before may still hold the port for a moment
+        // (its runtime shuts down in the background): try again for a while.
+        let mut tries = 0;
+        let lab = loop {
+            match rt.block_on(Lab::start_as(DEFAULT_BASE, port, &profiles, identity)) {
+                Ok(lab) => break lab,
+                Err(e) if port != 0 && tries < 50 => {
+                    tries += 1;
+                    eprintln!("lab on port {port} not up yet ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("lab starts: {e:?}"),
+            }
+        };
         TestLab {
             lab: Some(lab),
             rt: Some(rt),
