@@ -50,6 +50,10 @@ pub(crate) enum Command {
     Lab(LabArgs),
     /// Combine the JSON Lines outputs of a sharded or resumed scan into one file and a summary.
     Merge(MergeArgs),
+    /// Write a report to read or hand on (one self-contained HTML file, or Markdown) from scan results.
+    Report(ReportArgs),
+    /// Show what changed between two scans' results; exit 1 when a new relay appeared.
+    Diff(DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to standard output, or write one page per command into DIR.
@@ -420,6 +424,63 @@ pub(crate) struct MergeArgs {
     /// No summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Results of `relayscan scan` or `merge`: JSON Lines (full evidence) or CSV.
+    #[arg(value_name = "RESULTS", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the report to FILE (`-` for standard output).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// html: one self-contained page; markdown: a CI job summary (default: from the
+    /// --output extension, else html).
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Older results to compare with: the report gets a "Changes" section.
+    #[arg(long, value_name = "OLD")]
+    pub baseline: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// What `report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    Html,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The older results (JSON Lines or CSV).
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The newer results (JSON Lines or CSV).
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// How to show the changes.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: DiffFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// What `diff` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DiffFormat {
+    /// One line per change, for a terminal.
+    Table,
+    /// One JSON object per change, then a summary line.
+    Jsonl,
+    /// A Markdown table (a CI job summary).
+    Markdown,
 }
 
 /// What `merge` writes: records to keep, so no table.

@@ -35,6 +35,8 @@ pub fn run() -> i32 {
         Command::Demo(args) => super::demo::run(args),
         Command::Lab(args) => super::lab::run(args),
         Command::Merge(args) => super::merge::run(args),
+        Command::Report(args) => super::report::run(args),
+        Command::Diff(args) => super::diff::run(args),
         Command::Completions(args) => super::docs::completions(args),
         Command::Man(args) => super::docs::man(args),
     };

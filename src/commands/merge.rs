@@ -4,63 +4,16 @@
 
 use super::{check_output, exit_code, format_for, open_output, OutputRules};
 use crate::cli::MergeArgs;
-use crate::output::lines::Lines;
+use crate::output::lines::each_line;
 use crate::output::record::{csv_row, CSV_HEADER};
 use crate::output::sanitize::json_line;
-use crate::output::schema::{Line, LineType, MergeMeta, Meta, MetaTag, TypeOnly, SCHEMA_VERSION};
+use crate::output::schema::{Line, LineType, MergeMeta, Meta, MetaTag, SCHEMA_VERSION};
 use crate::output::{Format, Summary};
 use crate::targets::Shard;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
-
-/// Read every line of a file as a typed line, naming file and line on bad
-/// JSON, a line of no known type or shape, or a line longer than any record
-/// (`merge /dev/zero`). A torn last line (an interrupted write, no newline)
-/// is skipped with a warning. `want` picks the line types to decode; the
-/// others are skipped after reading their `type`.
-fn each_line(
-    path: &Path,
-    want: LineType,
-    mut f: impl FnMut(Line) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = Lines::new(BufReader::new(file), path);
-    while let Some(line) = lines.next_line()? {
-        if line.text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let decoded = serde_json::from_slice::<TypeOnly>(&line.text).and_then(|t| {
-            Ok(match t.kind {
-                k if k != want => None,
-                LineType::Meta => Some(Line::Meta(Meta::from_slice(&line.text)?)),
-                LineType::Result => Some(Line::Result(serde_json::from_slice(&line.text)?)),
-                LineType::Summary => Some(Line::Summary(serde_json::from_slice(&line.text)?)),
-                LineType::Other => None,
-            })
-        });
-        match decoded {
-            Ok(Some(l)) => f(l)?,
-            Ok(None) => {}
-            Err(_) if !line.terminated => {
-                eprintln!(
-                    "relayscan: {}:{}: skipping a torn last line",
-                    path.display(),
-                    lines.number
-                )
-            }
-            Err(e) => bail!(
-                "{}:{}: not a relayscan JSON Lines file ({e})",
-                path.display(),
-                lines.number
-            ),
-        }
-    }
-    Ok(())
-}
 
 pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
     // The output is checked before any input is read.

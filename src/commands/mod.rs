@@ -3,10 +3,12 @@
 
 pub(crate) mod check;
 pub(crate) mod demo;
+pub(crate) mod diff;
 pub(crate) mod dispatch;
 pub(crate) mod docs;
 pub(crate) mod lab;
 pub(crate) mod merge;
+pub(crate) mod report;
 pub(crate) mod scan;
 
 use crate::engine::{self, EngineConfig, Skip};

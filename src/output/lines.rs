@@ -1,9 +1,11 @@
-//! Reading relayscan's own output back (`merge`, `--resume`) one line at a
+//! Reading relayscan's own output back (`merge`, `report`, `diff`, `--resume`) one line at a
 //! time, with a cap on the line length: a file that is not ours
 //! (`/dev/zero`, a binary) must end in an error naming the file and line,
 //! never in unbounded memory.
 
-use std::io::{self, BufRead};
+use super::schema::{Line as Typed, LineType, Meta, TypeOnly};
+use anyhow::{bail, Context};
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 /// The longest line read back. A record with every test and its replies is a
@@ -78,6 +80,52 @@ impl<R: BufRead> Lines<R> {
             }
         }
     }
+}
+
+/// Read every line of a file as a typed line, naming file and line on bad
+/// JSON, a line of no known type or shape, or a line longer than any record
+/// (`merge /dev/zero`). A torn last line (an interrupted write, no newline)
+/// is skipped with a warning. `want` picks the line types to decode; the
+/// others are skipped after reading their `type`.
+pub fn each_line(
+    path: &Path,
+    want: LineType,
+    mut f: impl FnMut(Typed) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = Lines::new(BufReader::new(file), path);
+    while let Some(line) = lines.next_line()? {
+        if line.text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let decoded = serde_json::from_slice::<TypeOnly>(&line.text).and_then(|t| {
+            Ok(match t.kind {
+                k if k != want => None,
+                LineType::Meta => Some(Typed::Meta(Meta::from_slice(&line.text)?)),
+                LineType::Result => Some(Typed::Result(serde_json::from_slice(&line.text)?)),
+                LineType::Summary => Some(Typed::Summary(serde_json::from_slice(&line.text)?)),
+                LineType::Other => None,
+            })
+        });
+        match decoded {
+            Ok(Some(l)) => f(l)?,
+            Ok(None) => {}
+            Err(_) if !line.terminated => {
+                eprintln!(
+                    "relayscan: {}:{}: skipping a torn last line",
+                    path.display(),
+                    lines.number
+                )
+            }
+            Err(e) => bail!(
+                "{}:{}: not a relayscan JSON Lines file ({e})",
+                path.display(),
+                lines.number
+            ),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

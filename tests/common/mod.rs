@@ -56,18 +56,47 @@ impl TestLab {
         Self::start_as(profiles, relayscan::lab::tls::Identity::CaSigned)
     }
 
+    /// Start the named profiles on `port`: a lab that plays other
+    /// profiles on the addresses and port of one stopped before.
+    pub fn start_on(names: &[&str], port: u16) -> TestLab {
+        let profiles: Vec<&'static Profile> = names
+            .iter()
+            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+            .collect();
+        Self::start_port(profiles, relayscan::lab::tls::Identity::SelfSigned, port)
+    }
+
     pub fn start_as(
         profiles: Vec<&'static Profile>,
         identity: relayscan::lab::tls::Identity,
+    ) -> TestLab {
+        Self::start_port(profiles, identity, 0)
+    }
+
+    fn start_port(
+        profiles: Vec<&'static Profile>,
+        identity: relayscan::lab::tls::Identity,
+        port: u16,
     ) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
-        let lab = rt
-            .block_on(Lab::start_as(DEFAULT_BASE, 0, &profiles, identity))
-            .expect("lab starts");
+        // A lab stopped just before may still hold the port for a moment
+        // (its runtime shuts down in the background): try again for a while.
+        let mut tries = 0;
+        let lab = loop {
+            match rt.block_on(Lab::start_as(DEFAULT_BASE, port, &profiles, identity)) {
+                Ok(lab) => break lab,
+                Err(e) if port != 0 && tries < 50 => {
+                    tries += 1;
+                    eprintln!("lab on port {port} not up yet ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("lab starts: {e:?}"),
+            }
+        };
         TestLab {
             lab: Some(lab),
             rt: Some(rt),
