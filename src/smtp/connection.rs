@@ -574,6 +574,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_read_buffer_until_bytes_arrive_and_a_long_reply_gives_it_back() {
+        let mut long = String::new();
+        for _ in 0..10 {
+            long.push_str(&format!("250-{}\r\n", "x".repeat(2000)));
+        }
+        long.push_str("250 end\r\n220 short\r\n");
+        let bytes: &'static [u8] = Box::leak(long.into_bytes().into_boxed_slice());
+        let mut c = conn(bytes, Limits::default());
+        assert_eq!(c.buf.capacity(), 0, "nothing read yet, nothing held");
+        let r = c.read_reply().await.unwrap();
+        assert_eq!((r.code, r.lines.len()), (250, 11));
+        assert_eq!(c.read_reply().await.unwrap(), Reply::new(220, "short"));
+        // Everything read: a buffer grown past KEEP_CAPACITY is released.
+        assert_eq!(c.unread(), b"");
+        assert!(c.buf.capacity() <= KEEP_CAPACITY, "{}", c.buf.capacity());
+    }
+
+    #[tokio::test]
+    async fn a_reply_over_the_hosts_budget_is_cut() {
+        let mut c = conn(
+            b"550-5.7.1 Relaying denied\r\n550 and a second line\r\n250 next\r\n",
+            Limits::default(),
+        );
+        let budget = Arc::new(ReplyBudget::new(10));
+        c.set_budget(budget.clone());
+        let r = c.read_reply().await.unwrap();
+        assert_eq!(
+            r.lines,
+            vec!["5.7.1 Relaying denied"],
+            "kept: the first line's start"
+        );
+        assert_eq!(budget.cut().map(|c| c.replies), Some(1));
+        assert_eq!(c.read_reply().await.unwrap(), Reply::new(250, "next"));
+    }
+
+    #[tokio::test]
     async fn transcript_is_capped() {
         let limits = Limits {
             transcript_entries: 2,
