@@ -5,7 +5,8 @@
 //!     cargo build --release && cargo run --release --example bench
 //!
 //! Knobs: BENCH_NET (default 127.1.0.0/16), BENCH_NMAP_NET (127.1.0.0/20),
-//! BENCH_CONCURRENCY (1000), BENCH_LATENCY_MS (50).
+//! BENCH_CONCURRENCY (1000), BENCH_LATENCY_MS (50), BENCH_BIN (the scanner
+//! to measure; default target/release/relayscan).
 
 use relayscan::lab::{profile, Profile, WideLab};
 use std::net::IpAddr;
@@ -52,6 +53,11 @@ thread_local! {
 }
 
 fn relayscan_bin() -> PathBuf {
+    // Another build of the scanner (e.g. the one before a change), to
+    // compare in the same run.
+    if let Some(bin) = std::env::var_os("BENCH_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("current exe");
     let bin = exe
         .parent()

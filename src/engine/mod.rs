@@ -309,7 +309,9 @@ async fn run_job(
             let _ = send(lost(&job, SessionFailure::Interrupted), true).await;
             return;
         }
-        resolved = tokio::time::timeout(resolve_timeout, dns.targets(&job)) => resolved,
+        // Boxed, as the lookups below: a slot waiting for its connection
+        // does not hold the largest state of a resolver future.
+        resolved = tokio::time::timeout(resolve_timeout, Box::pin(dns.targets(&job))) => resolved,
     };
     let targets = match resolved {
         Ok(targets) => targets,
@@ -379,7 +381,7 @@ async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop)
     target.ptr = tokio::select! {
         biased;
         () = stop.clone().wait() => None,
-        ptr = tokio::time::timeout(cfg.host_timeout / 4, dns.ptr_for(ip, via_mx)) => ptr.ok().flatten(),
+        ptr = tokio::time::timeout(cfg.host_timeout / 4, Box::pin(dns.ptr_for(ip, via_mx))) => ptr.ok().flatten(),
     };
     let spent = started.elapsed();
     // The probe's own deadline starts now: it gets what the PTR lookup left.
@@ -419,7 +421,7 @@ async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop)
         tokio::select! {
             biased;
             () = stop.wait() => None,
-            check = tokio::time::timeout_at(deadline, dns.blocklists_for(ip, via_mx)) => match check {
+            check = tokio::time::timeout_at(deadline, Box::pin(dns.blocklists_for(ip, via_mx))) => match check {
                 Ok(check) => check,
                 Err(_) => Some(dns.blocklists_unanswered("no answer within the host deadline")),
             },

@@ -201,7 +201,12 @@ impl Record {
             ip: (!f.addr.ip().is_unspecified()).then(|| f.addr.ip()),
             mx: value(&f.mx),
             name: f.name.clone(),
-            notes: v.notes.clone(),
+            notes: v
+                .notes
+                .iter()
+                .cloned()
+                .chain(f.replies_cut.map(|c| c.note()))
+                .collect(),
             port: f.addr.port(),
             ptr: f.ptr.clone(),
             reason: v.reason.clone(),

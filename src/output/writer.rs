@@ -548,9 +548,12 @@ where
     I: IntoIterator<Item = T>,
     T: AsRef<[u8]>,
 {
+    // A row is a few hundred bytes: the default 8 KB buffer would be
+    // allocated (and dropped) for every record.
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
-        .from_writer(Vec::new());
+        .buffer_capacity(512)
+        .from_writer(Vec::with_capacity(512));
     w.write_record(row)?;
     w.into_inner().map_err(|e| e.into_error())
 }

@@ -59,18 +59,49 @@ impl Command {
     /// The command line on the wire, with CRLF. Any CR or LF inside an argument
     /// is removed so that a hostile placeholder value cannot inject a command.
     pub fn to_wire(&self) -> Vec<u8> {
-        let mut line = match self {
+        let mut wire = Vec::new();
+        self.write_wire(&mut wire);
+        wire
+    }
+
+    /// Append the wire form ([`Command::to_wire`]) to `wire`, without
+    /// allocating for the common commands.
+    pub fn write_wire(&self, wire: &mut Vec<u8>) {
+        let (head, argument): (&str, Option<&str>) = match self {
+            Command::Ehlo(name) => ("EHLO ", Some(name)),
+            Command::Helo(name) => ("HELO ", Some(name)),
+            Command::MailFrom(path) => ("MAIL FROM:", Some(path)),
+            Command::RcptTo(path) => ("RCPT TO:", Some(path)),
+            Command::Rset => ("RSET", None),
+            Command::Noop => ("NOOP", None),
+            Command::Quit => ("QUIT", None),
+            Command::Data => ("DATA", None),
+            Command::StartTls => ("STARTTLS", None),
             Command::Auth {
                 mechanism,
-                initial_response: Some(response),
-            } => format!("AUTH {mechanism} {response}"),
-            Command::AuthResponse(response) => response.clone(),
-            other => other.to_string(),
+                initial_response,
+            } => {
+                let mut line = format!("AUTH {mechanism}");
+                if let Some(response) = initial_response {
+                    line.push(' ');
+                    line.push_str(response);
+                }
+                clean_line(wire, "", &line);
+                return;
+            }
+            Command::AuthResponse(response) => ("", Some(response)),
         };
-        line.retain(|c| c != '\r' && c != '\n');
-        line.push_str("\r\n");
-        line.into_bytes()
+        clean_line(wire, head, argument.unwrap_or(""));
     }
+}
+
+/// `head` and `argument` as one line with CRLF, every CR or LF inside
+/// removed (no command injection through a placeholder value).
+fn clean_line(wire: &mut Vec<u8>, head: &str, argument: &str) {
+    for part in [head, argument] {
+        wire.extend(part.bytes().filter(|&b| b != b'\r' && b != b'\n'));
+    }
+    wire.extend_from_slice(b"\r\n");
 }
 
 impl fmt::Debug for Command {

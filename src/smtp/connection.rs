@@ -2,12 +2,15 @@
 //! framing (lines → replies), with a timeout on every read and write and one
 //! deadline for the whole host. Modelled on mini-redis's `Connection`.
 
+use super::budget::ReplyBudget;
 use super::{Command, Reply, ReplyBuilder, ReplyError};
 use serde::Serialize;
+use std::cell::RefCell;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{timeout_at, Instant};
 
 /// Any byte stream: plain TCP, or TLS over it after STARTTLS.
@@ -126,6 +129,9 @@ pub struct TranscriptEntry {
 
 pub struct Connection {
     stream: Box<dyn Stream>,
+    /// What the server sent and we have not read yet. Empty (no allocation)
+    /// while nothing is pending: every read goes through a per-thread
+    /// scratch buffer, and only the bytes received are copied here.
     buf: Vec<u8>,
     /// Start of unread data in `buf`.
     pos: usize,
@@ -137,6 +143,55 @@ pub struct Connection {
     transcript_bytes: usize,
     /// Set when the transcript cap was reached.
     pub transcript_truncated: bool,
+    /// The host's budget for reply text, shared by its connections.
+    budget: Option<Arc<ReplyBudget>>,
+}
+
+/// Size of the per-thread buffer every socket read goes through.
+const SCRATCH: usize = 8 * 1024;
+
+/// Unread bytes above this are not kept in a buffer's spare capacity once
+/// read: a hostile server's long reply does not pin its size for the rest
+/// of the connection.
+const KEEP_CAPACITY: usize = 1024;
+
+thread_local! {
+    /// The buffer reads land in before their bytes are copied to the
+    /// connection's own: a connection waiting for its server holds no read
+    /// buffer at all.
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
+}
+
+/// Poll one read of `stream` into the per-thread scratch buffer and append
+/// what it gave to `buf`: `Ready(Ok(0))` is the end of the stream.
+fn poll_fill(
+    stream: &mut Box<dyn Stream>,
+    buf: &mut Vec<u8>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    SCRATCH_BUF.with(|scratch| {
+        // A stream's poll_read never re-enters this function, so the borrow
+        // cannot fail; a fresh buffer is the fallback all the same.
+        let mut own;
+        let mut guard = scratch.try_borrow_mut();
+        let bytes: &mut [u8] = match &mut guard {
+            Ok(g) => &mut g[..],
+            Err(_) => {
+                own = vec![0u8; SCRATCH];
+                &mut own[..]
+            }
+        };
+        let mut read_buf = ReadBuf::new(bytes);
+        match Pin::new(&mut **stream).poll_read(cx, &mut read_buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {
+                let filled = read_buf.filled();
+                buf.extend_from_slice(filled);
+                Poll::Ready(Ok(filled.len()))
+            }
+        }
+    })
 }
 
 /// Most bytes of text kept in one connection's transcript: with at most
@@ -148,7 +203,7 @@ impl Connection {
     pub fn new(stream: Box<dyn Stream>, limits: Limits, deadline: Instant) -> Self {
         Connection {
             stream,
-            buf: Vec::with_capacity(1024),
+            buf: Vec::new(),
             pos: 0,
             limits,
             deadline,
@@ -156,6 +211,25 @@ impl Connection {
             transcript: Vec::new(),
             transcript_bytes: 0,
             transcript_truncated: false,
+            budget: None,
+        }
+    }
+
+    /// Cut the replies read from now on to what is left of `budget` (the
+    /// host's, shared by all its connections).
+    pub fn set_budget(&mut self, budget: Arc<ReplyBudget>) {
+        self.budget = Some(budget);
+    }
+
+    /// Forget the bytes consumed so far; give back a large buffer once it
+    /// is empty.
+    fn consumed(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = Vec::new();
+            }
         }
     }
 
@@ -220,8 +294,8 @@ impl Connection {
     /// that talk before they are asked.
     pub fn discard_buffered(&mut self) -> usize {
         let n = self.buf.len() - self.pos;
-        self.buf.clear();
-        self.pos = 0;
+        self.pos = self.buf.len();
+        self.consumed();
         n
     }
 
@@ -275,10 +349,7 @@ impl Connection {
                 }
                 let text = super::reply::decode(line);
                 self.pos = end + 1;
-                if self.pos == self.buf.len() {
-                    self.buf.clear();
-                    self.pos = 0;
-                }
+                self.consumed();
                 return Ok(text);
             }
             if self.buf.len() - self.pos > self.limits.max_line {
@@ -289,14 +360,14 @@ impl Connection {
                 self.pos = 0;
             }
             let (until, err) = self.step_deadline();
-            let mut chunk = [0u8; 4096];
-            let n = match timeout_at(until, self.stream.read(&mut chunk)).await {
+            let (stream, buf) = (&mut self.stream, &mut self.buf);
+            let filled = std::future::poll_fn(|cx| poll_fill(stream, buf, cx));
+            match timeout_at(until, filled).await {
                 Err(_) => return Err(err),
                 Ok(Err(e)) => return Err(SessionError::Io(e.kind().to_string())),
                 Ok(Ok(0)) => return Err(SessionError::Closed),
-                Ok(Ok(n)) => n,
-            };
-            self.buf.extend_from_slice(&chunk[..n]);
+                Ok(Ok(_)) => {}
+            }
         }
     }
 
@@ -306,7 +377,10 @@ impl Connection {
         loop {
             let line = self.read_line().await?;
             self.record('S', &line);
-            if let Some(reply) = builder.push(&line)? {
+            if let Some(mut reply) = builder.push_owned(line)? {
+                if let Some(budget) = &self.budget {
+                    budget.keep(&mut reply);
+                }
                 return Ok(reply);
             }
         }
@@ -322,8 +396,10 @@ impl Connection {
     async fn write_commands(&mut self, commands: &[Command]) -> Result<(), SessionError> {
         let mut wire = Vec::with_capacity(commands.len() * 48);
         for command in commands {
-            self.record('C', &command.to_string());
-            wire.extend_from_slice(&command.to_wire());
+            if self.limits.transcript_entries > 0 {
+                self.record('C', &command.to_string());
+            }
+            command.write_wire(&mut wire);
         }
         self.write_wire(&wire).await
     }
@@ -421,23 +497,13 @@ impl Connection {
         if self.pos < self.buf.len() {
             return Ok(true);
         }
-        let mut chunk = [0u8; 4096];
-        let mut read_buf = ReadBuf::new(&mut chunk);
-        let stream = &mut self.stream;
-        let polled = std::future::poll_fn(|cx| {
-            Poll::Ready(Pin::new(&mut *stream).poll_read(cx, &mut read_buf))
-        })
-        .await;
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        let polled = std::future::poll_fn(|cx| Poll::Ready(poll_fill(stream, buf, cx))).await;
         match polled {
             // Quiet, as it should be; or the stream ended, which the
             // command's own read reports.
-            Poll::Pending => Ok(false),
-            Poll::Ready(Ok(())) if read_buf.filled().is_empty() => Ok(false),
-            Poll::Ready(Ok(())) => {
-                let n = read_buf.filled().len();
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
+            Poll::Pending | Poll::Ready(Ok(0)) => Ok(false),
+            Poll::Ready(Ok(_)) => Ok(true),
             Poll::Ready(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
         }
     }
@@ -511,6 +577,42 @@ mod tests {
             Instant::now() + Duration::from_secs(1),
         );
         assert_eq!(c.read_reply().await, Err(SessionError::Deadline));
+    }
+
+    #[tokio::test]
+    async fn no_read_buffer_until_bytes_arrive_and_a_long_reply_gives_it_back() {
+        let mut long = String::new();
+        for _ in 0..10 {
+            long.push_str(&format!("250-{}\r\n", "x".repeat(2000)));
+        }
+        long.push_str("250 end\r\n220 short\r\n");
+        let bytes: &'static [u8] = Box::leak(long.into_bytes().into_boxed_slice());
+        let mut c = conn(bytes, Limits::default());
+        assert_eq!(c.buf.capacity(), 0, "nothing read yet, nothing held");
+        let r = c.read_reply().await.unwrap();
+        assert_eq!((r.code, r.lines.len()), (250, 11));
+        assert_eq!(c.read_reply().await.unwrap(), Reply::new(220, "short"));
+        // Everything read: a buffer grown past KEEP_CAPACITY is released.
+        assert_eq!(c.unread(), b"");
+        assert!(c.buf.capacity() <= KEEP_CAPACITY, "{}", c.buf.capacity());
+    }
+
+    #[tokio::test]
+    async fn a_reply_over_the_hosts_budget_is_cut() {
+        let mut c = conn(
+            b"550-5.7.1 Relaying denied\r\n550 and a second line\r\n250 next\r\n",
+            Limits::default(),
+        );
+        let budget = Arc::new(ReplyBudget::new(10));
+        c.set_budget(budget.clone());
+        let r = c.read_reply().await.unwrap();
+        assert_eq!(
+            r.lines,
+            vec!["5.7.1 Relaying denied"],
+            "kept: the first line's start"
+        );
+        assert_eq!(budget.cut().map(|c| c.replies), Some(1));
+        assert_eq!(c.read_reply().await.unwrap(), Reply::new(250, "next"));
     }
 
     #[tokio::test]

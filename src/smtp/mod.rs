@@ -1,5 +1,6 @@
 //! The SMTP client side: replies, commands, EHLO capabilities, the connection.
 
+pub mod budget;
 pub mod code;
 pub mod command;
 pub mod connection;
@@ -11,6 +12,7 @@ pub mod reply;
 pub mod sasl;
 pub mod tls;
 
+pub use budget::{RepliesCut, ReplyBudget};
 pub use command::Command;
 pub use connection::{Connection, Limits, SessionError, Stream, TranscriptEntry};
 pub use ehlo::Capabilities;

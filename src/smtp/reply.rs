@@ -48,6 +48,22 @@ pub struct ReplyLine {
 /// Accepts `NNN`, `NNN text` and `NNN-text`. The code's first digit must be
 /// 2-5 (RFC 5321 §4.2: 1yz is not used by SMTP; anything else is not SMTP).
 pub fn parse_line(line: &str) -> Result<ReplyLine, ReplyError> {
+    let head = parse_head(line)?;
+    Ok(ReplyLine {
+        code: head.code,
+        more: head.more,
+        text: line[head.text_at..].to_string(),
+    })
+}
+
+/// A reply line's code, whether more lines follow, and where its text starts.
+struct Head {
+    code: u16,
+    more: bool,
+    text_at: usize,
+}
+
+fn parse_head(line: &str) -> Result<Head, ReplyError> {
     let bytes = line.as_bytes();
     if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
         return Err(ReplyError::BadCode(truncate(line, 80)));
@@ -58,13 +74,17 @@ pub fn parse_line(line: &str) -> Result<ReplyLine, ReplyError> {
     if !(200..=599).contains(&code) {
         return Err(ReplyError::CodeOutOfRange(code));
     }
-    let (more, text) = match bytes.get(3) {
-        None => (false, String::new()),
-        Some(b' ') => (false, line[4..].to_string()),
-        Some(b'-') => (true, line[4..].to_string()),
+    let (more, text_at) = match bytes.get(3) {
+        None => (false, 3),
+        Some(b' ') => (false, 4),
+        Some(b'-') => (true, 4),
         Some(_) => return Err(ReplyError::BadCode(truncate(line, 80))),
     };
-    Ok(ReplyLine { code, more, text })
+    Ok(Head {
+        code,
+        more,
+        text_at,
+    })
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -174,7 +194,16 @@ impl ReplyBuilder {
 
     /// Feed one line; returns the complete reply after the last line.
     pub fn push(&mut self, line: &str) -> Result<Option<Reply>, ReplyError> {
-        let parsed = parse_line(line)?;
+        self.push_owned(line.to_string())
+    }
+
+    /// [`ReplyBuilder::push`] for a line the caller owns: its text becomes
+    /// the reply's line in place, without a copy.
+    pub fn push_owned(&mut self, mut line: String) -> Result<Option<Reply>, ReplyError> {
+        let parsed = parse_head(&line)?;
+        let line_len = line.len();
+        // The code and its separator go; the text stays where it is.
+        line.drain(..parsed.text_at);
         match self.code {
             Some(first) if first != parsed.code => {
                 return Err(ReplyError::CodeChanged {
@@ -184,14 +213,14 @@ impl ReplyBuilder {
             }
             _ => self.code = Some(parsed.code),
         }
-        self.size += line.len() + 2;
+        self.size += line_len + 2;
         if self.size > self.max_reply {
             return Err(ReplyError::ReplyTooLong(self.max_reply));
         }
         if self.lines.len() >= self.max_lines {
             return Err(ReplyError::TooManyLines(self.max_lines));
         }
-        self.lines.push(parsed.text);
+        self.lines.push(line);
         if parsed.more {
             Ok(None)
         } else {

@@ -298,6 +298,10 @@ pub struct Facts {
     pub dnsbl: Option<BlocklistCheck>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub transcript: Vec<TranscriptEntry>,
+    /// Reply text not kept: the host's budget for it was spent (see
+    /// `smtp::budget`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies_cut: Option<crate::smtp::RepliesCut>,
 }
 
 impl Facts {
@@ -323,6 +327,7 @@ impl Facts {
             ptr: None,
             dnsbl: None,
             transcript: Vec::new(),
+            replies_cut: None,
         }
     }
 }

@@ -28,7 +28,8 @@ use crate::smtp::dial::{self, DialError};
 use crate::smtp::sasl::Credentials;
 use crate::smtp::tls::StartTlsMode;
 use crate::smtp::{
-    hostname, Capabilities, Command, Connection, Limits, Reply, SessionError, TranscriptEntry,
+    hostname, Capabilities, Command, Connection, Limits, Reply, ReplyBudget, SessionError,
+    TranscriptEntry,
 };
 use policy::{Budget, Next, Spent, Stop, Verb};
 use std::collections::VecDeque;
@@ -224,6 +225,7 @@ pub async fn probe_until<T>(
         lockstep: false,
         per_connection: None,
         slots: Arc::new(Semaphore::new(policy::CONNECTIONS_AT_ONCE)),
+        budget: Arc::new(ReplyBudget::default()),
     };
     let cut = tokio::select! {
         biased;
@@ -237,6 +239,7 @@ pub async fn probe_until<T>(
     }
     let mut facts = run.facts;
     facts.transcript = run.transcript;
+    facts.replies_cut = run.budget.cut();
     facts.duration_ms = started.elapsed().as_millis() as u64;
     (facts, cut)
 }
@@ -272,6 +275,8 @@ struct Probe<'a> {
     /// The host's connection slots, shared with the helpers: a connection
     /// takes one before it dials and gives it back when its socket closes.
     slots: Arc<Semaphore>,
+    /// What is kept of the host's replies, shared with the helpers.
+    budget: Arc<ReplyBudget>,
 }
 
 impl Probe<'_> {
@@ -323,9 +328,10 @@ impl Probe<'_> {
         }
         first.extend(direct);
         self.enter(Step::DirectTests);
-        for (i, facts) in self
-            .run_batches(&mut current, first, &mut results, true)
-            .await
+        // The steps after the connection are boxed: a probe still dialling
+        // (most of them, in unreachable space) holds only the dial's state,
+        // not the largest state of every step after it.
+        for (i, facts) in Box::pin(self.run_batches(&mut current, first, &mut results, true)).await
         {
             match results.get_mut(i) {
                 Some(slot) => *slot = Some(facts),
@@ -333,7 +339,7 @@ impl Probe<'_> {
             }
         }
         self.enter(Step::Tricks);
-        for (i, facts) in self.run_tricks(&mut current, tricks, &mut results).await {
+        for (i, facts) in Box::pin(self.run_tricks(&mut current, tricks, &mut results)).await {
             results[i] = Some(facts);
         }
         self.facts.tests = results
@@ -359,9 +365,8 @@ impl Probe<'_> {
                 .enumerate()
                 .collect();
             let mut slots: Vec<Option<TestFacts>> = rendered.iter().map(|_| None).collect();
-            let mut done = self
-                .run_batches(&mut current, rendered, &mut slots, false)
-                .await;
+            let mut done =
+                Box::pin(self.run_batches(&mut current, rendered, &mut slots, false)).await;
             done.sort_by_key(|(i, _)| *i);
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
@@ -369,9 +374,9 @@ impl Probe<'_> {
             .controls
             .sort_by_key(|c| catalogue::control_rank(c.id));
         self.enter(Step::Confirmation);
-        self.run_confirmation(&mut current, &placeholders).await;
+        Box::pin(self.run_confirmation(&mut current, &placeholders)).await;
         self.enter(Step::Auth);
-        self.run_auth_tests(&mut current, &placeholders).await;
+        Box::pin(self.run_auth_tests(&mut current, &placeholders)).await;
         self.enter(Step::Quit);
         self.close(&mut current, true).await;
     }
@@ -396,8 +401,11 @@ impl Probe<'_> {
         let number = self.number_base + self.facts.connections;
         // The opening is noted in the connection's own transcript, so that
         // connections that overlap (a trick batch shared out) each read as
-        // one block: connect, dialogue, close.
-        let connect_note = format!("connect {} (connection {number})", self.target.addr);
+        // one block: connect, dialogue, close. Formatted only when kept.
+        let connect_note = self
+            .cfg
+            .transcript
+            .then(|| format!("connect {} (connection {number})", self.target.addr));
         // At most three connections to the host at once, counting the ones
         // still saying QUIT: wait for a slot, but not past the deadline.
         let slot = match tokio::time::timeout_at(self.deadline, self.slots.clone().acquire_owned())
@@ -405,7 +413,9 @@ impl Probe<'_> {
         {
             Ok(Ok(slot)) => slot,
             _ => {
-                self.note(connect_note);
+                if let Some(note) = connect_note {
+                    self.note(note);
+                }
                 return self.connect_failed(first, Connect::Timeout, "host deadline reached");
             }
         };
@@ -424,8 +434,8 @@ impl Probe<'_> {
             self.deadline,
         )
         .await;
-        if dialed.is_err() {
-            self.note(connect_note.clone());
+        if let (Err(_), Some(note)) = (&dialed, &connect_note) {
+            self.note(note.clone());
         }
         let stream = match dialed {
             Err(DialError::Timeout) => {
@@ -457,14 +467,17 @@ impl Probe<'_> {
         }
         let mut conn = Connection::new(Box::new(stream), limits, self.deadline);
         conn.set_epoch(self.started);
-        conn.note(&connect_note);
+        conn.set_budget(self.budget.clone());
+        if let Some(note) = &connect_note {
+            conn.note(note);
+        }
         if first {
             self.enter(Step::Greeting);
         }
         let mut encrypted = false;
         let mut peer = None;
         if self.tls.implicit.is_some() {
-            let Some(info) = self.implicit_tls(&mut conn, first).await else {
+            let Some(info) = Box::pin(self.implicit_tls(&mut conn, first)).await else {
                 self.keep_transcript(&mut conn);
                 return None;
             };
@@ -476,7 +489,7 @@ impl Probe<'_> {
             Ok(reply) => reply,
             Err(e) => {
                 if first {
-                    self.no_greeting(&mut conn, e).await;
+                    Box::pin(self.no_greeting(&mut conn, e)).await;
                 } else {
                     self.facts.error = Some(format!("greeting on connection {number}: {e}").into());
                 }
@@ -538,7 +551,7 @@ impl Probe<'_> {
             if first {
                 self.enter(Step::StartTls);
             }
-            match self.starttls(&mut conn).await {
+            match Box::pin(self.starttls(&mut conn)).await {
                 secure::Upgrade::Done(caps, info) => {
                     encrypted = true;
                     capabilities = caps;
@@ -835,6 +848,7 @@ impl Probe<'_> {
                 lockstep: self.lockstep,
                 per_connection: self.per_connection,
                 slots: self.slots.clone(),
+                budget: self.budget.clone(),
             })
             .collect();
         let base_used = self.facts.connections + each * shares.len() as u32;
@@ -953,21 +967,29 @@ async fn exchange(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFac
                 session.count(&reply);
             }
             let next = policy::after_reply(verb, &reply, pipelined);
-            match verb {
-                Verb::Mail => f.mail_reply = Some(reply.clone()),
-                Verb::Rcpt => f.rcpt_reply = Some(reply.clone()),
-                Verb::Rset => {}
+            if let Next::Goodbye = next {
+                dead = Some(ended(reply.one_line()));
             }
+            // The reply is kept once, where it belongs: no copy.
+            let reply = match verb {
+                Verb::Mail => {
+                    f.mail_reply = Some(reply);
+                    None
+                }
+                Verb::Rcpt => {
+                    f.rcpt_reply = Some(reply);
+                    None
+                }
+                Verb::Rset => Some(reply),
+            };
             match next {
                 Next::Go => {}
-                Next::TestDone => break,
-                Next::Goodbye => {
-                    dead = Some(ended(reply.one_line()));
-                    break;
-                }
+                Next::TestDone | Next::Goodbye => break,
                 Next::RsetRefused { out_of_step } => {
                     session.out_of_step |= out_of_step;
-                    f.error = Some(Failure::RsetRefused(reply));
+                    if let Some(reply) = reply {
+                        f.error = Some(Failure::RsetRefused(reply));
+                    }
                     if !pipelined {
                         dead = Some(NoReply::SessionEnded);
                     }
@@ -1017,7 +1039,9 @@ impl Probe<'_> {
             } else {
                 self.keep_transcript(&mut session.conn);
             }
-            self.note(format!("close connection {number}"));
+            if self.cfg.transcript {
+                self.note(format!("close connection {number}"));
+            }
         }
     }
 
