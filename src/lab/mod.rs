@@ -3,6 +3,7 @@
 //! It binds loopback addresses only, so nothing outside this machine can
 //! reach it and nothing it does leaves the machine.
 
+mod forward;
 pub mod hostile;
 mod line;
 pub mod profile;
@@ -52,6 +53,24 @@ impl Lab {
         profiles: &[&'static Profile],
         identity: tls::Identity,
     ) -> anyhow::Result<Lab> {
+        Self::start_forwarding(base, port, profiles, identity, None).await
+    }
+
+    /// Like [`Lab::start_as`], the relaying servers handing what they accept
+    /// for foreign domains on to `forward` over SMTP, each the way its real
+    /// counterpart would (`open-relay`, `percent-hack`, `source-route` and
+    /// `backup-mx` forward; the `accept-all` sink and `catch-all-closed`
+    /// keep it). `forward` must be a loopback address.
+    pub async fn start_forwarding(
+        base: Ipv4Addr,
+        port: u16,
+        profiles: &[&'static Profile],
+        identity: tls::Identity,
+        forward: Option<SocketAddr>,
+    ) -> anyhow::Result<Lab> {
+        if let Some(f) = forward.filter(|f| !f.ip().is_loopback()) {
+            bail!("the lab forwards to loopback only, not {f}");
+        }
         if !base.is_loopback() {
             bail!("the lab binds loopback addresses only, not {base}");
         }
@@ -66,7 +85,7 @@ impl Lab {
         let mut last_error = None;
         for _ in 0..attempts {
             match Self::bind_all(base, port, profiles).await {
-                Ok(listeners) => return Ok(Self::spawn(listeners, identity)),
+                Ok(listeners) => return Ok(Self::spawn(listeners, identity, forward)),
                 Err(e) => last_error = Some(e),
             }
         }
@@ -99,14 +118,24 @@ impl Lab {
         Ok(listeners)
     }
 
-    fn spawn(listeners: Vec<(TcpListener, &'static Profile)>, identity: tls::Identity) -> Lab {
+    fn spawn(
+        listeners: Vec<(TcpListener, &'static Profile)>,
+        identity: tls::Identity,
+        forward: Option<SocketAddr>,
+    ) -> Lab {
         let (shutdown, rx) = watch::channel(false);
         let mut servers = Vec::new();
         for (listener, profile) in listeners {
             if let Ok(addr) = listener.local_addr() {
                 servers.push((addr, profile));
             }
-            tokio::spawn(server::serve(listener, profile, identity, rx.clone()));
+            tokio::spawn(server::serve(
+                listener,
+                profile,
+                identity,
+                forward,
+                rx.clone(),
+            ));
         }
         Lab { servers, shutdown }
     }
@@ -159,6 +188,7 @@ impl WideLab {
             pick,
             latency,
             tls::Identity::SelfSigned,
+            None,
             rx,
         ));
         Ok(WideLab { port, shutdown })

@@ -60,13 +60,41 @@ impl TestLab {
         profiles: Vec<&'static Profile>,
         identity: relayscan::lab::tls::Identity,
     ) -> TestLab {
+        Self::start_forwarding_as(profiles, identity, None)
+    }
+
+    /// Start the named profiles, the relaying ones handing what they accept
+    /// on to `forward` (a `--catch` address on loopback).
+    pub fn start_forwarding(names: &[&str], forward: SocketAddr) -> TestLab {
+        let profiles = names
+            .iter()
+            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+            .collect();
+        Self::start_forwarding_as(
+            profiles,
+            relayscan::lab::tls::Identity::SelfSigned,
+            Some(forward),
+        )
+    }
+
+    fn start_forwarding_as(
+        profiles: Vec<&'static Profile>,
+        identity: relayscan::lab::tls::Identity,
+        forward: Option<SocketAddr>,
+    ) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
         let lab = rt
-            .block_on(Lab::start_as(DEFAULT_BASE, 0, &profiles, identity))
+            .block_on(Lab::start_forwarding(
+                DEFAULT_BASE,
+                0,
+                &profiles,
+                identity,
+                forward,
+            ))
             .expect("lab starts");
         TestLab {
             lab: Some(lab),

@@ -266,6 +266,7 @@ pub struct Confirmation {
 /// Whether a canary reached the catcher within the wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum DeliveryStatus {
     Delivered,
     NotDelivered,
@@ -274,7 +275,7 @@ pub enum DeliveryStatus {
 /// What the catcher saw of one canary: the proof that a message crossed the
 /// server, or that it did not arrive within the wait. Facts only: the judge
 /// decides what they mean.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Delivery {
     pub status: DeliveryStatus,
     /// When it arrived (RFC 3339, UTC).
