@@ -1,0 +1,282 @@
+//! Proof by delivery (`--confirm ADDRESS --catch ADDR:PORT`), through the
+//! binary against the lab on loopback. The lab's relaying profiles hand what
+//! they accept on to the catcher, each like its real counterpart: an open
+//! relay and a backup MX (whose primary applies the percent hack) deliver,
+//! a sink and a catch-all keep what they take, a closed server gets no DATA.
+
+mod common;
+
+use common::{relayscan, TestLab, FAST};
+use serde_json::Value;
+
+const CANARY: &str = "canary@proof.example";
+
+/// A free port on 127.0.0.2 (no lab profile lives there) for the catcher.
+fn catch_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.2:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+const NO_DNS: &[&str] = &["--no-ptr", "--dnsbl", "none"];
+
+/// `check --json` of one lab server, with `extra` flags: (exit code, result).
+fn check(addr: &str, extra: &[&str]) -> (i32, Value) {
+    let out = relayscan()
+        .args(["check", addr, "--json"])
+        .args(extra)
+        .args(FAST)
+        .args(NO_DNS)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"verdict\""))
+        .unwrap_or_else(|| {
+            panic!(
+                "no result line: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(line).unwrap(),
+    )
+}
+
+fn confirm_catch(catch: &std::net::SocketAddr, wait: &str) -> Vec<String> {
+    [
+        "--confirm",
+        CANARY,
+        "--catch",
+        &catch.to_string(),
+        "--catch-wait",
+        wait,
+        "--transcript",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn datas(result: &Value) -> usize {
+    result["transcript"]
+        .as_array()
+        .map(|t| t.iter().filter(|e| e["line"] == "DATA").count())
+        .unwrap_or(0)
+}
+
+fn notes(result: &Value) -> String {
+    result["notes"].to_string()
+}
+
+#[test]
+fn an_open_relay_delivers_the_canary() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["open-relay"], catch);
+    let args = confirm_catch(&catch, "10s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, r) = check(&lab.addr("open-relay"), &args);
+    assert_eq!(code, 1);
+    assert_eq!(r["verdict"], "open-relay", "{r:#}");
+    assert_eq!(r["confidence"], "delivered");
+    assert_eq!(r["deciding_test"], "S1");
+    let d = &r["confirmation"]["delivery"];
+    assert_eq!(d["status"], "delivered", "{d:#}");
+    assert!(d["at"].as_str().is_some_and(|a| a.ends_with('Z')), "{d}");
+    assert!(d["after_ms"].as_u64().is_some());
+    assert!(
+        d["peer"].as_str().is_some_and(|p| p.starts_with("127.")),
+        "{d}"
+    );
+    assert_eq!(
+        d["hops"][0],
+        "from scanner.relayscan.example by open-relay.lab.example for <canary@proof.example>"
+    );
+    // Arrived well before the wait ran out: the wait ends at the arrival.
+    assert!(d["waited_ms"].as_u64().unwrap() < 10_000, "{d}");
+    assert_eq!(datas(&r), 1, "exactly one message");
+}
+
+#[test]
+fn a_sink_is_open_by_rcpt_but_the_canary_never_arrives() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["accept-all"], catch);
+    let args = confirm_catch(&catch, "1s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, r) = check(&lab.addr("accept-all"), &args);
+    assert_eq!(code, 1);
+    assert_eq!(r["verdict"], "open-relay");
+    assert_eq!(r["confidence"], "data", "{r:#}");
+    let d = &r["confirmation"]["delivery"];
+    assert_eq!(d["status"], "not-delivered");
+    assert!(d["waited_ms"].as_u64().unwrap() >= 1000, "{d}");
+    assert_eq!(d["at"], Value::Null);
+    assert!(notes(&r).contains("did not arrive within 1.0 s"), "{r:#}");
+    assert!(notes(&r).contains("sink"));
+}
+
+#[test]
+fn a_catch_all_keeps_the_trick_local_and_stays_unproven() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["catch-all-closed"], catch);
+    let args = confirm_catch(&catch, "1s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, r) = check(&lab.addr("catch-all-closed"), &args);
+    assert_eq!(code, 1);
+    assert_eq!(r["verdict"], "possible-relay", "{r:#}");
+    assert_eq!(r["confidence"], "unproven");
+    // The confirmation went through the accepted trick, not a refused path.
+    assert_eq!(r["confirmation"]["test"], "R1");
+    assert_eq!(r["confirmation"]["accepted"], true);
+    assert_eq!(r["confirmation"]["delivery"]["status"], "not-delivered");
+    assert!(notes(&r).contains("stayed local"), "{r:#}");
+}
+
+#[test]
+fn a_backup_mx_is_possible_without_a_catcher_and_proven_with_one() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["backup-mx"], catch);
+    let (code, r) = check(&lab.addr("backup-mx"), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(r["verdict"], "possible-relay", "{r:#}");
+    assert_eq!(r["confidence"], "unproven");
+    assert!(notes(&r).contains("--confirm ADDRESS --catch"), "{r:#}");
+    assert_eq!(datas(&r), 0);
+
+    let args = confirm_catch(&catch, "10s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, r) = check(&lab.addr("backup-mx"), &args);
+    assert_eq!(code, 1);
+    assert_eq!(r["verdict"], "open-relay", "{r:#}");
+    assert_eq!(r["confidence"], "delivered");
+    assert_eq!(r["deciding_test"], "R1");
+    let hops = r["confirmation"]["delivery"]["hops"].to_string();
+    assert!(
+        hops.contains("by backup-mx.lab.example")
+            && hops.contains("from backup-mx.lab.example by primary.lab.example"),
+        "{hops}"
+    );
+}
+
+#[test]
+fn the_report_shows_the_delivery_and_never_contradicts_it() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["backup-mx"], catch);
+    let out = relayscan()
+        .args(["check", &lab.addr("backup-mx"), "--confirm", CANARY])
+        .args(["--catch", &catch.to_string(), "--catch-wait", "10s"])
+        .args(FAST)
+        .args(NO_DNS)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("verdict     OPEN-RELAY  (confidence: delivered)"),
+        "{text}"
+    );
+    assert!(text.contains("  delivered   20"), "{text}");
+    assert!(
+        text.contains("  hop         from backup-mx.lab.example by primary.lab.example"),
+        "{text}"
+    );
+    assert!(!text.contains("CLOSED"), "{text}");
+}
+
+#[test]
+fn a_closed_server_gets_no_data_even_with_a_catcher() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["postfix-closed"], catch);
+    let args = confirm_catch(&catch, "1s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, r) = check(&lab.addr("postfix-closed"), &args);
+    assert_eq!(code, 0);
+    assert_eq!(r["verdict"], "closed");
+    assert_eq!(r["confirmation"], Value::Null);
+    assert_eq!(datas(&r), 0, "no DATA at all");
+}
+
+#[test]
+fn catch_flags_are_checked_before_any_packet() {
+    relayscan()
+        .args(["check", "127.0.0.1:1", "--catch", "127.0.0.1:2599"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--confirm"));
+    let dir = tempfile::tempdir().unwrap();
+    relayscan()
+        .args(["check", "127.0.0.1:1", "--confirm", CANARY])
+        .args(["--catch", "127.0.0.1:2599"])
+        .args(["--catch-maildir", dir.path().to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot be used with"));
+    relayscan()
+        .args(["scan", "127.0.0.1:1", "--confirm", CANARY])
+        .args(["--catch-maildir", dir.path().to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no new/ directory"));
+}
+
+#[test]
+fn a_scan_confirms_each_relay_with_its_own_canary_and_counts_the_proven() {
+    let catch = catch_addr();
+    let names = [
+        "open-relay",
+        "accept-all",
+        "catch-all-closed",
+        "backup-mx",
+        "postfix-closed",
+    ];
+    let lab = TestLab::start_forwarding(&names, catch);
+    let mut cmd = relayscan();
+    cmd.arg("scan")
+        .args(lab.addrs())
+        .args(["--format", "jsonl", "--concurrency", "2"])
+        .args(["--confirm", CANARY, "--catch", &catch.to_string()])
+        .args(["--catch-wait", "2s"])
+        .args(FAST)
+        .args(NO_DNS);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_name = |name: &str| {
+        let addr = lab.addr(name);
+        lines
+            .iter()
+            .find(|l| format!("{}:{}", l["ip"].as_str().unwrap_or(""), l["port"]) == addr)
+            .unwrap_or_else(|| panic!("no record for {name}: {text}"))
+            .clone()
+    };
+    let open = by_name("open-relay");
+    let backup = by_name("backup-mx");
+    for r in [&open, &backup] {
+        assert_eq!(r["verdict"], "open-relay", "{r:#}");
+        assert_eq!(r["confidence"], "delivered");
+    }
+    assert_ne!(
+        open["confirmation"]["token"], backup["confirmation"]["token"],
+        "one token per host"
+    );
+    assert_eq!(by_name("accept-all")["confidence"], "data");
+    assert_eq!(
+        by_name("accept-all")["confirmation"]["delivery"]["status"],
+        "not-delivered"
+    );
+    assert_eq!(by_name("catch-all-closed")["confidence"], "unproven");
+    assert_eq!(by_name("postfix-closed")["confirmation"], Value::Null);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["relays"], 4, "{summary}");
+    assert_eq!(summary["proven_relays"], 2, "{summary}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("2 proven by delivery, 2 unproven"),
+        "{stderr}"
+    );
+}
