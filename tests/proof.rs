@@ -280,3 +280,91 @@ fn a_scan_confirms_each_relay_with_its_own_canary_and_counts_the_proven() {
         "{stderr}"
     );
 }
+
+/// Hosts that wait for their canary give their probe slot back: two sinks
+/// waiting 3 s each, one probe at a time, take about 3 s, not 6.
+#[test]
+fn waiting_hosts_do_not_hold_their_probe_slot() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["accept-all", "catch-all-closed"], catch);
+    let started = std::time::Instant::now();
+    let out = relayscan()
+        .arg("scan")
+        .args(lab.addrs())
+        .args(["--format", "jsonl", "--concurrency", "1"])
+        .args(["--confirm", CANARY, "--catch", &catch.to_string()])
+        .args(["--catch-wait", "3s"])
+        .args(FAST)
+        .args(NO_DNS)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("\"not-delivered\"").count(), 2, "{text}");
+    assert!(
+        took < std::time::Duration::from_millis(5500),
+        "the waits ran one after the other: {took:?}"
+    );
+}
+
+/// A scan killed (SIGKILL) while a host waits for its canary has not written
+/// that host: the same command with `--resume` probes it again, and every
+/// host is written once.
+#[test]
+fn a_host_whose_wait_was_killed_is_probed_again_on_resume() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["postfix-closed", "accept-all"], catch);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scan.jsonl");
+    let cp = dir.path().join("scan.resume");
+    let args = |wait: &str| -> Vec<String> {
+        let mut a: Vec<String> = vec!["scan".into()];
+        a.extend(lab.addrs());
+        for s in ["--order", "sequential", "--confirm", CANARY, "--catch"] {
+            a.push(s.into());
+        }
+        a.push(catch.to_string());
+        a.extend(["--catch-wait".into(), wait.into()]);
+        a.extend(["-o".into(), out.to_string_lossy().into_owned()]);
+        a.extend(["--resume".into(), cp.to_string_lossy().into_owned()]);
+        a.extend(FAST.iter().chain(NO_DNS).map(|s| s.to_string()));
+        a
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_relayscan"))
+        .args(args("60s"))
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The closed server is written; the sink waits for a canary that never comes.
+    common::wait_for_file(&out, "the closed server's record", |t| {
+        t.contains("\"closed\"")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL, mid-wait
+    child.wait().unwrap();
+    let before = std::fs::read_to_string(&out).unwrap();
+    let written = before
+        .lines()
+        .filter(|l| l.contains("\"type\":\"result\""))
+        .count();
+    assert_eq!(written, 1, "only the closed server: {before}");
+
+    // Port reuse: the first catcher is gone with its process.
+    let status = relayscan().args(args("1s")).output().unwrap();
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let results: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["type"] == "result")
+        .collect();
+    assert_eq!(results.len(), 2, "{text}");
+    let sink = results
+        .iter()
+        .find(|r| r["verdict"] == "open-relay")
+        .expect("the sink, probed again");
+    assert_eq!(sink["confirmation"]["delivery"]["status"], "not-delivered");
+}
