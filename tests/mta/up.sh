@@ -39,7 +39,7 @@ INSTANCES=(
   "exim-open        127.0.25.11 exim       open    open-relay    yes"
   "exim-closed      127.0.25.12 exim       closed  closed        no"
   "opensmtpd-open   127.0.25.21 opensmtpd  open    open-relay    yes"
-  "opensmtpd-closed 127.0.25.22 opensmtpd  closed  closed        no"
+  "opensmtpd-closed 127.0.25.22 opensmtpd  closed  possible-relay no"
   "opensmtpd-auth   127.0.25.23 opensmtpd  auth    auth-required no"
 )
 
