@@ -30,8 +30,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// The whole DATA phase, and the whole session.
 const DATA_TIMEOUT: Duration = Duration::from_secs(120);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(300);
-/// Sessions served at once; one more is told 421.
-const MAX_SESSIONS: usize = 64;
+/// Sessions served at once (each holds at most a line buffer and one
+/// message of `MAX_MESSAGE`); one more is told 421, and a relay retries.
+const MAX_SESSIONS: usize = 256;
 
 pub(super) async fn serve(
     listener: TcpListener,

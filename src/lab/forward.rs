@@ -43,22 +43,37 @@ fn httpdate_now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-/// Deliver in the background; failures are dropped, as a relay would
-/// bounce them to a sender that does not exist.
+/// Deliver in the background, retrying a refusal or a failed connection
+/// for a while as a relay's queue would; what still fails is dropped, as a
+/// relay would bounce it to a sender that does not exist.
 pub(super) fn spawn(to: SocketAddr, ehlo: String, out: Outgoing) {
     if !to.ip().is_loopback() {
         return;
     }
     tokio::spawn(async move {
-        let _ = timeout(ATTEMPT, deliver(to, &ehlo, &out)).await;
+        let _ = timeout(ATTEMPT, async {
+            let mut pause = Duration::from_millis(50);
+            while !matches!(deliver(to, &ehlo, &out).await, Ok(true)) {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        })
+        .await;
     });
 }
 
+/// One attempt: `Ok(true)` once it is done with (delivered, or refused for
+/// good with a 5xx), `Ok(false)` when it is worth another try (a 4xx).
 async fn deliver(to: SocketAddr, ehlo: &str, out: &Outgoing) -> std::io::Result<bool> {
     let stream = TcpStream::connect(to).await?;
     let mut io = BufReader::new(stream);
-    if !reply_ok(&mut io, b'2').await? {
-        return Ok(false);
+    let step = |code: u8, want: u8| match code {
+        c if c == want => None,
+        b'5' => Some(true),
+        _ => Some(false),
+    };
+    if let Some(done) = step(reply(&mut io).await?, b'2') {
+        return Ok(done);
     }
     for (command, want) in [
         (format!("EHLO {ehlo}"), b'2'),
@@ -69,8 +84,8 @@ async fn deliver(to: SocketAddr, ehlo: &str, out: &Outgoing) -> std::io::Result<
         io.get_mut()
             .write_all(format!("{command}\r\n").as_bytes())
             .await?;
-        if !reply_ok(&mut io, want).await? {
-            return Ok(false);
+        if let Some(done) = step(reply(&mut io).await?, want) {
+            return Ok(done);
         }
     }
     let mut data = Vec::with_capacity(out.message.len() + 512);
@@ -87,21 +102,21 @@ async fn deliver(to: SocketAddr, ehlo: &str, out: &Outgoing) -> std::io::Result<
     }
     data.extend_from_slice(b".\r\n");
     io.get_mut().write_all(&data).await?;
-    let ok = reply_ok(&mut io, b'2').await?;
+    let done = step(reply(&mut io).await?, b'2').unwrap_or(true);
     let _ = io.get_mut().write_all(b"QUIT\r\n").await;
-    Ok(ok)
+    Ok(done)
 }
 
-/// Read one reply (every line of a multi-line one); whether its code
-/// starts with `want`.
-async fn reply_ok(io: &mut BufReader<TcpStream>, want: u8) -> std::io::Result<bool> {
+/// Read one reply (every line of a multi-line one): the first digit of its
+/// code (`0` when the connection ended).
+async fn reply(io: &mut BufReader<TcpStream>) -> std::io::Result<u8> {
     loop {
         let Some(line) = read_line(io).await? else {
-            return Ok(false);
+            return Ok(b'0');
         };
         let b = line.as_bytes();
         if b.len() < 4 || b[3] != b'-' {
-            return Ok(b.first() == Some(&want));
+            return Ok(b.first().copied().unwrap_or(b'0'));
         }
     }
 }

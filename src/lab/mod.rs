@@ -177,6 +177,23 @@ impl WideLab {
     where
         F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
     {
+        Self::start_forwarding(port, latency, pick, None).await
+    }
+
+    /// Like [`WideLab::start`], the relaying profiles handing what they
+    /// accept on to `forward` (see [`Lab::start_forwarding`]).
+    pub async fn start_forwarding<F>(
+        port: u16,
+        latency: std::time::Duration,
+        pick: F,
+        forward: Option<SocketAddr>,
+    ) -> anyhow::Result<WideLab>
+    where
+        F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
+    {
+        if let Some(f) = forward.filter(|f| !f.ip().is_loopback()) {
+            bail!("the lab forwards to loopback only, not {f}");
+        }
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.set_reuseaddr(true)?;
         socket.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))?;
@@ -188,7 +205,7 @@ impl WideLab {
             pick,
             latency,
             tls::Identity::SelfSigned,
-            None,
+            forward,
             rx,
         ));
         Ok(WideLab { port, shutdown })
