@@ -353,6 +353,15 @@ pub fn classify(facts: &Facts) -> Verdict {
             .map(|t| t.id)
             .collect();
         v.confidence = Some(Confidence::Delivered);
+        if !local_only.is_empty() {
+            // The C3 caveat is settled: say so instead of repeating it.
+            notes.retain(|n| !n.contains("(C3)"));
+            notes.push(format!(
+                "{} looked like local mailboxes (the server accepts any local part there, C3), but the canary through {} was relayed",
+                local_only.join(" "),
+                c.test
+            ));
+        }
         notes.push(delivered_note(d));
         v.notes = notes;
         return v;
@@ -982,6 +991,19 @@ mod tests {
             v.notes
                 .iter()
                 .any(|n| n.contains("from mx2.test by mx1.test")),
+            "{:?}",
+            v.notes
+        );
+        // The report never says "proves nothing" above a delivered canary.
+        assert!(
+            !v.notes.iter().any(|n| n.contains("proves nothing")),
+            "{:?}",
+            v.notes
+        );
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("but the canary through R2 was relayed")),
             "{:?}",
             v.notes
         );
