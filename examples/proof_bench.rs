@@ -55,8 +55,7 @@ fn relayscan_bin() -> PathBuf {
 
 fn main() {
     let net = std::env::var("PROOF_BENCH_NET").unwrap_or_else(|_| "127.1.0.0/20".into());
-    let concurrency =
-        std::env::var("PROOF_BENCH_CONCURRENCY").unwrap_or_else(|_| "500".into());
+    let concurrency = std::env::var("PROOF_BENCH_CONCURRENCY").unwrap_or_else(|_| "500".into());
     assert!(
         net.starts_with("127."),
         "benchmarks only ever target loopback, not {net}"
@@ -76,7 +75,12 @@ fn main() {
         _ => Some(closed),
     };
     let lab = rt
-        .block_on(WideLab::start_forwarding(0, Duration::ZERO, pick, Some(catch)))
+        .block_on(WideLab::start_forwarding(
+            0,
+            Duration::ZERO,
+            pick,
+            Some(catch),
+        ))
         .expect("lab");
     let port = lab.port.to_string();
     let bin = relayscan_bin();
@@ -102,8 +106,19 @@ fn main() {
         let (t, rss, status) = measure(
             Command::new(&bin)
                 .env("RELAYSCAN_SCOPE", "127.0.0.0/8,::1")
-                .args(["scan", &net, "-p", &port, "-c", &concurrency, "-q", "--force"])
-                .args(["--format", "jsonl", "--seed", "1", "--no-ptr", "--dnsbl", "none"])
+                .args([
+                    "scan",
+                    &net,
+                    "-p",
+                    &port,
+                    "-c",
+                    &concurrency,
+                    "-q",
+                    "--force",
+                ])
+                .args([
+                    "--format", "jsonl", "--seed", "1", "--no-ptr", "--dnsbl", "none",
+                ])
                 .args(["--ehlo", "bench.relayscan.example", "--read-timeout", "10s"])
                 .args(&extra)
                 .arg("-o")

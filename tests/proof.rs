@@ -368,3 +368,50 @@ fn a_host_whose_wait_was_killed_is_probed_again_on_resume() {
         .expect("the sink, probed again");
     assert_eq!(sink["confirmation"]["delivery"]["status"], "not-delivered");
 }
+
+/// Ctrl-C ends a host's wait after the grace: the relay is still written
+/// (it stays a relay), with the short wait and the interrupt in its notes.
+#[test]
+fn ctrl_c_ends_the_wait_and_keeps_the_relay() {
+    let catch = catch_addr();
+    let lab = TestLab::start_forwarding(&["accept-all"], catch);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scan.jsonl");
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_relayscan"))
+        .arg("scan")
+        .args(lab.addrs())
+        .args(["--confirm", CANARY, "--catch", &catch.to_string()])
+        .args(["--catch-wait", "60s", "--grace", "1s", "-o"])
+        .arg(&out)
+        .args(FAST)
+        .args(NO_DNS)
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the wait outlived the interrupt"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let r: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "result")
+        .unwrap_or_else(|| panic!("no record: {text}"));
+    assert_eq!(r["verdict"], "open-relay", "{r:#}");
+    let d = &r["confirmation"]["delivery"];
+    assert_eq!(d["status"], "not-delivered");
+    assert!(d["waited_ms"].as_u64().unwrap() < 20_000, "{d}");
+    assert!(notes(&r).contains("interrupted"), "{r:#}");
+}

@@ -489,13 +489,16 @@ async fn probe_one(
             },
         }
     };
-    let ((mut facts, cut), dnsbl) = tokio::join!(probing, blocklists);
+    let ((mut facts, mut cut), dnsbl) = tokio::join!(probing, blocklists);
     facts.ptr = target.ptr;
     facts.mx = target.mx;
     facts.dnsbl = dnsbl;
     facts.duration_ms = started.elapsed().as_millis() as u64;
     if let (Some((catch, slot)), None) = (catch, &cut) {
-        await_canary(&mut facts, catch, slot, stop).await;
+        if await_canary(&mut facts, catch, slot, stop).await {
+            // Ctrl-C ended the wait: the record says so (see `cut::judge`).
+            cut = Some(Cut::Interrupted);
+        }
     }
     record(facts, cut)
 }
@@ -503,23 +506,37 @@ async fn probe_one(
 /// Wait for the canary of a message the server accepted (the catcher was
 /// told its token before DATA), and record what came of it. The host gives
 /// its probe slot back first, once there is room among the waiting hosts.
-async fn await_canary(facts: &mut Facts, catch: &CatchWait, slot: Option<&Slot>, stop: Stop) {
+/// Whether the engine's stop cut the wait before the canary came.
+async fn await_canary(
+    facts: &mut Facts,
+    catch: &CatchWait,
+    slot: Option<&Slot>,
+    stop: Stop,
+) -> bool {
     let Some(confirmation) = facts.confirmation.as_mut().filter(|c| c.accepted) else {
-        return;
+        return false;
     };
     let _waiting = tokio::select! {
         biased;
-        () = stop.clone().wait() => return,
+        () = stop.clone().wait() => return true,
         permit = catch.waiting.clone().acquire_owned() => permit.ok(),
     };
     if let Some(slot) = slot {
         slot.release();
     }
+    let stopped = Arc::new(AtomicBool::new(false));
+    let flag = stopped.clone();
     let delivery = catch
         .catcher
-        .wait(&confirmation.token, catch.wait, stop.wait())
+        .wait(&confirmation.token, catch.wait, async move {
+            stop.wait().await;
+            flag.store(true, Ordering::SeqCst);
+        })
         .await;
+    let cut = stopped.load(Ordering::SeqCst)
+        && delivery.status != crate::relay::facts::DeliveryStatus::Delivered;
     confirmation.delivery = Some(delivery);
+    cut
 }
 
 /// Whether the user's interrupt cut this record's probe before it found
