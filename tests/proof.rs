@@ -415,3 +415,66 @@ fn ctrl_c_ends_the_wait_and_keeps_the_relay() {
     assert!(d["waited_ms"].as_u64().unwrap() < 20_000, "{d}");
     assert!(notes(&r).contains("interrupted"), "{r:#}");
 }
+
+/// A stand-in for the user's own MTA: takes whatever the lab forwards and
+/// delivers it into `maildir/new`, one file per message.
+fn maildir_mta(maildir: std::path::PathBuf) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = stream.write_all(b"220 mta.proof.example ESMTP\r\n");
+            let mut message = String::new();
+            let mut in_data = false;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if in_data {
+                    if line == ".\r\n" {
+                        in_data = false;
+                        let file = maildir.join(format!("new/{n}.mta"));
+                        std::fs::write(file, &message).unwrap();
+                        let _ = stream.write_all(b"250 ok\r\n");
+                    } else {
+                        message.push_str(&line);
+                    }
+                } else if line.starts_with("DATA") {
+                    in_data = true;
+                    let _ = stream.write_all(b"354 go\r\n");
+                } else if line.starts_with("QUIT") {
+                    let _ = stream.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    let _ = stream.write_all(b"250 ok\r\n");
+                }
+                line.clear();
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn catch_maildir_finds_the_canary_the_users_mta_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    let mta = maildir_mta(dir.path().to_path_buf());
+    let lab = TestLab::start_forwarding(&["open-relay"], mta);
+    let maildir = dir.path().to_str().unwrap();
+    let (code, r) = check(
+        &lab.addr("open-relay"),
+        &["--confirm", CANARY, "--catch-maildir", maildir],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(r["confidence"], "delivered", "{r:#}");
+    let d = &r["confirmation"]["delivery"];
+    assert_eq!(d["peer"], Value::Null, "a file has no peer");
+    assert_eq!(
+        d["hops"][0],
+        "from scanner.relayscan.example by open-relay.lab.example for <canary@proof.example>"
+    );
+}
