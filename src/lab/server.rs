@@ -790,6 +790,40 @@ mod tests {
         ]
     }
 
+    /// Who hands what on, like the real servers the profiles stand for.
+    #[test]
+    fn relaying_profiles_route_like_their_real_counterparts() {
+        let p = |name| super::super::profile::find(name).unwrap();
+        let n = names();
+        let route = |name, rcpt| route(p(name), rcpt, &n, false);
+        let foreign = "<me@proof.example>";
+        let percent = "<me%proof.example@[127.0.0.11]>";
+        assert_eq!(
+            route("open-relay", foreign),
+            Some(("me@proof.example".into(), false))
+        );
+        assert_eq!(route("accept-all", foreign), None, "a sink keeps it");
+        assert_eq!(route("postfix-closed", foreign), None);
+        assert_eq!(
+            route("percent-hack", percent),
+            Some(("me@proof.example".into(), false))
+        );
+        assert_eq!(route("catch-all-closed", percent), None, "kept local");
+        assert_eq!(
+            route("backup-mx", percent),
+            Some(("me@proof.example".into(), true)),
+            "through the primary"
+        );
+        assert_eq!(
+            route("backup-mx", "<\"me@proof.example\"@lab.example>"),
+            None
+        );
+        assert_eq!(
+            route("source-route", "<@[127.0.0.11]:me@proof.example>"),
+            Some(("me@proof.example".into(), false))
+        );
+    }
+
     #[test]
     fn parses_the_relay_tricks_like_an_mta() {
         let n = names();
