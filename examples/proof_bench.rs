@@ -6,7 +6,10 @@
 //!
 //!     cargo build --release && cargo run --release --example proof_bench
 //!
-//! Knobs: PROOF_BENCH_NET (default 127.1.0.0/20), PROOF_BENCH_CONCURRENCY (500).
+//! Knobs: PROOF_BENCH_NET (default 127.1.0.0/20), PROOF_BENCH_CONCURRENCY (500),
+//! PROOF_BENCH_WAIT (`--catch-wait`, 30s); for finding where memory goes:
+//! PROOF_BENCH_NO_FORWARD (the relays keep the canaries), PROOF_BENCH_CONFIRM_ONLY
+//! (`--confirm` without a catcher), PROOF_BENCH_SHOW (print one delivered record).
 
 use relayscan::lab::{profile, Profile, WideLab};
 use std::net::{IpAddr, SocketAddr};
@@ -79,12 +82,17 @@ fn main() {
             0,
             Duration::ZERO,
             pick,
-            Some(catch),
+            // PROOF_BENCH_NO_FORWARD: the relays keep the canaries (every
+            // host waits its whole --catch-wait).
+            std::env::var_os("PROOF_BENCH_NO_FORWARD")
+                .is_none()
+                .then_some(catch),
         ))
         .expect("lab");
     let port = lab.port.to_string();
     let bin = relayscan_bin();
     let catch_text = catch.to_string();
+    let wait = std::env::var("PROOF_BENCH_WAIT").unwrap_or_else(|_| "30s".into());
     let runs: [(&str, Vec<&str>); 2] = [
         ("scan (RCPT only)", vec![]),
         (
@@ -95,7 +103,7 @@ fn main() {
                 "--catch",
                 &catch_text,
                 "--catch-wait",
-                "30s",
+                &wait,
             ],
         ),
     ];
@@ -120,7 +128,11 @@ fn main() {
                     "--format", "jsonl", "--seed", "1", "--no-ptr", "--dnsbl", "none",
                 ])
                 .args(["--ehlo", "bench.relayscan.example", "--read-timeout", "10s"])
-                .args(&extra)
+                .args(if std::env::var_os("PROOF_BENCH_CONFIRM_ONLY").is_some() {
+                    &extra[..extra.len().min(2)]
+                } else {
+                    &extra[..]
+                })
                 .arg("-o")
                 .arg(out.path()),
         );
@@ -132,6 +144,11 @@ fn main() {
             .and_then(|l| serde_json::from_str(l).ok())
             .expect("a summary line");
         let hosts = summary["total"].as_u64().unwrap_or(0);
+        if std::env::var_os("PROOF_BENCH_SHOW").is_some() {
+            if let Some(l) = text.lines().find(|l| l.contains("\"delivered\"")) {
+                eprintln!("{l}");
+            }
+        }
         println!(
             "| {name} | {hosts} | {:.1} s | {:.0} | {:.1} MB | {} | {} |",
             t.as_secs_f64(),
