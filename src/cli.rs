@@ -278,11 +278,39 @@ pub(crate) struct ScanArgs {
     #[arg(help_heading = "Output")]
     pub show_excluded: bool,
     #[command(flatten)]
+    pub confirm: ConfirmArgs,
+    #[command(flatten)]
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
     #[command(flatten)]
     pub scope: ScopeArgs,
+}
+
+/// Proof by delivery: one message per relaying server, and where to see it arrive.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Proof by delivery")]
+pub(crate) struct ConfirmArgs {
+    /// If a server accepts a relay path, send ONE test message through it to ADDRESS (an
+    /// address you control) to confirm it: the only time relayscan sends DATA.
+    #[arg(long, value_name = "ADDRESS")]
+    pub confirm: Option<String>,
+    /// Listen on ADDR:PORT as the mail server of ADDRESS's domain (point its MX here) and wait
+    /// for each message: one that arrives proves the relay (confidence `delivered`).
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "confirm",
+        conflicts_with = "catch_maildir"
+    )]
+    pub catch: Option<std::net::SocketAddr>,
+    /// How long to wait for each message to arrive (relays queue).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub catch_wait: std::time::Duration,
+    /// Instead of listening, watch this Maildir (its new/ and cur/) for the messages: where your
+    /// own MTA delivers ADDRESS.
+    #[arg(long, value_name = "DIR", requires = "confirm")]
+    pub catch_maildir: Option<PathBuf>,
 }
 
 /// Where a run may send packets.
@@ -331,11 +359,8 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "ADDR")]
     #[arg(help_heading = "Probe")]
     pub source_ip: Option<std::net::IpAddr>,
-    /// If the server relays, send ONE test message through it to ADDRESS (an address you
-    /// control) to confirm it: the only time relayscan sends DATA.
-    #[arg(long, value_name = "ADDRESS")]
-    #[arg(help_heading = "Safety")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
     #[command(flatten)]
     pub probe: ProbeArgs,
     #[command(flatten)]
@@ -512,6 +537,10 @@ pub(crate) struct LabArgs {
     /// Only these profiles (comma-separated names; default: all).
     #[arg(long, value_name = "NAMES")]
     pub profiles: Option<String>,
+    /// Relaying profiles hand what they accept for foreign domains on to this loopback
+    /// ADDR:PORT over SMTP (e.g. a `--catch` of check or scan), as their real counterparts would.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub forward: Option<std::net::SocketAddr>,
 }
 
 /// The longest duration accepted: a day. Longer is a typo, and a deadline

@@ -1,7 +1,7 @@
 //! Validated settings: the command line turned into what the engine and the
 //! probe need, with every check done before any socket or file is opened.
 
-use crate::cli::{parse_ports, CheckArgs, DnsArgs, ProbeArgs, ScanArgs};
+use crate::cli::{parse_ports, CheckArgs, ConfirmArgs, DnsArgs, ProbeArgs, ScanArgs};
 use crate::dns::{self, resolver, Blocklists, Switch};
 use crate::output::Format;
 use crate::relay::auth::{AuthHost, PasswordRules};
@@ -28,6 +28,8 @@ pub(crate) struct ScanSettings {
     pub(crate) ports: Vec<u16>,
     pub(crate) concurrency: usize,
     pub(crate) probe: ProbeConfig,
+    /// `--catch`, `--catch-maildir`.
+    pub(crate) catch: Option<CatchSettings>,
     pub(crate) dns: dns::Settings,
     pub(crate) format: Format,
     pub(crate) shard: Shard,
@@ -80,6 +82,7 @@ impl ScanSettings {
         }
         probe.source_ip = args.source_ip;
         probe.pace = args.rate.map(crate::smtp::pacer::Pace::new);
+        let catch = confirm_settings(&args.confirm, &mut probe)?;
         let dns = dns_settings(&args.dns)?;
         let format = format_for(args.format, args.output.as_deref())?;
         if args.probe.transcript && format != Format::Jsonl {
@@ -102,6 +105,7 @@ impl ScanSettings {
             ports,
             concurrency: args.concurrency,
             probe,
+            catch,
             dns,
             format,
             shard: args.shard.unwrap_or_default(),
@@ -114,8 +118,61 @@ pub(crate) struct CheckSettings {
     /// The one server: an address, a host name, or a mail domain's MX hosts.
     pub(crate) spec: Spec,
     pub(crate) probe: ProbeConfig,
+    /// `--catch`, `--catch-maildir`.
+    pub(crate) catch: Option<CatchSettings>,
     pub(crate) dns: dns::Settings,
     pub(crate) scope: Option<Scope>,
+}
+
+/// Where the canaries of `--confirm` are watched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CatchPlace {
+    /// `--catch ADDR:PORT`: relayscan listens as the address's mail server.
+    /// It only receives, so it needs no scope check.
+    Listen(std::net::SocketAddr),
+    /// `--catch-maildir DIR`.
+    Maildir(std::path::PathBuf),
+}
+
+/// `--catch`/`--catch-maildir` with `--catch-wait`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CatchSettings {
+    pub(crate) place: CatchPlace,
+    pub(crate) wait: std::time::Duration,
+    /// The `--confirm` address: the catcher takes mail for its domain only.
+    pub(crate) address: String,
+}
+
+/// `--confirm` into the probe, and where its messages are watched for.
+fn confirm_settings(
+    args: &ConfirmArgs,
+    probe: &mut ProbeConfig,
+) -> anyhow::Result<Option<CatchSettings>> {
+    let Some(address) = &args.confirm else {
+        return Ok(None);
+    };
+    let address = confirm_address(address)?;
+    probe.confirm = Some(address.clone());
+    let place = match (&args.catch, &args.catch_maildir) {
+        (Some(addr), _) => CatchPlace::Listen(*addr),
+        (None, Some(dir)) => {
+            for sub in ["new", "cur"] {
+                if !dir.join(sub).is_dir() {
+                    bail!(
+                        "--catch-maildir {}: no {sub}/ directory there (a Maildir has new/ and cur/)",
+                        dir.display()
+                    );
+                }
+            }
+            CatchPlace::Maildir(dir.clone())
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(CatchSettings {
+        place,
+        wait: args.catch_wait,
+        address,
+    }))
 }
 
 impl CheckSettings {
@@ -153,9 +210,7 @@ impl CheckSettings {
             };
             probe.auth_rules.hosts.extend(named);
         }
-        if let Some(address) = &args.confirm {
-            probe.confirm = Some(confirm_address(address)?);
-        }
+        let catch = confirm_settings(&args.confirm, &mut probe)?;
         if let Some(ip) = args.source_ip {
             crate::smtp::dial::check_source(ip).map_err(|e| {
                 anyhow::anyhow!("--source-ip {ip} is not an address of this machine: {e}")
@@ -167,6 +222,7 @@ impl CheckSettings {
         Ok(CheckSettings {
             spec,
             probe,
+            catch,
             dns,
             scope: Scope::parse(&args.scope.scope)?,
         })

@@ -6,6 +6,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod catch;
 mod cli;
 mod commands;
 mod config;

@@ -32,6 +32,8 @@ const LAYERS: &[&[&str]] = &[
     &["lab"],
     // Records and files.
     &["output"],
+    // The catcher: receives the canaries (`--catch`), records deliveries.
+    &["catch"],
     // Scheduling hosts, deadlines, checkpoints.
     &["engine"],
     // The command line: clap structs, validated settings, the commands.
@@ -575,7 +577,9 @@ fn relay_layers_are_one_way() {
     let forbidden: &[(&str, &[&str])] = &[
         ("relay::model", &["relay::probe", "relay::judge"]),
         ("relay::probe", &["relay::judge"]),
-        ("relay::judge", &["relay::probe"]),
+        ("relay::judge", &["relay::probe", "catch"]),
+        // The catcher is I/O: it records deliveries, the judge decides.
+        ("catch", &["relay::judge", "relay::probe"]),
     ];
     let within = |m: &str, layer: &str| m == layer || m.starts_with(&format!("{layer}::"));
     let mut seen_layers = BTreeSet::new();

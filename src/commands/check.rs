@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let CheckSettings {
         spec,
-        probe,
+        mut probe,
+        catch,
         mut dns,
         scope,
     } = CheckSettings::from_args(&args)?;
@@ -45,15 +46,17 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         scope,
         ..engine::Guard::default()
     });
-    let engine_cfg = EngineConfig {
+    let mut engine_cfg = EngineConfig {
         concurrency: 1,
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         dns: dns::Dns::new(dns),
         grace: crate::engine::DEFAULT_GRACE,
         guard,
+        catch: None,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {
+        engine_cfg.catch = super::start_catcher(catch.as_ref(), &mut probe).await?;
         let (tx, mut rx) = mpsc::channel::<Event>(16);
         let collect = tokio::spawn(async move {
             let mut records = Vec::new();
@@ -68,8 +71,8 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         let schedule = Arc::new(work.schedule);
         let (probe, interrupted) = (Arc::new(probe), interrupted.clone());
         engine::run(schedule, 0, work.skip, probe, engine_cfg, tx, interrupted).await;
-        collect.await.unwrap_or_default()
-    });
+        anyhow::Ok(collect.await.unwrap_or_default())
+    })?;
     // -q without -o: nothing on standard output, the exit code says it all.
     let mut sink = if args.quiet && dest.path().is_none() {
         None
@@ -98,6 +101,7 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
             record.verdict.verdict,
             record.facts.addr,
             &record.verdict.accepted,
+            record.verdict.confidence == Some(crate::relay::Confidence::Delivered),
         );
     }
     // A domain's several MX hosts: one line for all of them.

@@ -151,6 +151,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             scope,
             ..Guard::default()
         }),
+        catch: None,
     };
     let sink = output.sink()?;
     let summary = execute(super::Work::sequential(plan), probe, engine, writer, sink).await?;

@@ -23,7 +23,14 @@ pub(crate) fn run(args: LabArgs) -> anyhow::Result<i32> {
     };
     let first = first.name;
     runtime()?.block_on(async {
-        let lab = Lab::start(args.base, args.port, &profiles).await?;
+        let lab = Lab::start_forwarding(
+            args.base,
+            args.port,
+            &profiles,
+            crate::lab::tls::Identity::SelfSigned,
+            args.forward,
+        )
+        .await?;
         out(format!(
             "{:<22} {:<24} {:<15} description",
             "address", "profile", "expected"
@@ -44,6 +51,9 @@ pub(crate) fn run(args: LabArgs) -> anyhow::Result<i32> {
             .find(|(_, p)| p.name == first)
             .map(|(a, _)| a.to_string())
             .unwrap_or_default();
+        if let Some(to) = args.forward {
+            out(format!("\nrelaying profiles forward what they accept to {to}") + "\n")?;
+        }
         out(format!(
             "\nlab running on port {}; try: relayscan check {try_addr}  (Ctrl-C stops)",
             lab.port(),

@@ -126,7 +126,8 @@ pub(crate) fn run(args: MergeArgs) -> anyhow::Result<i32> {
             }
             let ip = r.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
             let accepted: Vec<&str> = r.accepted.iter().map(String::as_str).collect();
-            summary.add_result(r.verdict, SocketAddr::new(ip, r.port), &accepted);
+            let proven = r.confidence == Some(crate::relay::Confidence::Delivered);
+            summary.add_result(r.verdict, SocketAddr::new(ip, r.port), &accepted, proven);
             if let Some(w) = csv_out.as_mut() {
                 w.write_record(csv_row(&r))?;
             }

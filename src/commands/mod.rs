@@ -336,3 +336,22 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+/// Start the catcher of `--catch`/`--catch-maildir` (inside the runtime) and
+/// tell the probe to name its tokens to it.
+pub(crate) async fn start_catcher(
+    settings: Option<&crate::config::CatchSettings>,
+    probe: &mut crate::relay::ProbeConfig,
+) -> anyhow::Result<Option<crate::engine::CatchWait>> {
+    use crate::config::CatchPlace;
+    let Some(c) = settings else {
+        return Ok(None);
+    };
+    let catcher = match &c.place {
+        CatchPlace::Listen(addr) => crate::catch::Catcher::listen(*addr, &c.address).await?,
+        CatchPlace::Maildir(dir) => crate::catch::Catcher::maildir(dir.clone())?,
+    };
+    let catcher = std::sync::Arc::new(catcher);
+    probe.canaries = Some(catcher.clone());
+    Ok(Some(crate::engine::CatchWait::new(catcher, c.wait)))
+}

@@ -57,7 +57,8 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let concurrency = clamp_to_file_limit(planned.concurrency, args.quiet);
     let meta = meta_line(&args, &planned, &work);
     let Planned {
-        probe,
+        mut probe,
+        catch,
         dns,
         guard,
         checkpoint,
@@ -123,14 +124,19 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
         checkpoint: checkpoint_writer,
         color: crate::output::style::on_for(dest.path()),
     };
-    let engine = EngineConfig {
+    let mut engine = EngineConfig {
         concurrency,
         resolve_timeout: dns::resolve_timeout(&dns, args.probe.host_timeout),
         dns: dns::Dns::new(dns),
         grace: args.grace,
         guard,
+        catch: None,
     };
-    let summary = runtime()?.block_on(execute(work, probe, engine, writer, opened.sink))?;
+    let summary = runtime()?.block_on(async {
+        // `--confirm … --catch …`: the catcher listens before the first probe.
+        engine.catch = super::start_catcher(catch.as_ref(), &mut probe).await?;
+        execute(work, probe, engine, writer, opened.sink).await
+    })?;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -193,6 +199,7 @@ fn meta_line(args: &ScanArgs, planned: &Planned, work: &Work) -> Meta {
 /// the fingerprint a checkpoint must match.
 struct Planned {
     probe: ProbeConfig,
+    catch: Option<config::CatchSettings>,
     dns: dns::Settings,
     ports: Vec<u16>,
     format: Format,
@@ -219,6 +226,7 @@ fn plan(args: &ScanArgs, settings: ScanSettings) -> anyhow::Result<Planned> {
         ports,
         concurrency,
         probe,
+        catch,
         mut dns,
         format,
         shard,
@@ -316,6 +324,7 @@ fn plan(args: &ScanArgs, settings: ScanSettings) -> anyhow::Result<Planned> {
     let schedule = Schedule::new(Arc::new(plan), args.order, seed, shard);
     Ok(Planned {
         probe,
+        catch,
         dns,
         ports,
         format,

@@ -21,6 +21,7 @@
 pub mod guard;
 pub mod resume;
 
+use crate::catch::Catcher;
 use crate::dns::{Dns, Resolved, Unresolved};
 use crate::interrupt::Interrupts;
 use crate::output::{Event, Record};
@@ -35,7 +36,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinSet};
 use tokio::time::{sleep_until, Instant};
 
@@ -51,6 +52,48 @@ pub struct EngineConfig {
     pub grace: Duration,
     /// Scope, exclusions and reserved space, judged after resolution.
     pub guard: Arc<Guard>,
+    /// `--catch`, `--catch-maildir`: wait for each accepted canary.
+    pub catch: Option<CatchWait>,
+}
+
+/// Waiting for canaries (`--confirm … --catch …`): a host whose message was
+/// accepted waits up to `wait` for it to arrive, without its probe slot (the
+/// scan goes on), at most `waiting` hosts at once (each holds only its facts).
+#[derive(Debug, Clone)]
+pub struct CatchWait {
+    pub catcher: Arc<Catcher>,
+    pub wait: Duration,
+    pub waiting: Arc<Semaphore>,
+}
+
+/// Hosts waiting for their canary at once, at most: beyond, the next host
+/// keeps its probe slot until one is done (backpressure, not memory).
+pub const MAX_WAITING: usize = 1024;
+
+impl CatchWait {
+    pub fn new(catcher: Arc<Catcher>, wait: Duration) -> CatchWait {
+        CatchWait {
+            catcher,
+            wait,
+            waiting: Arc::new(Semaphore::new(MAX_WAITING)),
+        }
+    }
+}
+
+/// A job's probe slot (one of `concurrency`): held while it probes, given
+/// back early by a host that only waits for its canary.
+#[derive(Debug, Clone)]
+pub struct Slot(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit) -> Slot {
+        Slot(Arc::new(std::sync::Mutex::new(Some(permit))))
+    }
+
+    /// Give the slot back: the engine may start the next job.
+    pub fn release(&self) {
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
 }
 
 /// The grace period when the user does not choose one (`--grace`).
@@ -97,15 +140,18 @@ pub async fn run(
     let resolve_timeout = cfg.resolve_timeout;
     let dns = cfg.dns.clone();
     let guard = cfg.guard.clone();
-    let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>| {
-        let (probe_cfg, dns, guard) = (probe_cfg.clone(), dns.clone(), guard.clone());
+    let catch = cfg.catch.clone();
+    let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>, slot: Slot| {
+        let (probe_cfg, dns, guard, catch) =
+            (probe_cfg.clone(), dns.clone(), guard.clone(), catch.clone());
         async move {
             let resolver = Resolve {
                 dns: &dns,
                 timeout: resolve_timeout,
                 guard: &guard,
             };
-            run_job(position, job, &probe_cfg, resolver, stop, &tx).await
+            let catch = catch.as_ref().map(|c| (c, slot));
+            run_job(position, job, &probe_cfg, resolver, stop, &tx, catch).await
         }
     };
     drive(
@@ -134,7 +180,7 @@ pub async fn drive<W, F>(
     mut interrupts: Interrupts,
     work: W,
 ) where
-    W: Fn(u128, Job, Stop, mpsc::Sender<Event>) -> F,
+    W: Fn(u128, Job, Stop, mpsc::Sender<Event>, Slot) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     let semaphore = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -168,9 +214,16 @@ pub async fn drive<W, F>(
         while let Some(done) = tasks.try_join_next_with_id() {
             reap(done, &mut running, &tx).await;
         }
-        let probe = work(position, job.clone(), Stop(stop.clone()), tx.clone());
+        let slot = Slot::new(permit);
+        let probe = work(
+            position,
+            job.clone(),
+            Stop(stop.clone()),
+            tx.clone(),
+            slot.clone(),
+        );
         let handle = tasks.spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             probe.await;
         });
         running.insert(handle.id(), (position, job));
@@ -290,6 +343,7 @@ async fn run_job(
     resolve: Resolve<'_>,
     stop: Stop,
     tx: &mpsc::Sender<Event>,
+    catch: Option<(&CatchWait, Slot)>,
 ) {
     let Resolve {
         dns,
@@ -334,7 +388,11 @@ async fn run_job(
         // Once stopped, each remaining address is recorded as interrupted.
         let record = match target {
             Ok(resolved) => match guard.admit(resolved.addr.ip(), resolved.name.as_deref()) {
-                Admit::Dial => probe_one(probe_target(resolved), cfg, dns, stop.clone()).await,
+                Admit::Dial => {
+                    // Only the job's last host gives its slot back to wait.
+                    let catch = catch.as_ref().map(|(c, slot)| (*c, last.then_some(slot)));
+                    probe_one(probe_target(resolved), cfg, dns, stop.clone(), catch).await
+                }
                 Admit::OutOfScope(message) => {
                     not_dialled_record(probe_target(resolved), Connect::OutOfScope { message })
                 }
@@ -373,7 +431,13 @@ fn probe_target(resolved: Resolved) -> Target {
 /// and end at the engine's stop: a silent resolver cannot hold a host (or a
 /// Ctrl-C) longer than the probe may take. The PTR lookup gets at most a
 /// quarter of the host's time; the probe gets the rest.
-async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop) -> Record {
+async fn probe_one(
+    mut target: Target,
+    cfg: &ProbeConfig,
+    dns: &Dns,
+    stop: Stop,
+    catch: Option<(&CatchWait, Option<&Slot>)>,
+) -> Record {
     let via_mx = target.mx.is_some();
     let ip = target.addr.ip();
     let started = Instant::now();
@@ -420,19 +484,61 @@ async fn probe_one(mut target: Target, cfg: &ProbeConfig, dns: &Dns, stop: Stop)
     let blocklists = async {
         tokio::select! {
             biased;
-            () = stop.wait() => None,
+            () = stop.clone().wait() => None,
             check = tokio::time::timeout_at(deadline, Box::pin(dns.blocklists_for(ip, via_mx))) => match check {
                 Ok(check) => check,
                 Err(_) => Some(dns.blocklists_unanswered("no answer within the host deadline")),
             },
         }
     };
-    let ((mut facts, cut), dnsbl) = tokio::join!(probing, blocklists);
+    let ((mut facts, mut cut), dnsbl) = tokio::join!(probing, blocklists);
     facts.ptr = target.ptr;
     facts.mx = target.mx;
     facts.dnsbl = dnsbl;
     facts.duration_ms = started.elapsed().as_millis() as u64;
+    if let (Some((catch, slot)), None) = (catch, &cut) {
+        if await_canary(&mut facts, catch, slot, stop).await {
+            // Ctrl-C ended the wait: the record says so (see `cut::judge`).
+            cut = Some(Cut::Interrupted);
+        }
+    }
     record(facts, cut)
+}
+
+/// Wait for the canary of a message the server accepted (the catcher was
+/// told its token before DATA), and record what came of it. The host gives
+/// its probe slot back first, once there is room among the waiting hosts.
+/// Whether the engine's stop cut the wait before the canary came.
+async fn await_canary(
+    facts: &mut Facts,
+    catch: &CatchWait,
+    slot: Option<&Slot>,
+    stop: Stop,
+) -> bool {
+    let Some(confirmation) = facts.confirmation.as_mut().filter(|c| c.accepted) else {
+        return false;
+    };
+    let _waiting = tokio::select! {
+        biased;
+        () = stop.clone().wait() => return true,
+        permit = catch.waiting.clone().acquire_owned() => permit.ok(),
+    };
+    if let Some(slot) = slot {
+        slot.release();
+    }
+    let stopped = Arc::new(AtomicBool::new(false));
+    let flag = stopped.clone();
+    let delivery = catch
+        .catcher
+        .wait(&confirmation.token, catch.wait, async move {
+            stop.wait().await;
+            flag.store(true, Ordering::SeqCst);
+        })
+        .await;
+    let cut = stopped.load(Ordering::SeqCst)
+        && delivery.status != crate::relay::facts::DeliveryStatus::Delivered;
+    confirmation.delivery = Some(delivery);
+    cut
 }
 
 /// Whether the user's interrupt cut this record's probe before it found
@@ -481,6 +587,7 @@ mod tests {
             dns: Dns::default(),
             grace: Duration::from_secs(5),
             guard: Arc::default(),
+            catch: None,
         }
     }
 
@@ -519,7 +626,11 @@ mod tests {
             got
         });
         let interrupted = Arc::new(AtomicBool::new(false));
-        let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>| async move {
+        let work = move |position: u128,
+                         job: Job,
+                         stop: Stop,
+                         tx: mpsc::Sender<Event>,
+                         _slot: Slot| async move {
             let Job::Addr(addr) = job else { return };
             let last_octet = match addr.ip() {
                 IpAddr::V4(v4) => v4.octets()[3],
@@ -645,7 +756,11 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             drop(rx);
         });
-        let work = |_position: u128, _job: Job, stop: Stop, _tx: mpsc::Sender<Event>| async move {
+        let work = |_position: u128,
+                    _job: Job,
+                    stop: Stop,
+                    _tx: mpsc::Sender<Event>,
+                    _slot: Slot| async move {
             tokio::select! {
                 () = stop.wait() => {}
                 () = tokio::time::sleep(Duration::from_secs(3600)) => {}

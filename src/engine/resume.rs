@@ -9,7 +9,7 @@ use crate::output::checkpoint::{Checkpoint, Written};
 use crate::output::lines::Lines;
 use crate::output::schema::{LineType, ResultKey, TypeOnly};
 use crate::output::Summary;
-use crate::relay::Status;
+use crate::relay::{Confidence, Status};
 use std::collections::HashSet;
 use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -71,11 +71,13 @@ pub fn read_back(output: &Path, cp: &Checkpoint) -> anyhow::Result<Earlier> {
         }
         let at = offset;
         offset += line.text.len() as u64 + 1;
-        let Some((written, verdict, accepted)) = parse(&line.text) else {
+        let Some((written, verdict, accepted, proven)) = parse(&line.text) else {
             continue;
         };
         let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
-        earlier.summary.add_result(verdict, written.addr, &accepted);
+        earlier
+            .summary
+            .add_result(verdict, written.addr, &accepted, proven);
         if at >= cp.output_bytes {
             earlier.tail.insert(written);
         }
@@ -86,7 +88,7 @@ pub fn read_back(output: &Path, cp: &Checkpoint) -> anyhow::Result<Earlier> {
 
 /// The target, verdict and accepted tests of one CSV or JSON Lines record
 /// line; `None` for anything else (the CSV header, meta and summary lines).
-fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>)> {
+fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>, bool)> {
     if line.starts_with(b"{") {
         let kind: TypeOnly = serde_json::from_slice(line).ok()?;
         if kind.kind != LineType::Result {
@@ -101,6 +103,7 @@ fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>)> {
             },
             r.verdict,
             r.accepted,
+            r.confidence == Some(Confidence::Delivered),
         ));
     }
     let mut rdr = csv::ReaderBuilder::new()
@@ -131,6 +134,7 @@ fn parse(line: &[u8]) -> Option<(Written, Status, Vec<String>)> {
         },
         verdict,
         accepted,
+        row.get(4) == Some("delivered"),
     ))
 }
 

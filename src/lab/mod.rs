@@ -3,6 +3,7 @@
 //! It binds loopback addresses only, so nothing outside this machine can
 //! reach it and nothing it does leaves the machine.
 
+mod forward;
 pub mod hostile;
 mod line;
 pub mod profile;
@@ -52,6 +53,24 @@ impl Lab {
         profiles: &[&'static Profile],
         identity: tls::Identity,
     ) -> anyhow::Result<Lab> {
+        Self::start_forwarding(base, port, profiles, identity, None).await
+    }
+
+    /// Like [`Lab::start_as`], the relaying servers handing what they accept
+    /// for foreign domains on to `forward` over SMTP, each the way its real
+    /// counterpart would (`open-relay`, `percent-hack`, `source-route` and
+    /// `backup-mx` forward; the `accept-all` sink and `catch-all-closed`
+    /// keep it). `forward` must be a loopback address.
+    pub async fn start_forwarding(
+        base: Ipv4Addr,
+        port: u16,
+        profiles: &[&'static Profile],
+        identity: tls::Identity,
+        forward: Option<SocketAddr>,
+    ) -> anyhow::Result<Lab> {
+        if let Some(f) = forward.filter(|f| !f.ip().is_loopback()) {
+            bail!("the lab forwards to loopback only, not {f}");
+        }
         if !base.is_loopback() {
             bail!("the lab binds loopback addresses only, not {base}");
         }
@@ -66,7 +85,7 @@ impl Lab {
         let mut last_error = None;
         for _ in 0..attempts {
             match Self::bind_all(base, port, profiles).await {
-                Ok(listeners) => return Ok(Self::spawn(listeners, identity)),
+                Ok(listeners) => return Ok(Self::spawn(listeners, identity, forward)),
                 Err(e) => last_error = Some(e),
             }
         }
@@ -99,14 +118,24 @@ impl Lab {
         Ok(listeners)
     }
 
-    fn spawn(listeners: Vec<(TcpListener, &'static Profile)>, identity: tls::Identity) -> Lab {
+    fn spawn(
+        listeners: Vec<(TcpListener, &'static Profile)>,
+        identity: tls::Identity,
+        forward: Option<SocketAddr>,
+    ) -> Lab {
         let (shutdown, rx) = watch::channel(false);
         let mut servers = Vec::new();
         for (listener, profile) in listeners {
             if let Ok(addr) = listener.local_addr() {
                 servers.push((addr, profile));
             }
-            tokio::spawn(server::serve(listener, profile, identity, rx.clone()));
+            tokio::spawn(server::serve(
+                listener,
+                profile,
+                identity,
+                forward,
+                rx.clone(),
+            ));
         }
         Lab { servers, shutdown }
     }
@@ -148,6 +177,23 @@ impl WideLab {
     where
         F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
     {
+        Self::start_forwarding(port, latency, pick, None).await
+    }
+
+    /// Like [`WideLab::start`], the relaying profiles handing what they
+    /// accept on to `forward` (see [`Lab::start_forwarding`]).
+    pub async fn start_forwarding<F>(
+        port: u16,
+        latency: std::time::Duration,
+        pick: F,
+        forward: Option<SocketAddr>,
+    ) -> anyhow::Result<WideLab>
+    where
+        F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
+    {
+        if let Some(f) = forward.filter(|f| !f.ip().is_loopback()) {
+            bail!("the lab forwards to loopback only, not {f}");
+        }
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.set_reuseaddr(true)?;
         socket.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))?;
@@ -159,6 +205,7 @@ impl WideLab {
             pick,
             latency,
             tls::Identity::SelfSigned,
+            forward,
             rx,
         ));
         Ok(WideLab { port, shutdown })

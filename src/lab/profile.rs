@@ -42,6 +42,10 @@ pub enum RelayPolicy {
     PercentHack,
     /// Refuses direct relay, but relays `@local:user@foreign` source routes.
     SourceRoute,
+    /// A backup MX: refuses direct relay, takes any local part at its own
+    /// names (with `catch_all`) and hands everything to its primary, which
+    /// applies the percent hack: `user%foreign@self` goes on to `foreign`.
+    BackupMx,
 }
 
 /// What the server says to MAIL FROM.
@@ -298,7 +302,7 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         catch_all: true,
-        ..profile("catch-all-closed", "OpenSMTPD-like: closed, but takes any local part, so address tricks land locally", Status::Closed,
+        ..profile("catch-all-closed", "OpenSMTPD-like: closed, but takes any local part, so address tricks land locally (unproven until a canary settles it)", Status::PossibleRelay,
             Greeting::Banner("ESMTP OpenSMTPD"), OPENSMTPD_EXT,
             RelayPolicy::Deny(code::MAILBOX_UNAVAILABLE, "Invalid recipient: <{rcpt}>"))
     },
@@ -422,6 +426,11 @@ pub const PROFILES: &[Profile] = &[
     hostile("extra-reply", "closed, but one reply too many in a pipelined group (refusals would read as acceptances)", Status::Inconclusive, Hostile::ExtraReply),
     hostile("hang-up-after-one", "relays for MAIL FROM:<>, hangs up without a 421 after each test", Status::OpenRelay, Hostile::HangUpAfterOne),
     hostile("slow-quit", "closed; answers QUIT after 1.9 s (counts the connections it holds at once)", Status::Closed, Hostile::SlowQuit),
+    Profile {
+        catch_all: true,
+        ..profile("backup-mx", "a backup MX: takes any local part, hands it to a primary that applies the percent hack (relays user%foreign@self)", Status::PossibleRelay,
+            Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT, RelayPolicy::BackupMx)
+    },
 ];
 
 /// Look a profile up by name.

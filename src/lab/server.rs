@@ -34,6 +34,7 @@ pub async fn serve(
     listener: TcpListener,
     profile: &'static Profile,
     identity: Identity,
+    forward: Option<SocketAddr>,
     shutdown: watch::Receiver<bool>,
 ) {
     serve_with(
@@ -41,6 +42,7 @@ pub async fn serve(
         move |_| Some(profile),
         Duration::ZERO,
         identity,
+        forward,
         shutdown,
     )
     .await
@@ -50,12 +52,14 @@ pub async fn serve(
 /// the client dialled (`local_addr()`), so a listener on `0.0.0.0` plays a
 /// whole /16 of loopback. Only loopback addresses are ever served. `latency`
 /// is added once per round trip (before each burst of replies), to measure
-/// how many round trips a scan needs.
+/// how many round trips a scan needs. A relaying profile hands what it
+/// accepts on to `forward`, when given (see `lab/forward.rs`).
 pub async fn serve_with<F>(
     listener: TcpListener,
     pick: F,
     latency: Duration,
     identity: Identity,
+    forward: Option<SocketAddr>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     F: Fn(std::net::IpAddr) -> Option<&'static Profile> + Send + Sync + 'static,
@@ -86,7 +90,7 @@ pub async fn serve_with<F>(
                         let mut stream = stream;
                         let _ = stream.write_all(code::line(code::SERVICE_NOT_AVAILABLE, "4.7.0 Too many connections, try again later").as_bytes()).await;
                     } else {
-                        let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, identity, n)).await;
+                        let _ = timeout(Duration::from_secs(300), session(stream, profile, latency, identity, n, forward)).await;
                     }
                     sessions.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
@@ -164,6 +168,30 @@ struct State {
     /// Relaying was unlocked (authenticated, or any AUTH attempt under
     /// [`AuthPolicy::RelayAfterAnyAttempt`]).
     may_relay: bool,
+    /// The client's EHLO/HELO name, for the `Received:` line.
+    helo_name: String,
+    /// The reverse-path of the current transaction.
+    from: String,
+    /// Accepted recipients this server would hand on: (as given, next hop's
+    /// recipient, through the primary).
+    forwards: Vec<(String, String, bool)>,
+}
+
+impl State {
+    fn new(tls: bool, errors: u32) -> State {
+        State {
+            mail: false,
+            rcpts: 0,
+            errors,
+            helo: false,
+            tls,
+            authenticated: false,
+            may_relay: false,
+            helo_name: String::new(),
+            from: String::new(),
+            forwards: Vec::new(),
+        }
+    }
 }
 
 /// The connection as the lab sees it: TCP, or TLS over it.
@@ -177,22 +205,16 @@ async fn session(
     latency: Duration,
     identity: Identity,
     n: u64,
+    forward: Option<SocketAddr>,
 ) -> std::io::Result<()> {
     if let Greeting::Hostile(hostile) = profile.greeting {
         return super::hostile::play(hostile, stream, &host_name(profile), n).await;
     }
     let local = stream.local_addr()?;
+    let peer = stream.peer_addr().ok();
     stream.set_nodelay(true)?;
     let host = host_name(profile);
-    let mut st = State {
-        mail: false,
-        rcpts: 0,
-        errors: 0,
-        helo: false,
-        tls: false,
-        authenticated: false,
-        may_relay: false,
-    };
+    let mut st = State::new(false, 0);
     let mut io: Io = if profile.tls == TlsPolicy::Implicit {
         st.tls = true;
         BufReader::new(Box::new(accept_tls(Box::new(stream), identity).await?))
@@ -273,10 +295,12 @@ async fn session(
             }
             "EHLO" => {
                 st.helo = true;
+                st.helo_name = arg.chars().take(64).collect();
                 ehlo_reply(profile, &host, st.tls)
             }
             "HELO" => {
                 st.helo = true;
+                st.helo_name = arg.chars().take(64).collect();
                 reply(code::OK, format_args!("{host} Hello"))
             }
             "STARTTLS" if st.tls => reply(code::BAD_SEQUENCE, "5.5.1 Error: TLS already active"),
@@ -309,15 +333,7 @@ async fn session(
                 // handshake (and everything learnt in plaintext).
                 let plain = io.into_inner();
                 io = BufReader::new(Box::new(accept_tls(plain, identity).await?));
-                st = State {
-                    mail: false,
-                    rcpts: 0,
-                    errors: st.errors,
-                    helo: false,
-                    tls: true,
-                    authenticated: false,
-                    may_relay: false,
-                };
+                st = State::new(true, st.errors);
                 continue;
             }
             "AUTH" if !st.helo => reply(code::BAD_SEQUENCE, "5.5.1 Error: send HELO/EHLO first"),
@@ -365,6 +381,14 @@ async fn session(
                 ),
                 _ => {
                     st.mail = true;
+                    st.from = arg[5..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("<>")
+                        .chars()
+                        .take(256)
+                        .collect();
+                    st.forwards.clear();
                     reply(code::OK, "2.1.0 Ok")
                 }
             },
@@ -374,6 +398,12 @@ async fn session(
                     let reply = judge_rcpt(profile, &arg[3..], &local_names, st.may_relay);
                     if reply.starts_with('2') {
                         st.rcpts += 1;
+                        if let Some((to, primary)) =
+                            route(profile, &arg[3..], &local_names, st.may_relay)
+                        {
+                            let given = arg[3..].trim().trim_matches(|c| c == '<' || c == '>');
+                            st.forwards.push((given.to_string(), to, primary));
+                        }
                     }
                     reply
                 }
@@ -390,11 +420,43 @@ async fn session(
                 ));
                 io.write_all(pending.as_bytes()).await?;
                 pending.clear();
+                let mut message: Vec<u8> = Vec::new();
                 while let Some(l) = read_line(&mut io).await? {
                     if l == "." {
                         break;
                     }
+                    let l = if l.starts_with("..") { &l[1..] } else { &l[..] };
+                    if message.len() + l.len() + 2 <= super::forward::MAX_MESSAGE {
+                        message.extend_from_slice(l.as_bytes());
+                        message.extend_from_slice(b"\r\n");
+                    }
                 }
+                if let Some(to) = forward {
+                    for (given, rcpt, primary) in std::mem::take(&mut st.forwards) {
+                        let mut received =
+                            vec![super::forward::received(&st.helo_name, peer, &host, &given)];
+                        let ehlo = if primary {
+                            // The primary applies the percent hack and relays.
+                            let primary = format!("primary.{LAB_DOMAIN}");
+                            received
+                                .insert(0, super::forward::received(&host, None, &primary, &rcpt));
+                            primary
+                        } else {
+                            host.clone()
+                        };
+                        super::forward::spawn(
+                            to,
+                            ehlo,
+                            super::forward::Outgoing {
+                                mail_from: st.from.clone(),
+                                rcpt_to: rcpt,
+                                received,
+                                message: message.clone(),
+                            },
+                        );
+                    }
+                }
+                st.forwards.clear();
                 st.mail = false;
                 st.rcpts = 0;
                 reply(code::OK, "2.0.0 Ok: queued as LAB0001")
@@ -402,6 +464,7 @@ async fn session(
             "RSET" => {
                 st.mail = false;
                 st.rcpts = 0;
+                st.forwards.clear();
                 reply(code::OK, "2.0.0 Ok")
             }
             "NOOP" => reply(code::OK, "2.0.0 Ok"),
@@ -653,6 +716,42 @@ fn judge_rcpt(profile: &Profile, arg: &str, local_names: &[String], may_relay: b
     }
 }
 
+/// Where an accepted recipient goes next, if this server hands it on: the
+/// next hop's recipient, and whether it goes through the backup MX's
+/// primary. An open relay forwards foreign domains; the percent hack and
+/// source routes rewrite the address; a backup MX passes everything to its
+/// primary, which only relays `user%foreign`. A sink and a catch-all keep
+/// what they take.
+fn route(
+    profile: &Profile,
+    arg: &str,
+    local_names: &[String],
+    may_relay: bool,
+) -> Option<(String, bool)> {
+    let arg = arg.trim();
+    let rcpt = arg.trim_start_matches('<').trim_end_matches('>');
+    match parse_rcpt(arg, local_names) {
+        Rcpt::Foreign { .. } if may_relay || profile.relay == RelayPolicy::Open => {
+            Some((rcpt.to_string(), false))
+        }
+        Rcpt::SourceRoute if profile.relay == RelayPolicy::SourceRoute => {
+            rcpt.split_once(':').map(|(_, to)| (to.to_string(), false))
+        }
+        Rcpt::Local { local_part }
+            if !local_part.starts_with('"')
+                && ((profile.relay == RelayPolicy::PercentHack && !profile.catch_all)
+                    || profile.relay == RelayPolicy::BackupMx) =>
+        {
+            let (user, domain) = local_part.rsplit_once('%')?;
+            Some((
+                format!("{user}@{domain}"),
+                profile.relay == RelayPolicy::BackupMx,
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// A reply line without its CRLF: `code text`.
 fn reply(code: u16, text: impl std::fmt::Display) -> String {
     format!("{code} {text}")
@@ -689,6 +788,40 @@ mod tests {
             "[127.0.0.11]".into(),
             "localhost".into(),
         ]
+    }
+
+    /// Who hands what on, like the real servers the profiles stand for.
+    #[test]
+    fn relaying_profiles_route_like_their_real_counterparts() {
+        let p = |name| super::super::profile::find(name).unwrap();
+        let n = names();
+        let route = |name, rcpt| route(p(name), rcpt, &n, false);
+        let foreign = "<me@proof.example>";
+        let percent = "<me%proof.example@[127.0.0.11]>";
+        assert_eq!(
+            route("open-relay", foreign),
+            Some(("me@proof.example".into(), false))
+        );
+        assert_eq!(route("accept-all", foreign), None, "a sink keeps it");
+        assert_eq!(route("postfix-closed", foreign), None);
+        assert_eq!(
+            route("percent-hack", percent),
+            Some(("me@proof.example".into(), false))
+        );
+        assert_eq!(route("catch-all-closed", percent), None, "kept local");
+        assert_eq!(
+            route("backup-mx", percent),
+            Some(("me@proof.example".into(), true)),
+            "through the primary"
+        );
+        assert_eq!(
+            route("backup-mx", "<\"me@proof.example\"@lab.example>"),
+            None
+        );
+        assert_eq!(
+            route("source-route", "<@[127.0.0.11]:me@proof.example>"),
+            Some(("me@proof.example".into(), false))
+        );
     }
 
     #[test]

@@ -34,6 +34,36 @@ impl Default for Layout {
     }
 }
 
+/// What the catcher saw of the canary: arrival and hops, or the wait.
+fn delivery_lines(out: &mut String, d: &crate::relay::facts::Delivery) {
+    let t = |s: &str| terminal(s).into_owned();
+    let waited = d.waited_ms as f64 / 1000.0;
+    match (d.status, &d.at) {
+        (crate::relay::facts::DeliveryStatus::Delivered, at) => {
+            let after = d
+                .after_ms
+                .map(|ms| format!(" ({:.1} s after the message)", ms as f64 / 1000.0))
+                .unwrap_or_default();
+            let peer = d
+                .peer
+                .as_deref()
+                .map(|p| format!(" from {}", t(p)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  delivered   {}{after}{peer}",
+                t(at.as_deref().unwrap_or("?"))
+            );
+            for hop in &d.hops {
+                let _ = writeln!(out, "  hop         {}", t(hop));
+            }
+        }
+        (crate::relay::facts::DeliveryStatus::NotDelivered, _) => {
+            let _ = writeln!(out, "  delivered   no: not caught within {waited:.1} s");
+        }
+    }
+}
+
 /// The width to lay the report out in: `COLUMNS` when set (as POSIX shells
 /// export it), else the terminal's when writing to one, else
 /// [`DEFAULT_WIDTH`].
@@ -126,6 +156,9 @@ pub fn render_with(r: &Record, layout: &Layout) -> String {
             t(&outcome),
             t(&last)
         );
+        if let Some(d) = &c.delivery {
+            delivery_lines(&mut out, d);
+        }
     }
     if let Some(src) = f.source {
         let _ = writeln!(out, "  source      {src}");

@@ -201,6 +201,7 @@ pub struct ResultLine {
     pub banner: Option<String>,
     pub confidence: Option<Confidence>,
     /// The message sent through an accepted test (`--confirm`).
+    #[schemars(with = "Option<ConfirmationLine>")]
     pub confirmation: Value,
     /// Connections this host's probe opened.
     pub connections: u32,
@@ -287,6 +288,28 @@ pub struct Remediation {
     pub fix: String,
 }
 
+/// `--confirm`: the one message sent through an accepted relay test, and
+/// what the catcher saw of it. Only for the schema: the line carries the
+/// probe's facts as they are.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct ConfirmationLine {
+    /// The accepted test whose path carried it.
+    #[schemars(with = "TestId")]
+    pub test: String,
+    pub mail_from: String,
+    pub rcpt_to: String,
+    /// In the subject, the `Message-ID` and an `X-Relayscan-Token` header.
+    pub token: String,
+    /// Replies to MAIL, RCPT, DATA and the final dot, as far as it got.
+    pub replies: Vec<Value>,
+    /// 250 after the final dot.
+    pub accepted: bool,
+    pub error: Option<String>,
+    /// With `--catch` or `--catch-maildir`: whether it arrived; `null` without.
+    pub delivery: Option<crate::relay::facts::Delivery>,
+}
+
 /// One relay test or control as it ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TestLine {
@@ -340,6 +363,10 @@ pub struct SummaryLine {
     pub interrupted: bool,
     /// Hosts cut by the interrupt, for `--resume` to probe again.
     pub left_for_resume: u64,
+    /// Of `relays`, those proven by a canary that arrived (confidence
+    /// `delivered`); the rest are unproven (RCPT or DATA only).
+    #[serde(default)]
+    pub proven_relays: u64,
     /// Targets with verdict `open-relay` or `possible-relay`.
     pub relays: u64,
     pub total: u64,
@@ -363,6 +390,9 @@ fn counts_by_name<S: serde::Serializer>(
 pub struct ResultKey {
     #[serde(default)]
     pub accepted: Vec<String>,
+    /// `delivered` marks a relay proven by its canary.
+    #[serde(default)]
+    pub confidence: Option<Confidence>,
     pub ip: Option<IpAddr>,
     #[serde(default)]
     pub name: Option<String>,

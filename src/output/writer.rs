@@ -106,6 +106,8 @@ pub struct Summary {
     pub total: u64,
     pub relays: Vec<(SocketAddr, Status, String)>,
     pub relay_count: u64,
+    /// Of `relay_count`, the relays a delivered canary proved.
+    pub proven: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
     /// Addresses excluded after resolution (names, `mx:`): never dialled,
@@ -120,11 +122,18 @@ pub struct Summary {
 
 impl Summary {
     fn add(&mut self, r: &Record) {
-        self.add_result(r.verdict.verdict, r.facts.addr, &r.verdict.accepted);
+        let proven = r.verdict.confidence == Some(crate::relay::Confidence::Delivered);
+        self.add_result(r.verdict.verdict, r.facts.addr, &r.verdict.accepted, proven);
     }
 
     /// Count one result (also used by `merge`, which reads results back).
-    pub fn add_result(&mut self, verdict: Status, addr: SocketAddr, accepted: &[&str]) {
+    pub fn add_result(
+        &mut self,
+        verdict: Status,
+        addr: SocketAddr,
+        accepted: &[&str],
+        proven: bool,
+    ) {
         if verdict == Status::Excluded {
             self.excluded += 1;
             return;
@@ -133,6 +142,7 @@ impl Summary {
         self.total += 1;
         if verdict.is_relay() {
             self.relay_count += 1;
+            self.proven += u64::from(proven);
             if self.relays.len() < LISTED_RELAYS {
                 self.relays.push((addr, verdict, accepted.join(" ")));
             }
@@ -166,6 +176,7 @@ impl Summary {
             excluded_after_resolution: self.excluded,
             interrupted: self.interrupted,
             left_for_resume: self.left_for_resume,
+            proven_relays: self.proven,
             relays: self.relay_count,
             total: self.total,
             kind: SummaryTag::Tag,
@@ -244,6 +255,13 @@ impl Summary {
             });
         } else {
             out.push_str(&format!("RELAYS FOUND: {}\n", self.relay_count));
+            if self.proven > 0 {
+                out.push_str(&format!(
+                    "  {} proven by delivery, {} unproven (RCPT or DATA only)\n",
+                    self.proven,
+                    self.relay_count - self.proven
+                ));
+            }
             let mut relays = self.relays.clone();
             relays.sort();
             for (addr, status, accepted) in &relays {

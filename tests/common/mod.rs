@@ -63,20 +63,36 @@ impl TestLab {
             .iter()
             .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
             .collect();
-        Self::start_port(profiles, relayscan::lab::tls::Identity::SelfSigned, port)
+        Self::start_port(profiles, relayscan::lab::tls::Identity::SelfSigned, port, None)
     }
 
     pub fn start_as(
         profiles: Vec<&'static Profile>,
         identity: relayscan::lab::tls::Identity,
     ) -> TestLab {
-        Self::start_port(profiles, identity, 0)
+        Self::start_port(profiles, identity, 0, None)
+    }
+
+    /// Start the named profiles, the relaying ones handing what they accept
+    /// on to `forward` (a `--catch` address on loopback).
+    pub fn start_forwarding(names: &[&str], forward: SocketAddr) -> TestLab {
+        let profiles = names
+            .iter()
+            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+            .collect();
+        Self::start_port(
+            profiles,
+            relayscan::lab::tls::Identity::SelfSigned,
+            0,
+            Some(forward),
+        )
     }
 
     fn start_port(
         profiles: Vec<&'static Profile>,
         identity: relayscan::lab::tls::Identity,
         port: u16,
+        forward: Option<SocketAddr>,
     ) -> TestLab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -87,7 +103,13 @@ impl TestLab {
         // (its runtime shuts down in the background): try again for a while.
         let mut tries = 0;
         let lab = loop {
-            match rt.block_on(Lab::start_as(DEFAULT_BASE, port, &profiles, identity)) {
+            match rt.block_on(Lab::start_forwarding(
+                DEFAULT_BASE,
+                port,
+                &profiles,
+                identity,
+                forward,
+            )) {
                 Ok(lab) => break lab,
                 Err(e) if port != 0 && tries < 50 => {
                     tries += 1;

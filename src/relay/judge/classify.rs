@@ -4,7 +4,7 @@
 
 use crate::relay::model::address::{self, SelfForm};
 use crate::relay::model::catalogue::{self, Kind};
-use crate::relay::model::facts::{Connect, Facts, TestFacts};
+use crate::relay::model::facts::{Connect, Delivery, DeliveryStatus, Facts, TestFacts};
 use crate::relay::model::failure::SessionFailure;
 pub use crate::relay::model::outcome::Outcome;
 use crate::relay::model::reply_class::ReplyClass;
@@ -103,7 +103,8 @@ impl fmt::Display for Status {
 #[serde(rename_all = "kebab-case")]
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 pub enum Confidence {
-    /// The relay test's canary message arrived (confirmation mode).
+    /// The relay test's canary message arrived at the catcher (`--catch`,
+    /// `--catch-maildir`): proven.
     Delivered,
     /// The message was accepted after the final dot (confirmation mode).
     Data,
@@ -112,6 +113,10 @@ pub enum Confidence {
     /// RCPT was accepted, but so was a domain that cannot exist (C1): the
     /// server accepts everything and may be a sink that never forwards.
     AcceptsAll,
+    /// Possible relay: only address tricks were accepted, at a place where
+    /// the server accepts any local part (C3), so they may be local
+    /// mailboxes. Only a delivered canary settles it.
+    Unproven,
     /// Closed: the refusals named relaying (or authentication / TLS).
     Explicit,
     /// Closed: the refusals were permanent but did not say why.
@@ -125,6 +130,7 @@ impl Confidence {
             Confidence::Data => "data",
             Confidence::Rcpt => "rcpt",
             Confidence::AcceptsAll => "accepts-all",
+            Confidence::Unproven => "unproven",
             Confidence::Explicit => "explicit",
             Confidence::Implicit => "implicit",
         }
@@ -318,10 +324,51 @@ pub fn classify(facts: &Facts) -> Verdict {
     }
     if !local_only.is_empty() {
         notes.push(format!(
-            "{} accepted, but as local mailboxes: the server accepts any local part there (C3), so they are not relay evidence",
+            "{} accepted, but maybe as local mailboxes: the server accepts any local part there (C3), so RCPT alone proves nothing either way",
             local_only.join(" ")
         ));
     }
+
+    // A canary that arrived settles it, whatever RCPT suggested: the test
+    // whose path carried it decides.
+    let delivery = facts
+        .confirmation
+        .as_ref()
+        .and_then(|c| c.delivery.as_ref().map(|d| (c, d)));
+    if let Some((c, d)) = delivery.filter(|(_, d)| d.status == DeliveryStatus::Delivered) {
+        let mut v = Verdict::new(
+            Status::OpenRelay,
+            format!(
+                "the canary arrived: {} MAIL FROM:{} RCPT TO:{} was relayed",
+                c.test, c.mail_from, c.rcpt_to
+            ),
+        );
+        v.deciding_test = Some(c.test);
+        v.reply = c.replies.last().map(Reply::one_line);
+        // Every test RCPT accepted, the tricks C3 set aside included.
+        v.accepted = facts
+            .tests
+            .iter()
+            .filter(|t| accepted.contains(&t.id) || local_only.contains(&t.id) || t.id == c.test)
+            .map(|t| t.id)
+            .collect();
+        v.confidence = Some(Confidence::Delivered);
+        if !local_only.is_empty() {
+            // The C3 caveat is settled: say so instead of repeating it.
+            notes.retain(|n| !n.contains("(C3)"));
+            notes.push(format!(
+                "{} looked like local mailboxes (the server accepts any local part there, C3), but the canary through {} was relayed",
+                local_only.join(" "),
+                c.test
+            ));
+        }
+        notes.push(delivered_note(d));
+        v.notes = notes;
+        return v;
+    }
+    let not_delivered = delivery
+        .filter(|(_, d)| d.status == DeliveryStatus::NotDelivered)
+        .map(|(c, d)| (c.test, wait_text(d)));
 
     let first = |pred: &dyn Fn(&TestFacts, Outcome) -> bool| {
         outcomes.iter().find(|(t, o)| pred(t, *o)).map(|(t, _)| *t)
@@ -389,6 +436,11 @@ pub fn classify(facts: &Facts) -> Verdict {
                 "C1: accepts a recipient in a domain that cannot exist (sink or honeypot?)".into(),
             );
         }
+        if let Some((test, waited)) = &not_delivered {
+            notes.push(format!(
+                "the canary sent through {test} did not arrive within {waited}: a sink that keeps what it accepts, or a queue that did not forward it in time"
+            ));
+        }
         if matches!(
             postmaster,
             Some(Outcome::RcptRefused(_)) | Some(Outcome::MailRefused(_))
@@ -397,6 +449,35 @@ pub fn classify(facts: &Facts) -> Verdict {
                 "C2: refuses its own postmaster yet accepts relaying: check the vantage point"
                     .into(),
             );
+        }
+        v.notes = notes;
+        return v;
+    }
+
+    // Only tricks the server may take for local mailboxes (C3): not proof
+    // of relaying, and not proof of the opposite either (a backup MX takes
+    // any local part and hands it to a primary that may relay it).
+    if let Some(t) = local_only
+        .first()
+        .and_then(|id| facts.tests.iter().find(|t| t.id == *id))
+    {
+        let mut v = Verdict::new(
+            Status::PossibleRelay,
+            format!(
+                "accepted only address tricks the server may keep as local mailboxes (C3): {} MAIL FROM:{} RCPT TO:{}",
+                t.id,
+                t.mail_from.as_deref().unwrap_or(""),
+                t.rcpt_to.as_deref().unwrap_or("")
+            ),
+        )
+        .decided_by(t);
+        v.accepted = local_only.clone();
+        v.confidence = Some(Confidence::Unproven);
+        match &not_delivered {
+            Some((test, waited)) => notes.push(format!(
+                "the canary sent through {test} did not arrive within {waited}: evidence that the trick stayed local"
+            )),
+            None => notes.push(SETTLE.into()),
         }
         v.notes = notes;
         return v;
@@ -492,6 +573,37 @@ pub fn classify(facts: &Facts) -> Verdict {
     }
     v.notes = notes;
     v
+}
+
+/// What settles a relay by RCPT or a trick: a canary that arrives.
+const SETTLE: &str = "unproven until a message arrives: settle it with --confirm ADDRESS --catch ADDR:PORT (or --catch-maildir DIR)";
+
+/// `2.0 s`, `2 min`: how long the catcher waited.
+fn wait_text(d: &Delivery) -> String {
+    let ms = d.waited_ms;
+    if ms >= 60_000 && ms % 60_000 < 1000 {
+        format!("{} min", ms / 60_000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// The note for a delivered canary: when, from whom, and the path.
+fn delivered_note(d: &Delivery) -> String {
+    let mut n = format!(
+        "delivered {} after the message",
+        match d.after_ms {
+            Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
+            None => "some time".into(),
+        }
+    );
+    if let Some(peer) = &d.peer {
+        n.push_str(&format!(", handed over by {peer}"));
+    }
+    if !d.hops.is_empty() {
+        n.push_str(&format!("; hops: {}", d.hops.join(" → ")));
+    }
+    n
 }
 
 #[cfg(test)]
@@ -837,8 +949,10 @@ mod tests {
         f.tests[1].rcpt_to = Some("<relaytest%example.net@opensmtpd-closed.test>".into());
         f.controls[0].rcpt_to = Some("<rs0123@opensmtpd-closed.test>".into());
         let v = classify(&f);
-        assert_eq!(v.verdict, Status::Closed, "{v:?}");
-        assert!(v.accepted.is_empty());
+        // Not proof, but not "closed" either: a backup MX looks the same.
+        assert_eq!(v.verdict, Status::PossibleRelay, "{v:?}");
+        assert_eq!(v.confidence, Some(Confidence::Unproven));
+        assert_eq!(v.accepted, vec!["R2"]);
         assert!(
             v.notes
                 .iter()
@@ -846,10 +960,126 @@ mod tests {
             "{:?}",
             v.notes
         );
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("--confirm") && n.contains("--catch")),
+            "{:?}",
+            v.notes
+        );
+
+        // A canary through the trick that did not arrive: it stayed local.
+        f.confirmation = Some(confirmation("R2", not_delivered(2000)));
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::PossibleRelay);
+        assert_eq!(v.confidence, Some(Confidence::Unproven));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("did not arrive within 2.0 s") && n.contains("stayed local")),
+            "{:?}",
+            v.notes
+        );
+        // One that arrived: the backup MX forwarded it to a relaying primary.
+        f.confirmation = Some(confirmation("R2", delivered()));
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::OpenRelay);
+        assert_eq!(v.confidence, Some(Confidence::Delivered));
+        assert_eq!(v.deciding_test, Some("R2"));
+        assert_eq!(v.reply.as_deref(), Some("250 2.0.0 Ok: queued"));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("from mx2.test by mx1.test")),
+            "{:?}",
+            v.notes
+        );
+        // The report never says "proves nothing" above a delivered canary.
+        assert!(
+            !v.notes.iter().any(|n| n.contains("proves nothing")),
+            "{:?}",
+            v.notes
+        );
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("but the canary through R2 was relayed")),
+            "{:?}",
+            v.notes
+        );
 
         // Without the catch-all (C3 refused) the same trick is a possible relay.
+        f.confirmation = None;
         f.controls[0].rcpt_reply = Some(reply("550 Invalid recipient"));
-        assert_eq!(classify(&f).verdict, Status::PossibleRelay);
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::PossibleRelay);
+        assert_eq!(v.confidence, Some(Confidence::Rcpt));
+    }
+
+    fn confirmation(
+        test: &'static str,
+        delivery: Delivery,
+    ) -> crate::relay::model::facts::Confirmation {
+        crate::relay::model::facts::Confirmation {
+            test,
+            mail_from: "<relayscan@relayscan.invalid>".into(),
+            rcpt_to: "<me%example.net@host>".into(),
+            token: "rs0123456789abcdef".into(),
+            replies: vec![reply("250 2.0.0 Ok: queued")],
+            accepted: true,
+            error: None,
+            delivery: Some(delivery),
+        }
+    }
+
+    fn not_delivered(waited_ms: u64) -> Delivery {
+        Delivery {
+            status: DeliveryStatus::NotDelivered,
+            at: None,
+            after_ms: None,
+            peer: None,
+            hops: Vec::new(),
+            waited_ms,
+        }
+    }
+
+    fn delivered() -> Delivery {
+        Delivery {
+            status: DeliveryStatus::Delivered,
+            at: Some("2026-12-02T03:00:00.000Z".into()),
+            after_ms: Some(1200),
+            peer: Some("127.0.25.1:40000".into()),
+            hops: vec![
+                "from relayscan.invalid by mx2.test".into(),
+                "from mx2.test by mx1.test".into(),
+            ],
+            waited_ms: 1200,
+        }
+    }
+
+    /// A sink: open by RCPT, but the canary never came out.
+    #[test]
+    fn an_open_relay_whose_canary_did_not_arrive_says_what_that_means() {
+        let mut f = session(
+            POSTFIX,
+            &[("S1", OK, Some("250 Ok")), ("C1", OK, Some("250 Ok"))],
+        );
+        f.confirmation = Some(confirmation("S1", not_delivered(120_000)));
+        let v = classify(&f);
+        assert_eq!(v.verdict, Status::OpenRelay);
+        assert_eq!(v.confidence, Some(Confidence::Data));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.contains("did not arrive within 2 min") && n.contains("sink")),
+            "{:?}",
+            v.notes
+        );
+        // Delivered outranks everything else.
+        f.confirmation = Some(confirmation("S1", delivered()));
+        let v = classify(&f);
+        assert_eq!(v.confidence, Some(Confidence::Delivered));
+        assert_eq!(v.deciding_test, Some("S1"));
     }
 
     #[test]

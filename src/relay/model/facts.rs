@@ -258,6 +258,44 @@ pub struct Confirmation {
     /// The message was accepted after the final dot (250).
     pub accepted: bool,
     pub error: Option<String>,
+    /// Whether the message reached the catcher (`--catch`, `--catch-maildir`):
+    /// `None` when nothing watched for it.
+    pub delivery: Option<Delivery>,
+}
+
+/// Whether a canary reached the catcher within the wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub enum DeliveryStatus {
+    Delivered,
+    NotDelivered,
+}
+
+/// What the catcher saw of one canary: the proof that a message crossed the
+/// server, or that it did not arrive within the wait. Facts only: the judge
+/// decides what they mean.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Delivery {
+    pub status: DeliveryStatus,
+    /// When it arrived (RFC 3339, UTC).
+    pub at: Option<String>,
+    /// Milliseconds from the message's DATA to its arrival.
+    pub after_ms: Option<u64>,
+    /// Who handed it to the catcher (`ip:port`); none for a Maildir file.
+    pub peer: Option<String>,
+    /// The path it travelled, from its `Received:` header fields (RFC 5321
+    /// §4.4), oldest first: `from … by …`, sanitised and capped.
+    pub hops: Vec<String>,
+    /// How long the catcher waited for it, in milliseconds.
+    pub waited_ms: u64,
+}
+
+/// Whoever watches for canaries (the catcher): the probe names each token
+/// before it sends the message, so a fast relay cannot beat the watch.
+pub trait Canaries: Send + Sync + fmt::Debug {
+    /// A message carrying `token` is about to be sent.
+    fn expect(&self, token: &str);
 }
 
 /// Everything recorded about one target.

@@ -52,6 +52,7 @@ impl Probe<'_> {
             replies: Vec::new(),
             accepted: false,
             error: None,
+            delivery: None,
         };
         if Instant::now() >= self.deadline {
             facts.error = Some("host deadline reached".into());
@@ -106,6 +107,9 @@ impl Probe<'_> {
                     return;
                 }
             }
+        }
+        if let Some(canaries) = &self.cfg.canaries {
+            canaries.expect(&token);
         }
         let sent = session.conn.send_message(&message).await;
         match sent {

@@ -136,6 +136,8 @@ pub struct ProbeConfig {
     /// `check --confirm`: send one message through the first accepted relay
     /// test to this address (the user's own).
     pub confirm: Option<String>,
+    /// `--catch`, `--catch-maildir`: told each confirmation token before DATA.
+    pub canaries: Option<std::sync::Arc<dyn crate::relay::model::facts::Canaries>>,
     /// `--rate`: every connection waits its turn before it is dialled.
     pub pace: Option<crate::smtp::pacer::Pace>,
 }
@@ -164,6 +166,7 @@ impl Default for ProbeConfig {
             auth: None,
             auth_rules: PasswordRules::default(),
             confirm: None,
+            canaries: None,
             pace: None,
         }
     }
