@@ -157,6 +157,14 @@ fn a_backup_mx_is_possible_without_a_catcher_and_proven_with_one() {
             && hops.contains("from backup-mx.lab.example by primary.lab.example"),
         "{hops}"
     );
+    // Proven through a trick: the fix is the trick's (the relay
+    // restrictions refused every plain foreign recipient), not the generic one.
+    let fix = r["remediation"].to_string();
+    assert!(
+        fix.contains("allow_percent_hack = no") && fix.contains("relay_recipient_maps"),
+        "{fix}"
+    );
+    assert!(!fix.contains("smtpd_relay_restrictions = permit_mynetworks"), "{fix}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 use super::Destination;
 use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
 use crate::cli::DemoArgs;
-use crate::engine::{EngineConfig, Guard};
+use crate::catch::{Catcher, Place as CatchPlace};
+use crate::engine::{CatchWait, EngineConfig, Guard};
 use crate::lab::{Lab, Profile, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
 use crate::output::sanitize::terminal;
 use crate::output::{Format, Writer};
@@ -20,6 +21,13 @@ use std::time::Duration;
 
 /// address, verdict, confidence, deciding reply
 type Row = (SocketAddr, Status, String, String);
+
+/// The demo's canary address: the catcher takes mail for its domain only.
+const CANARY: &str = "canary@proof.relayscan.example";
+/// How long each relaying server's canary is waited for: the lab hands a
+/// message on within milliseconds, so what has not come by then stayed
+/// where it was (a sink, a catch-all).
+const CANARY_WAIT: Duration = Duration::from_secs(3);
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let rt = runtime()?;
@@ -62,9 +70,25 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let lab = Lab::start(DEFAULT_BASE, 0, &profiles).await?;
+    // Proof by delivery, on loopback: relayscan's catcher plays the mail
+    // server of the canary's domain, the lab's relays hand on what they
+    // accept (each like its real counterpart), and every server that
+    // accepted a relay path gets one canary. Its arrival is the proof.
+    let catcher = Arc::new(Catcher::listen(SocketAddr::from(([127, 0, 0, 1], 0)), CANARY).await?);
+    let CatchPlace::Listen(catch_addr) = catcher.place else {
+        anyhow::bail!("the demo's catcher listens on loopback");
+    };
+    let lab = Lab::start_forwarding(
+        DEFAULT_BASE,
+        0,
+        &profiles,
+        crate::lab::tls::Identity::SelfSigned,
+        Some(catch_addr),
+    )
+    .await?;
     out(format!(
-        "relayscan demo: {} simulated servers on {}-{} port {} (loopback only)\n",
+        "relayscan demo: {} simulated servers on {}-{} port {} (loopback only)\n\
+         proof by delivery: one canary per relaying server, caught for {CANARY} on {catch_addr}\n",
         lab.servers.len(),
         lab.servers
             .first()
@@ -106,6 +130,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             insecure: true,
             ..PasswordRules::default()
         },
+        confirm: Some(CANARY.into()),
+        canaries: Some(catcher.clone()),
         ..ProbeConfig::default()
     };
     // Short enough that the silent web server is found out quickly, long
@@ -151,7 +177,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             scope,
             ..Guard::default()
         }),
-        catch: None,
+        catch: Some(CatchWait::new(catcher, CANARY_WAIT)),
     };
     let sink = output.sink()?;
     let summary = execute(super::Work::sequential(plan), probe, engine, writer, sink).await?;
@@ -168,7 +194,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         let Some(profile) = lab.profile_at(*addr) else {
             continue;
         };
-        let expected = profile.expected_verdict(true);
+        let expected = profile.expected_with_catcher(true);
         let ok = *verdict == expected;
         wrong += usize::from(!ok);
         let reply: String = terminal(reply).chars().take(60).collect();

@@ -136,6 +136,28 @@ impl Profile {
             _ => self.expected,
         }
     }
+
+    /// Whether an address trick this server accepts is handed on to the
+    /// foreign domain (percent hack, source route, a backup MX's primary):
+    /// its canary arrives, where a catch-all keeps the trick local.
+    pub fn forwards_tricks(&self) -> bool {
+        match self.relay {
+            RelayPolicy::SourceRoute | RelayPolicy::BackupMx => true,
+            RelayPolicy::PercentHack => !self.catch_all,
+            _ => false,
+        }
+    }
+
+    /// The verdict with a catcher running (`demo`, `--confirm … --catch …`):
+    /// a server that hands an accepted trick on is proven an open relay by
+    /// its canary; every other server keeps its verdict (a catch-all stays
+    /// `possible-relay`, its canary not delivered).
+    pub fn expected_with_catcher(&self, with_auth: bool) -> Status {
+        match self.expected_verdict(with_auth) {
+            Status::PossibleRelay if self.forwards_tricks() => Status::OpenRelay,
+            other => other,
+        }
+    }
 }
 
 const POSTFIX_EXT: &[&str] = &[
@@ -407,6 +429,11 @@ pub const PROFILES: &[Profile] = &[
             Greeting::Banner("ESMTP Postfix"), &["PIPELINING", "STARTTLS", "ENHANCEDSTATUSCODES"],
             RelayPolicy::Deny(code::TRANSACTION_FAILED, "5.7.1 <{rcpt}>: Relay access denied"))
     },
+    Profile {
+        catch_all: true,
+        ..profile("backup-mx", "a backup MX: takes any local part, hands it to a primary that applies the percent hack (relays user%foreign@self)", Status::PossibleRelay,
+            Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT, RelayPolicy::BackupMx)
+    },
     // Hostile servers (src/lab/hostile.rs): relayscan must reach a verdict,
     // within its deadline, with clean output.
     hostile("endless-line", "220 and then megabytes without a line end", Status::NotSmtp, Hostile::EndlessLine),
@@ -426,11 +453,6 @@ pub const PROFILES: &[Profile] = &[
     hostile("extra-reply", "closed, but one reply too many in a pipelined group (refusals would read as acceptances)", Status::Inconclusive, Hostile::ExtraReply),
     hostile("hang-up-after-one", "relays for MAIL FROM:<>, hangs up without a 421 after each test", Status::OpenRelay, Hostile::HangUpAfterOne),
     hostile("slow-quit", "closed; answers QUIT after 1.9 s (counts the connections it holds at once)", Status::Closed, Hostile::SlowQuit),
-    Profile {
-        catch_all: true,
-        ..profile("backup-mx", "a backup MX: takes any local part, hands it to a primary that applies the percent hack (relays user%foreign@self)", Status::PossibleRelay,
-            Greeting::Banner("ESMTP Postfix (Debian/GNU)"), POSTFIX_EXT, RelayPolicy::BackupMx)
-    },
 ];
 
 /// Look a profile up by name.

@@ -7,7 +7,7 @@ use super::auth;
 use super::classify::{Status, Verdict};
 pub use super::finding::{Finding, FindingId, Severity};
 use super::fingerprint::{fingerprint, Fingerprint, Software};
-use super::remediation::advice;
+use super::remediation::{advice, trick_advice};
 use super::vantage::{vantage, Vantage};
 use crate::relay::model::auth as auth_rules;
 use crate::relay::model::facts::{Facts, Hello, TlsMode, TlsReason};
@@ -35,12 +35,22 @@ pub fn audit(facts: &Facts, verdict: &Verdict, now_unix: i64) -> Audit {
     let software = fingerprint(facts);
     let product = software.as_ref().map_or(Software::Unknown, |f| f.software);
     let mut findings = Vec::new();
+    // An open relay proven through an address trick needs the trick's fix,
+    // not the relay restrictions' (they refused every plain foreign recipient).
+    let through_trick = verdict
+        .deciding_test
+        .and_then(crate::relay::model::catalogue::find)
+        .is_some_and(|t| t.kind == crate::relay::model::catalogue::Kind::Trick);
     let mut add = |id: FindingId, severity: Severity, summary: String| {
+        let remediation = match id {
+            FindingId::OpenRelay if through_trick => trick_advice(product),
+            _ => advice(id, product),
+        };
         findings.push(Finding {
             id,
             severity,
             summary,
-            remediation: advice(id, product),
+            remediation,
         });
     };
 

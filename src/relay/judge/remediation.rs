@@ -7,6 +7,24 @@
 use super::finding::FindingId;
 use super::fingerprint::Software;
 
+/// The advice for an open relay proven through an address trick (a
+/// percent hack, a bang path, a source route) rather than a plain foreign
+/// recipient: the relay restrictions are right, the address rewriting
+/// behind them is not, on this server or on the one it hands mail to (a
+/// backup MX's primary).
+pub fn trick_advice(software: Software) -> Option<&'static str> {
+    match software {
+        Software::Postfix => Some(
+            "Postfix: an address trick reached a foreign domain. On this server and on every \
+             server it hands mail to (a backup MX's primary): allow_percent_hack = no, \
+             swap_bangpath = no, allow_untrusted_routing = no (the default); a backup MX should \
+             accept only recipients that exist (relay_recipient_maps), and a primary should not \
+             let its backup MX relay by address (mynetworks); `postfix reload`.",
+        ),
+        other => advice(FindingId::PossibleRelay, other),
+    }
+}
+
 /// The advice for a finding on a server running `software`.
 pub fn advice(finding: FindingId, software: Software) -> Option<&'static str> {
     use FindingId as F;
@@ -226,6 +244,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_open_relay_through_a_trick_gets_the_tricks_fix() {
+        let postfix = trick_advice(Software::Postfix).unwrap();
+        assert!(postfix.contains("allow_percent_hack = no") && postfix.contains("relay_recipient_maps"));
+        assert_eq!(
+            trick_advice(Software::Exim),
+            advice(FindingId::PossibleRelay, Software::Exim)
+        );
+        assert!(trick_advice(Software::Unknown).is_some());
     }
 
     #[test]
