@@ -164,7 +164,10 @@ fn a_backup_mx_is_possible_without_a_catcher_and_proven_with_one() {
         fix.contains("allow_percent_hack = no") && fix.contains("relay_recipient_maps"),
         "{fix}"
     );
-    assert!(!fix.contains("smtpd_relay_restrictions = permit_mynetworks"), "{fix}");
+    assert!(
+        !fix.contains("smtpd_relay_restrictions = permit_mynetworks"),
+        "{fix}"
+    );
 }
 
 #[test]

@@ -20,14 +20,15 @@
 //!   (`--confirm … --catch ADDR:PORT --catch-wait …`) and check its verdicts:
 //!   open MTAs `open-relay`/`delivered`, the pair `possible-relay` without a
 //!   catcher and `open-relay`/`delivered` with one, closed MTAs and catch-alls
-//!   never `open-relay`, their canary `not-delivered`. A build without
-//!   `--catch` skips them with a line saying so.
+//!   never `open-relay`, their canary `not-delivered`.
 //!
 //! Without the MTAs installed these tests print why and pass; with
 //! RELAYSCAN_REAL_MTA=1 (.ci/run) they must run. The lab uses fixed
 //! addresses, so the tests of this file take turns (LAB_LOCK).
 
 mod common;
+
+use common::mta::{mta_script, required};
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -116,25 +117,6 @@ impl Lab {
             .arg(&self.state)
             .output();
     }
-}
-
-fn mta_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/mta")
-        .join(name)
-}
-
-fn required() -> bool {
-    std::env::var("RELAYSCAN_REAL_MTA").is_ok_and(|v| v == "1")
-}
-
-/// This build has relayscan's catcher (`--catch`, issue 12).
-fn has_catch() -> bool {
-    let out = common::relayscan()
-        .args(["check", "--help"])
-        .output()
-        .expect("relayscan runs");
-    String::from_utf8_lossy(&out.stdout).contains("--catch ")
 }
 
 /// Start the MTAs, or explain why not: `None` means skip (never in CI).
@@ -441,7 +423,6 @@ fn greets(addr: &str) -> bool {
 #[test]
 fn a_stand_in_catcher_sees_where_each_canary_really_goes() {
     let Some(lab) = start("stand-in") else { return };
-    let catch = has_catch();
 
     // Without --confirm: what RCPT replies say about the pair and the
     // Postfix catch-all. Their replies are the same, test by test.
@@ -465,20 +446,10 @@ fn a_stand_in_catcher_sees_where_each_canary_really_goes() {
             "accepted",
             "{name}: {r:#}"
         );
-        if catch {
-            // Issue 12: an accepted trick that C3 cannot tell from a local
-            // mailbox is unproven, not closed.
-            assert_eq!(r["verdict"], "possible-relay", "{name}: {r:#}");
-            assert_eq!(r["confidence"], "unproven", "{name}: {r:#}");
-        } else {
-            // Before issue 12's catcher: the trick was discounted (C3) and
-            // the verdict said closed.
-            assert_eq!(r["verdict"], "closed", "{name}: {r:#}");
-            assert!(
-                r["notes"].to_string().contains("(C3)"),
-                "{name}: the C3 note is missing: {r:#}"
-            );
-        }
+        // An accepted trick that C3 cannot tell from a local mailbox is
+        // unproven, not closed.
+        assert_eq!(r["verdict"], "possible-relay", "{name}: {r:#}");
+        assert_eq!(r["confidence"], "unproven", "{name}: {r:#}");
     }
     assert_eq!(
         outcomes(backup),
@@ -579,15 +550,6 @@ fn a_stand_in_catcher_sees_where_each_canary_really_goes() {
     }
 }
 
-/// The contract tests need relayscan's own catcher.
-fn skip_without_catch() -> bool {
-    if has_catch() {
-        return false;
-    }
-    println!("skipped: this build has no --catch");
-    true
-}
-
 fn catch_args(i: &Instance, wait: &str) -> Vec<String> {
     [
         "--confirm",
@@ -627,9 +589,6 @@ fn assert_delivered(name: &str, r: &Value, hosts: &[&str]) {
 
 #[test]
 fn contract_open_real_mtas_are_open_relays_with_a_delivered_canary() {
-    if skip_without_catch() {
-        return;
-    }
     let Some(lab) = start("open") else { return };
     let open: Vec<&Instance> = lab
         .instances
@@ -647,9 +606,6 @@ fn contract_open_real_mtas_are_open_relays_with_a_delivered_canary() {
 
 #[test]
 fn contract_the_backup_mx_pair_is_possible_then_delivered() {
-    if skip_without_catch() {
-        return;
-    }
     let Some(lab) = start("pair") else { return };
     let backup = lab.instance("postfix-backup");
     let without = check(&backup.target(), &[]);
@@ -670,9 +626,6 @@ fn contract_the_backup_mx_pair_is_possible_then_delivered() {
 
 #[test]
 fn contract_closed_mtas_and_catch_alls_deliver_nothing() {
-    if skip_without_catch() {
-        return;
-    }
     let Some(lab) = start("closed") else { return };
     let others: Vec<&Instance> = lab.instances.iter().filter(|i| !i.catch_delivers).collect();
     let results = check_all(others.iter().copied(), |i| catch_args(i, "15s"));

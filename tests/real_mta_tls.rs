@@ -19,6 +19,8 @@
 
 mod common;
 
+use common::mta::required;
+
 use common::relayscan;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -53,10 +55,6 @@ impl Drop for MtaLab {
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn required() -> bool {
-    std::env::var("RELAYSCAN_REAL_MTA").is_ok_and(|v| v == "1")
 }
 
 /// Something on `addr` greets like the given Postfix instance.

@@ -3,8 +3,8 @@
 
 use super::Destination;
 use super::{execute, out, runtime, EXIT_CLEAN, EXIT_ERROR};
-use crate::cli::DemoArgs;
 use crate::catch::{Catcher, Place as CatchPlace};
+use crate::cli::DemoArgs;
 use crate::engine::{CatchWait, EngineConfig, Guard};
 use crate::lab::{Lab, Profile, DEFAULT_BASE, LAB_PASSWORD, LAB_USER, PROFILES};
 use crate::output::sanitize::terminal;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod mta;
 
 use relayscan::lab::{profile, Lab, Profile, DEFAULT_BASE};
 use relayscan::relay::{probe, Facts, ProbeConfig, Target};
@@ -63,7 +64,12 @@ impl TestLab {
             .iter()
             .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
             .collect();
-        Self::start_port(profiles, relayscan::lab::tls::Identity::SelfSigned, port, None)
+        Self::start_port(
+            profiles,
+            relayscan::lab::tls::Identity::SelfSigned,
+            port,
+            None,
+        )
     }
 
     pub fn start_as(

@@ -249,7 +249,9 @@ mod tests {
     #[test]
     fn an_open_relay_through_a_trick_gets_the_tricks_fix() {
         let postfix = trick_advice(Software::Postfix).unwrap();
-        assert!(postfix.contains("allow_percent_hack = no") && postfix.contains("relay_recipient_maps"));
+        assert!(
+            postfix.contains("allow_percent_hack = no") && postfix.contains("relay_recipient_maps")
+        );
         assert_eq!(
             trick_advice(Software::Exim),
             advice(FindingId::PossibleRelay, Software::Exim)
