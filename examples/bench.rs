@@ -8,43 +8,21 @@
 //! BENCH_CONCURRENCY (1000), BENCH_LATENCY_MS (50), BENCH_BIN (the scanner
 //! to measure; default target/release/relayscan).
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use relayscan::lab::{profile, Profile, WideLab};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Run a command to its end; wall time and peak RSS (KiB) of the child.
-// The child is reaped with wait4 (for its rusage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
+/// Run a command to its end: wall time, the child's own peak RSS (KiB), its
+/// exit status and standard output; its CPU time goes to [`LAST_CPU`].
 fn measure(cmd: &mut Command) -> (Duration, u64, std::process::ExitStatus, String) {
-    let started = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout {
-        use std::io::Read;
-        let _ = out.read_to_string(&mut stdout);
-    }
-    let mut status: libc::c_int = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4 failed");
-    let elapsed = started.elapsed();
-    use std::os::unix::process::ExitStatusExt;
-    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    LAST_CPU.with(|c| c.set(cpu(usage.ru_utime) + cpu(usage.ru_stime)));
-    (
-        elapsed,
-        usage.ru_maxrss as u64,
-        std::process::ExitStatus::from_raw(status),
-        stdout,
-    )
+    let m = measure::run(cmd, true);
+    LAST_CPU.with(|c| c.set(m.cpu_secs));
+    (m.wall, m.peak_rss_kib, m.status, m.stdout)
 }
 
 thread_local! {

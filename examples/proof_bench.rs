@@ -11,35 +11,14 @@
 //! PROOF_BENCH_NO_FORWARD (the relays keep the canaries), PROOF_BENCH_CONFIRM_ONLY
 //! (`--confirm` without a catcher), PROOF_BENCH_SHOW (print one delivered record).
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use relayscan::lab::{profile, Profile, WideLab};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// Run a command to its end: wall time and the child's peak RSS (KiB).
-// The child is reaped with wait4 (for its rusage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command) -> (Duration, u64, std::process::ExitStatus) {
-    let started = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4 failed");
-    use std::os::unix::process::ExitStatusExt;
-    (
-        started.elapsed(),
-        usage.ru_maxrss as u64,
-        std::process::ExitStatus::from_raw(status),
-    )
-}
+use std::time::Duration;
 
 fn relayscan_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
@@ -111,7 +90,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|");
     for (name, extra) in runs {
         let out = tempfile::NamedTempFile::new().expect("temp");
-        let (t, rss, status) = measure(
+        let m = measure::run(
             Command::new(&bin)
                 .env("RELAYSCAN_SCOPE", "127.0.0.0/8,::1")
                 .args([
@@ -135,7 +114,9 @@ fn main() {
                 })
                 .arg("-o")
                 .arg(out.path()),
+            false,
         );
+        let (t, rss, status) = (m.wall, m.peak_rss_kib, m.status);
         assert_eq!(status.code(), Some(1), "{name}: {status:?}");
         let text = std::fs::read_to_string(out.path()).unwrap_or_default();
         let summary: serde_json::Value = text
