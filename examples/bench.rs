@@ -13,7 +13,6 @@ mod measure;
 
 use relayscan::lab::{profile, Profile, WideLab};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -30,25 +29,7 @@ thread_local! {
     static LAST_CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
 
-fn relayscan_bin() -> PathBuf {
-    // Another build of the scanner (e.g. the one before a change), to
-    // compare in the same run.
-    if let Some(bin) = std::env::var_os("BENCH_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("relayscan"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "build the scanner first: cargo build --release ({} missing)",
-        bin.display()
-    );
-    bin
-}
+use measure::relayscan_bin;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())

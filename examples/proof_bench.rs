@@ -16,24 +16,10 @@ mod measure;
 
 use relayscan::lab::{profile, Profile, WideLab};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn relayscan_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("relayscan"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "build the scanner first: cargo build --release ({} missing)",
-        bin.display()
-    );
-    bin
-}
+use measure::relayscan_bin;
 
 fn main() {
     let net = std::env::var("PROOF_BENCH_NET").unwrap_or_else(|_| "127.1.0.0/20".into());

@@ -90,3 +90,23 @@ pub fn run(cmd: &mut Command, capture: bool) -> Measured {
         stdout: reader.and_then(|r| r.join().ok()).unwrap_or_default(),
     }
 }
+
+/// The scanner to measure: `BENCH_BIN`, else the `relayscan` built next to
+/// this example (target/release/relayscan).
+pub fn relayscan_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("BENCH_BIN") {
+        return std::path::PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("relayscan"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "build the scanner first: cargo build --release ({} missing)",
+        bin.display()
+    );
+    bin
+}

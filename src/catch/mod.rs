@@ -227,14 +227,7 @@ impl Catcher {
                 hops: a.hops,
                 waited_ms,
             },
-            None => Delivery {
-                status: DeliveryStatus::NotDelivered,
-                at: None,
-                after_ms: None,
-                peer: None,
-                hops: Vec::new(),
-                waited_ms,
-            },
+            None => Delivery::not_delivered(waited_ms),
         }
     }
 

@@ -1033,14 +1033,7 @@ mod tests {
     }
 
     fn not_delivered(waited_ms: u64) -> Delivery {
-        Delivery {
-            status: DeliveryStatus::NotDelivered,
-            at: None,
-            after_ms: None,
-            peer: None,
-            hops: Vec::new(),
-            waited_ms,
-        }
+        Delivery::not_delivered(waited_ms)
     }
 
     fn delivered() -> Delivery {

@@ -291,6 +291,20 @@ pub struct Delivery {
     pub waited_ms: u64,
 }
 
+impl Delivery {
+    /// The canary did not arrive within `waited_ms`.
+    pub fn not_delivered(waited_ms: u64) -> Delivery {
+        Delivery {
+            status: DeliveryStatus::NotDelivered,
+            at: None,
+            after_ms: None,
+            peer: None,
+            hops: Vec::new(),
+            waited_ms,
+        }
+    }
+}
+
 /// Whoever watches for canaries (the catcher): the probe names each token
 /// before it sends the message, so a fast relay cannot beat the watch.
 pub trait Canaries: Send + Sync + fmt::Debug {
