@@ -8,18 +8,17 @@
 //! BENCH_CONCURRENCY (1000), BENCH_LATENCY_MS (50), BENCH_BIN (the scanner
 //! to measure; default target/release/relayscan).
 
-#[path = "support/measure.rs"]
-mod measure;
+#[path = "support/mod.rs"]
+mod support;
 
 use relayscan::lab::{profile, Profile, WideLab};
-use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
 /// Run a command to its end: wall time, the child's own peak RSS (KiB), its
 /// exit status and standard output; its CPU time goes to [`LAST_CPU`].
 fn measure(cmd: &mut Command) -> (Duration, u64, std::process::ExitStatus, String) {
-    let m = measure::run(cmd, true);
+    let m = support::run(cmd, true);
     LAST_CPU.with(|c| c.set(m.cpu_secs));
     (m.wall, m.peak_rss_kib, m.status, m.stdout)
 }
@@ -29,7 +28,7 @@ thread_local! {
     static LAST_CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
 
-use measure::relayscan_bin;
+use support::relayscan_bin;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -78,15 +77,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let open: &'static Profile = profile::find("open-relay").expect("profile");
-    let closed: &'static Profile = profile::find("postfix-closed").expect("profile");
     // Half open relays (even last octet), half closed Postfix.
-    let pick = move |ip: IpAddr| match ip {
-        IpAddr::V4(v4) if v4.octets()[3] % 2 == 0 => Some(open),
-        _ => Some(closed),
-    };
+    let pick = support::half_open();
     let lab = rt
-        .block_on(WideLab::start(0, Duration::ZERO, pick))
+        .block_on(WideLab::start(0, Duration::ZERO, pick.clone()))
         .expect("lab");
     let port = lab.port.to_string();
 

@@ -11,15 +11,15 @@
 //! PROOF_BENCH_NO_FORWARD (the relays keep the canaries), PROOF_BENCH_CONFIRM_ONLY
 //! (`--confirm` without a catcher), PROOF_BENCH_SHOW (print one delivered record).
 
-#[path = "support/measure.rs"]
-mod measure;
+#[path = "support/mod.rs"]
+mod support;
 
-use relayscan::lab::{profile, Profile, WideLab};
-use std::net::{IpAddr, SocketAddr};
+use relayscan::lab::WideLab;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use measure::relayscan_bin;
+use support::relayscan_bin;
 
 fn main() {
     let net = std::env::var("PROOF_BENCH_NET").unwrap_or_else(|_| "127.1.0.0/20".into());
@@ -36,12 +36,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let open: &'static Profile = profile::find("open-relay").expect("profile");
-    let closed: &'static Profile = profile::find("postfix-closed").expect("profile");
-    let pick = move |ip: IpAddr| match ip {
-        IpAddr::V4(v4) if v4.octets()[3] % 2 == 0 => Some(open),
-        _ => Some(closed),
-    };
+    // Half open relays (even last octet), half closed Postfix.
+    let pick = support::half_open();
     let lab = rt
         .block_on(WideLab::start_forwarding(
             0,
@@ -76,7 +72,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|");
     for (name, extra) in runs {
         let out = tempfile::NamedTempFile::new().expect("temp");
-        let m = measure::run(
+        let m = support::run(
             Command::new(&bin)
                 .env("RELAYSCAN_SCOPE", "127.0.0.0/8,::1")
                 .args([

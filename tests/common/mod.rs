@@ -9,6 +9,14 @@ use relayscan::relay::{probe, Facts, ProbeConfig, Target};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The lab profiles of these names (a name that is none is a test bug).
+fn named(names: &[&str]) -> Vec<&'static Profile> {
+    names
+        .iter()
+        .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
+        .collect()
+}
+
 /// A lab running on its own runtime for the length of a test.
 pub struct TestLab {
     lab: Option<Lab>,
@@ -25,10 +33,7 @@ impl TestLab {
                 .filter(|p| !p.is_hostile())
                 .collect()
         } else {
-            names
-                .iter()
-                .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
-                .collect()
+            named(names)
         };
         Self::start_with(profiles)
     }
@@ -50,20 +55,14 @@ impl TestLab {
     /// Start the named profiles presenting the certificate the lab CA
     /// (`src/lab/tls/ca.pem`) issued for `*.lab.example`.
     pub fn start_ca_signed(names: &[&str]) -> TestLab {
-        let profiles = names
-            .iter()
-            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
-            .collect();
+        let profiles = named(names);
         Self::start_as(profiles, relayscan::lab::tls::Identity::CaSigned)
     }
 
     /// Start the named profiles on `port`: a lab that plays other
     /// profiles on the addresses and port of one stopped before.
     pub fn start_on(names: &[&str], port: u16) -> TestLab {
-        let profiles: Vec<&'static Profile> = names
-            .iter()
-            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
-            .collect();
+        let profiles = named(names);
         Self::start_port(
             profiles,
             relayscan::lab::tls::Identity::SelfSigned,
@@ -82,10 +81,7 @@ impl TestLab {
     /// Start the named profiles, the relaying ones handing what they accept
     /// on to `forward` (a `--catch` address on loopback).
     pub fn start_forwarding(names: &[&str], forward: SocketAddr) -> TestLab {
-        let profiles = names
-            .iter()
-            .map(|n| profile::find(n).unwrap_or_else(|| panic!("no profile {n}")))
-            .collect();
+        let profiles = named(names);
         Self::start_port(
             profiles,
             relayscan::lab::tls::Identity::SelfSigned,

@@ -1,4 +1,5 @@
-//! Running a child to its end and measuring it, for the benchmark examples.
+//! Shared by the benchmark examples: running a child to its end and
+//! measuring it, and the bench's lab (half open relays, half closed).
 // Each example uses what it needs of it.
 #![allow(dead_code)]
 //!
@@ -109,4 +110,18 @@ pub fn relayscan_bin() -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The bench's lab, one server for every address: an open relay where the
+/// last octet is even, a closed Postfix where it is odd.
+pub fn half_open(
+) -> impl Fn(std::net::IpAddr) -> Option<&'static relayscan::lab::Profile> + Clone + Send + Sync + 'static
+{
+    use relayscan::lab::profile;
+    let open = profile::find("open-relay").expect("profile");
+    let closed = profile::find("postfix-closed").expect("profile");
+    move |ip| match ip {
+        std::net::IpAddr::V4(v4) if v4.octets()[3] % 2 == 0 => Some(open),
+        _ => Some(closed),
+    }
 }
