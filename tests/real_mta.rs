@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::mta::{mta_script, required};
+use common::mta::{installed_or_skip, mta_script, tsv, up};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,50 +43,27 @@ impl Drop for Mtas {
 
 /// Start the MTAs, or explain why not: `None` means skip (never in CI).
 fn start() -> Option<Mtas> {
-    let installed =
-        Path::new("/usr/sbin/postfix").exists() && Path::new("/opt/relayscan-mta").exists();
-    if !installed {
-        let why = "real MTAs not installed: run `bash tests/mta/install.sh` (root, Debian) or `bash .ci/run`";
-        assert!(!required(), "RELAYSCAN_REAL_MTA=1 but {why}");
-        eprintln!("skipping real-MTA tests: {why}");
+    if !installed_or_skip("real_mta") {
         return None;
     }
     // The MTAs drop root, so the state directory must be world-traversable.
     let state = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mta-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(mta_script("up.sh"))
-        .arg(&state)
-        .env("RELAYSCAN_MTA_INSTALL", "0")
-        .output()
-        .expect("bash runs");
     let mut mtas = Mtas {
         state: state.clone(),
         instances: Vec::new(),
     };
-    assert!(
-        out.status.success(),
-        "tests/mta/up.sh failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tsv = std::fs::read_to_string(state.join("instances.tsv")).expect("instances.tsv");
-    mtas.instances = tsv
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 9, "bad instances.tsv line {l:?}");
-            Instance {
-                name: f[0].into(),
-                addr: f[1].into(),
-                port: f[2].into(),
-                software: f[3].into(),
-                version: f[4].into(),
-                policy: f[5].into(),
-                expected: f[6].into(),
-                sink_relays: f[7] == "yes",
-            }
+    up(&state);
+    mtas.instances = tsv(&state.join("instances.tsv"), 9)
+        .into_iter()
+        .map(|f| Instance {
+            name: f[0].clone(),
+            addr: f[1].clone(),
+            port: f[2].clone(),
+            software: f[3].clone(),
+            version: f[4].clone(),
+            policy: f[5].clone(),
+            expected: f[6].clone(),
+            sink_relays: f[7] == "yes",
         })
         .collect();
     Some(mtas)

@@ -28,7 +28,7 @@
 
 mod common;
 
-use common::mta::{mta_script, required};
+use common::mta::{installed_or_skip, mta_script, tsv, up};
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -122,34 +122,18 @@ impl Lab {
 /// Start the MTAs, or explain why not: `None` means skip (never in CI).
 fn start(label: &str) -> Option<Lab> {
     let turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let installed =
-        Path::new("/usr/sbin/postfix").exists() && Path::new("/opt/relayscan-mta").exists();
-    if !installed {
-        let why = "real MTAs not installed: run `bash tests/mta/install.sh` (root, Debian) or `bash .ci/run`";
-        assert!(!required(), "RELAYSCAN_REAL_MTA=1 but {why}");
-        println!("real_mta_catch: skipped: {why}");
+    if !installed_or_skip("real_mta_catch") {
         return None;
     }
     // The MTAs drop root, so the state directory must be world-traversable.
     let state = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("mta-catch-{label}-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(mta_script("up.sh"))
-        .arg(&state)
-        .env("RELAYSCAN_MTA_INSTALL", "0")
-        .output()
-        .expect("bash runs");
     let mut lab = Lab {
         state: state.clone(),
         instances: Vec::new(),
         _turn: turn,
     };
-    assert!(
-        out.status.success(),
-        "tests/mta/up.sh failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    up(&state);
     let routes: BTreeMap<String, Route> = tsv(&state.join("catch.tsv"), 4)
         .into_iter()
         .map(|f| {
@@ -181,20 +165,6 @@ fn start(label: &str) -> Option<Lab> {
         "expected every instance of tests/mta/up.sh"
     );
     Some(lab)
-}
-
-/// The rows of a tab-separated file with a header line, each `width` wide.
-fn tsv(path: &Path, width: usize) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<String> = l.split('\t').map(String::from).collect();
-            assert_eq!(f.len(), width, "bad line in {}: {l:?}", path.display());
-            f
-        })
-        .collect()
 }
 
 /// `relayscan check TARGET --json` with the lab's options: the JSON result.

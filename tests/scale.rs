@@ -273,13 +273,14 @@ fn source_address() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("\"source\":\"127.0.0.1:"));
-    // Only a bind is tried: nothing is sent to the documentation address.
+    // Only a bind is tried, to an address no machine has (reserved
+    // 240.0.0.0/4): nothing is sent anywhere.
     relayscan()
         .args([
             "scan",
             &lab.addr("postfix-closed"),
             "--source-ip",
-            "192.0.2.1",
+            "240.0.0.1",
         ])
         .assert()
         .code(2)
