@@ -337,6 +337,26 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Run `work` as a task of the runtime, not on the thread that waits for
+/// it: the dispatcher and the probes it starts then share the workers, and
+/// each probe that ends wakes a worker, not a thread parked outside the
+/// runtime (a futex wake and a context switch per target).
+pub(crate) fn on_a_worker<F>(rt: &tokio::runtime::Runtime, work: F) -> anyhow::Result<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match rt.block_on(rt.spawn(work)) {
+        Ok(output) => Ok(output),
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only a cancelled task gives no panic: the runtime is being
+            // shut down, which nothing here does while it waits.
+            Err(e) => Err(anyhow::anyhow!("the scan task ended early: {e}")),
+        },
+    }
+}
+
 /// Start the catcher of `--catch`/`--catch-maildir` (inside the runtime) and
 /// tell the probe to name its tokens to it.
 pub(crate) async fn start_catcher(

@@ -132,11 +132,12 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
         guard,
         catch: None,
     };
-    let summary = runtime()?.block_on(async {
+    let sink = opened.sink;
+    let summary = super::on_a_worker(&runtime()?, async move {
         // `--confirm … --catch …`: the catcher listens before the first probe.
         engine.catch = super::start_catcher(catch.as_ref(), &mut probe).await?;
-        execute(work, probe, engine, writer, opened.sink).await
-    })?;
+        execute(work, probe, engine, writer, sink).await
+    })??;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }

@@ -325,9 +325,9 @@ fn test_line(t: &TestFacts) -> TestLine {
         error: t.error.as_ref().map(ToString::to_string),
         id: t.id.to_string(),
         kind: t.kind,
-        mail_from: t.mail_from.clone(),
+        mail_from: t.mail_from.as_deref().map(str::to_string),
         outcome: outcome.label().to_string(),
-        rcpt_to: t.rcpt_to.clone(),
+        rcpt_to: t.rcpt_to.as_deref().map(str::to_string),
         replies: t
             .mail_reply
             .iter()

@@ -96,6 +96,19 @@ const CHECKPOINT_RECORDS: u64 = 1024;
 /// stays bounded.
 const TABLE_SORT_BATCH: usize = 1 << 18;
 
+/// A batch of lines this long is written without waiting for more.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Within this long of the last write, the writer gathers records for the
+/// rest of it before writing again: at most this much later on the sink,
+/// and one wake-up and one write per batch, not per record.
+const COALESCE: Duration = Duration::from_millis(10);
+
+/// Gathering only with room in the channel for far more records than come
+/// in `COALESCE` (`-c 256` or more): a small channel would make the probes
+/// wait for the writer.
+const COALESCE_MIN_CAPACITY: usize = 256;
+
 /// Most relays listed by address in the summary (all are counted).
 const LISTED_RELAYS: usize = 1000;
 
@@ -329,7 +342,9 @@ pub fn run(
     // Targets written for jobs not done yet (a name with several
     // addresses): a checkpoint lists them, so a resume never writes them twice.
     let mut open: HashMap<u128, Vec<Written>> = HashMap::new();
-    while let Some(event) = rx.blocking_recv() {
+    let mut last_hand_over = Instant::now() - COALESCE;
+    let mut next = rx.blocking_recv();
+    while let Some(event) = next {
         let (position, last) = match event {
             Event::Skipped { position } => {
                 if let Some(cp) = cfg.checkpoint.as_mut() {
@@ -371,10 +386,7 @@ pub fn run(
                     if let Some(tap) = cfg.tap.as_mut() {
                         tap(&record);
                     }
-                    match &cfg.progress {
-                        Some(pb) => pb.suspend(|| out.write(&record, cfg.transcript))?,
-                        None => out.write(&record, cfg.transcript)?,
-                    }
+                    out.write(&record, cfg.transcript)?;
                 }
                 if let Some(pb) = &cfg.progress {
                     if last {
@@ -396,11 +408,39 @@ pub fn run(
             if since_checkpoint >= CHECKPOINT_RECORDS
                 || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
             {
+                // The checkpoint counts what reached the sink: the batch first.
+                hand_over(&mut out, &cfg.progress)?;
                 cp.save(written.load(Ordering::SeqCst), pending(cp, &open), false)?;
                 last_checkpoint = Instant::now();
                 since_checkpoint = 0;
             }
         }
+        // More records ready go into the same batch; when the engine has
+        // none (or the batch is full), the batch goes out before waiting.
+        next = match rx.try_recv() {
+            Ok(event) if !out.batch_full() => Some(event),
+            Ok(event) => {
+                hand_over(&mut out, &cfg.progress)?;
+                last_hand_over = Instant::now();
+                Some(event)
+            }
+            Err(_) => {
+                // Records coming fast: gather for a moment instead of being
+                // woken, and writing, once per record.
+                let since = last_hand_over.elapsed();
+                if since < COALESCE && rx.max_capacity() >= COALESCE_MIN_CAPACITY {
+                    std::thread::sleep(COALESCE - since);
+                }
+                match rx.try_recv() {
+                    Ok(event) => Some(event),
+                    Err(_) => {
+                        hand_over(&mut out, &cfg.progress)?;
+                        last_hand_over = Instant::now();
+                        rx.blocking_recv()
+                    }
+                }
+            }
+        };
     }
     summary.elapsed = started.elapsed();
     summary.interrupted = cfg.interrupted.load(Ordering::SeqCst);
@@ -413,6 +453,15 @@ pub fn run(
         cp.save(written.load(Ordering::SeqCst), pending(cp, &open), complete)?;
     }
     Ok(summary)
+}
+
+/// Write the batch, under the progress bar when there is one (on a
+/// terminal the lines must not land on the bar's line).
+fn hand_over(out: &mut Sink, progress: &Option<ProgressBar>) -> io::Result<()> {
+    match progress {
+        Some(pb) => pb.suspend(|| out.hand_over()),
+        None => out.hand_over(),
+    }
 }
 
 /// A job the engine skipped: if it was skipped by address (not already
@@ -450,12 +499,17 @@ impl Write for Counting {
     }
 }
 
-/// The output, one record at a time. Each record is built whole in a
-/// buffer and handed over in one `write_all`: on a file opened with
-/// `O_APPEND` (POSIX `write()`), a line from another relayscan appending to
-/// the same file can then come before or after it, never inside it.
+/// The output. Each record is built whole and added to a batch of whole
+/// lines, handed over in one `write_all` when the engine has nothing more
+/// ready (at once, when records come one by one) or the batch is full: on a
+/// file opened with `O_APPEND` (POSIX `write()`), a line from another
+/// relayscan appending to the same file can then come before or after a
+/// line, never inside it; and a busy scan makes one system call per batch,
+/// not one per record.
 struct Sink {
     out: Box<dyn Write + Send>,
+    /// Whole lines not handed over yet.
+    batch: Vec<u8>,
     format: Format,
     color: bool,
     /// The table's rows, kept to be written sorted by address then port
@@ -467,25 +521,44 @@ impl Sink {
     fn new(format: Format, out: Box<dyn Write + Send>, color: bool) -> Sink {
         Sink {
             out,
+            batch: Vec::new(),
             format,
             color,
             rows: Vec::new(),
         }
     }
 
-    fn put(&mut self, line: &[u8]) -> io::Result<()> {
-        self.out.write_all(line)?;
+    /// Add a whole line to the batch.
+    fn put(&mut self, line: &[u8]) {
+        self.batch.extend_from_slice(line);
+    }
+
+    /// The batch is worth a write of its own.
+    fn batch_full(&self) -> bool {
+        self.batch.len() >= BATCH_BYTES
+    }
+
+    /// Hand the batch over and flush it.
+    fn hand_over(&mut self) -> io::Result<()> {
+        if !self.batch.is_empty() {
+            self.out.write_all(&self.batch)?;
+            self.batch.clear();
+            if self.batch.capacity() > 4 * BATCH_BYTES {
+                self.batch = Vec::new();
+            }
+        }
         self.out.flush()
     }
 
     fn start(&mut self, cfg: &Writer) -> io::Result<()> {
         match self.format {
             Format::Csv if cfg.header => self.put(&csv_line(CSV_HEADER)?),
-            Format::Csv => Ok(()),
-            Format::Jsonl => match &cfg.meta {
-                Some(meta) => self.put(jsonl(meta)?.as_bytes()),
-                None => Ok(()),
-            },
+            Format::Csv => {}
+            Format::Jsonl => {
+                if let Some(meta) = &cfg.meta {
+                    self.put(jsonl(meta)?.as_bytes());
+                }
+            }
             Format::Table => self.put(
                 format!(
                     "{:<24} {:<15} {:<11} {:<10} REPLY\n",
@@ -494,6 +567,7 @@ impl Sink {
                 .as_bytes(),
             ),
         }
+        self.hand_over()
     }
 
     fn write(&mut self, r: &Record, transcript: bool) -> io::Result<()> {
@@ -508,7 +582,8 @@ impl Sink {
                 return Ok(());
             }
         };
-        self.put(&line)
+        self.put(&line);
+        Ok(())
     }
 
     /// Write the table rows kept so far, sorted by address then port
@@ -516,6 +591,7 @@ impl Sink {
     fn flush_rows(&mut self) -> io::Result<()> {
         let mut rows = std::mem::take(&mut self.rows);
         rows.sort_by_key(|(addr, _)| (addr.ip(), addr.port()));
+        self.hand_over()?;
         for (_, row) in rows {
             self.out.write_all(&row)?;
         }
@@ -525,9 +601,12 @@ impl Sink {
     /// The closing JSONL summary line.
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         match self.format {
-            Format::Jsonl => self.put(jsonl(&summary.line())?.as_bytes()),
+            Format::Jsonl => {
+                self.put(jsonl(&summary.line())?.as_bytes());
+                self.hand_over()
+            }
             Format::Table => self.flush_rows(),
-            _ => self.out.flush(),
+            Format::Csv => self.hand_over(),
         }
     }
 }

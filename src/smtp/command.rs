@@ -8,6 +8,7 @@
 //! `<redacted>`. Nothing but [`Command::to_wire`] ever sees a secret.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// `Debug` is the redacted `Display` form, so a credential cannot leak
 /// through a debug print either.
@@ -16,10 +17,10 @@ pub enum Command {
     Ehlo(String),
     Helo(String),
     /// `MAIL FROM:` followed by the path exactly as given (normally `<...>`).
-    MailFrom(String),
+    MailFrom(Arc<str>),
     /// `RCPT TO:` followed by the path exactly as given. Some relay tricks send
     /// a path without angle brackets on purpose.
-    RcptTo(String),
+    RcptTo(Arc<str>),
     Rset,
     Noop,
     Quit,
@@ -99,7 +100,13 @@ impl Command {
 /// removed (no command injection through a placeholder value).
 fn clean_line(wire: &mut Vec<u8>, head: &str, argument: &str) {
     for part in [head, argument] {
-        wire.extend(part.bytes().filter(|&b| b != b'\r' && b != b'\n'));
+        let bytes = part.as_bytes();
+        if bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
+            wire.extend(bytes.iter().filter(|&&b| b != b'\r' && b != b'\n'));
+        } else {
+            // The usual case, a path without line breaks: copied whole.
+            wire.extend_from_slice(bytes);
+        }
     }
     wire.extend_from_slice(b"\r\n");
 }

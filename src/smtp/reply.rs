@@ -138,7 +138,10 @@ impl Reply {
     /// The enhanced status code (RFC 3463) at the start of the first line, e.g. `5.7.1`.
     pub fn enhanced_status(&self) -> Option<(u8, u16, u16)> {
         let first = self.lines.first()?;
-        let word = first.split_whitespace().next()?;
+        let word = first_word(first)?;
+        if let Some(status) = status_digits(word) {
+            return status;
+        }
         let mut parts = word.split('.');
         let class: u8 = parts.next()?.parse().ok()?;
         let subject: u16 = parts.next()?.parse().ok()?;
@@ -162,6 +165,47 @@ impl Reply {
         } else {
             format!("{} {}", self.code, text)
         }
+    }
+}
+
+/// `class.subject.detail` read from a word of digits and two dots, each
+/// part one to three digits (RFC 3463 allows no more): `Some(answer)`.
+/// `None` for anything else, which the general parser reads.
+fn status_digits(word: &str) -> Option<Option<(u8, u16, u16)>> {
+    let mut parts = [0u16; 3];
+    let mut digits = [0u8; 3];
+    let mut part = 0;
+    for b in word.bytes() {
+        match b {
+            b'0'..=b'9' if digits[part] < 3 => {
+                parts[part] = parts[part] * 10 + u16::from(b - b'0');
+                digits[part] += 1;
+            }
+            b'.' if part < 2 && digits[part] > 0 => part += 1,
+            _ => return None,
+        }
+    }
+    if part < 2 || digits[2] == 0 {
+        return None;
+    }
+    let [class, subject, detail] = parts;
+    Some(matches!(class, 2 | 4 | 5).then_some((class as u8, subject, detail)))
+}
+
+/// The first whitespace-separated word of `line`, as `split_whitespace`
+/// gives it: without its Unicode machinery for the usual `5.7.1 text`
+/// (digits and dots, then ASCII white space), through it for anything else.
+fn first_word(line: &str) -> Option<&str> {
+    let bytes = line.as_bytes();
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    let len = bytes[start..]
+        .iter()
+        .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+        .unwrap_or(bytes.len() - start);
+    match bytes.get(start + len) {
+        None => Some(&line[start..]),
+        Some(b) if b.is_ascii_whitespace() && len > 0 => Some(&line[start..start + len]),
+        Some(_) => line.split_whitespace().next(),
     }
 }
 
@@ -306,7 +350,51 @@ mod tests {
         assert_eq!(decode(b"\xe2\x82"), "\\xE2\\x82");
     }
 
+    #[test]
+    fn the_first_word_is_the_status_or_whatever_split_whitespace_gives() {
+        for (line, word) in [
+            ("5.7.1 Relaying denied", Some("5.7.1")),
+            ("  5.7.1\tx", Some("5.7.1")),
+            ("5.7.1", Some("5.7.1")),
+            ("5.7.1x y", Some("5.7.1x")),
+            ("\u{3000}5.7.1 y", Some("5.7.1")),
+            ("5.7.1\u{a0}y", Some("5.7.1")),
+            ("5.7.1\u{b}y", Some("5.7.1")),
+            ("", None),
+            ("   ", None),
+        ] {
+            assert_eq!(first_word(line), word, "{line:?}");
+            assert_eq!(first_word(line), line.split_whitespace().next(), "{line:?}");
+        }
+    }
+
+    /// The enhanced status as the general parser alone reads it.
+    fn status_by_split(line: &str) -> Option<(u8, u16, u16)> {
+        let word = line.split_whitespace().next()?;
+        let mut parts = word.split('.');
+        let class: u8 = parts.next()?.parse().ok()?;
+        let subject: u16 = parts.next()?.parse().ok()?;
+        let detail: u16 = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
+            return None;
+        }
+        Some((class, subject, detail))
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_fast_status_reads_what_the_general_parser_reads(
+            s in "[ 0-9.+a]{0,14}|[245]\\.[0-9]{1,4}\\.[0-9]{1,6}( .*)?"
+        ) {
+            let reply = Reply { code: 550, lines: vec![s.clone()] };
+            proptest::prop_assert_eq!(reply.enhanced_status(), status_by_split(&s));
+        }
+
+        #[test]
+        fn the_first_word_is_split_whitespaces(s in "[ \t\u{b}\u{a0}\u{3000}0-9.+a-z]{0,16}") {
+            proptest::prop_assert_eq!(first_word(&s), s.split_whitespace().next());
+        }
+
         #[test]
         fn parse_line_never_panics(s in "\\PC*") {
             let _ = parse_line(&s);

@@ -5,8 +5,9 @@
 //! will recognise.
 
 use crate::relay::model::facts::Facts;
-use crate::relay::model::reply_class::without_paths;
+use crate::relay::model::phrases::PhraseSet;
 use serde::Serialize;
+use std::sync::LazyLock;
 
 /// The products relayscan can tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -88,53 +89,89 @@ pub fn fingerprint(facts: &Facts) -> Option<Fingerprint> {
     let banner = facts.greeting.banner.as_ref()?;
     if banner.code != 220 {
         // A refusal at the greeting still often names the software.
-        return Some(from_texts(&banner.text(), &[], &[]));
+        return Some(from_texts(&banner.text(), false, || None));
     }
     // The greeting starts with the server's own name (RFC 5321 §4.2), which
     // says nothing about the software: `postfix.example.org ESMTP Exim`.
     let text = banner.text();
-    let banner_words = match text.split_once(' ') {
-        Some((_, rest)) => rest.to_string(),
-        None => String::new(),
-    };
-    let mut ehlo_text = String::new();
-    let mut keywords: Vec<String> = facts.greeting.capabilities.keywords.clone();
+    let banner_words = text.split_once(' ').map_or("", |(_, rest)| rest);
+    let tls_caps = facts.tls.as_ref().and_then(|t| t.capabilities.as_ref());
+    let exchange_ext = facts
+        .greeting
+        .capabilities
+        .keywords
+        .iter()
+        .chain(tls_caps.iter().flat_map(|c| c.keywords.iter()))
+        .any(|k| EXCHANGE_EXTENSIONS.contains(&k.as_str()));
+    Some(from_texts(banner_words, exchange_ext, || {
+        weaker_evidence(facts)
+    }))
+}
+
+/// The EHLO replies (before and after TLS) and the wording of refusals,
+/// read when the banner named nothing: the first of [`WORDING`] found.
+fn weaker_evidence(facts: &Facts) -> Option<Software> {
+    let set = WORDING_SET.as_ref()?;
+    let mut found = 0u32;
     for reply in facts
         .greeting
         .hello
         .iter()
         .chain(facts.tls.iter().filter_map(|t| t.hello.as_ref()))
     {
-        // The first line is the server's name, not its software.
+        // The first line is the server's name, not its software; each
+        // line is a text of its own (no phrase spans two).
         for line in reply.lines.iter().skip(1) {
-            ehlo_text.push_str(line);
-            ehlo_text.push('\n');
+            found |= set.scan(std::slice::from_ref(line), false);
         }
     }
-    if let Some(caps) = facts.tls.as_ref().and_then(|t| t.capabilities.as_ref()) {
-        keywords.extend(caps.keywords.iter().cloned());
-    }
-    let refusals: Vec<String> = facts
+    for reply in facts
         .tests
         .iter()
         .chain(facts.controls.iter())
         .flat_map(|t| t.mail_reply.iter().chain(t.rcpt_reply.iter()))
         .filter(|r| !r.is_positive())
-        .map(|r| without_paths(&r.text()))
         .take(32)
-        .collect();
-    let mut texts = vec![ehlo_text];
-    texts.extend(refusals);
-    Some(from_texts(&banner_words, &texts, &keywords))
+    {
+        found |= set.scan(&reply.lines, true);
+    }
+    WORDING
+        .iter()
+        .enumerate()
+        .find(|(i, _)| found & (1 << i) != 0)
+        .map(|(_, (_, software))| *software)
 }
 
-/// The guess from a banner, other texts (EHLO replies, then refusals) and
-/// the EHLO keywords.
-fn from_texts(banner: &str, others: &[String], keywords: &[String]) -> Fingerprint {
-    let b = banner.to_ascii_lowercase();
-    let exchange_ext = keywords
+/// Weaker evidence, in order: the first found wins.
+const WORDING: &[(&str, Software)] = &[
+    ("isn't in my list of allowed rcpthosts", Software::Qmail),
+    ("postfix", Software::Postfix),
+    ("relay not permitted", Software::Exim),
+    ("exim", Software::Exim),
+    ("... relaying denied", Software::Sendmail),
+    ("unable to relay for", Software::IisSmtp),
+    ("hmailserver", Software::Hmailserver),
+    ("mailenable", Software::Mailenable),
+];
+
+/// [`WORDING`] in one automaton, each phrase's bit its place in the list.
+static WORDING_SET: LazyLock<Option<PhraseSet>> = LazyLock::new(|| {
+    let tagged: Vec<(&str, u32)> = WORDING
         .iter()
-        .any(|k| EXCHANGE_EXTENSIONS.contains(&k.as_str()));
+        .enumerate()
+        .map(|(i, (phrase, _))| (*phrase, 1 << i))
+        .collect();
+    PhraseSet::new(&tagged)
+});
+
+/// The guess from a banner, whether the EHLO keywords include Exchange's,
+/// and the weaker evidence, asked for only when the banner names nothing.
+fn from_texts(
+    banner: &str,
+    exchange_ext: bool,
+    weaker: impl FnOnce() -> Option<Software>,
+) -> Fingerprint {
+    let b = banner.to_ascii_lowercase();
     let found = |software, version| Fingerprint { software, version };
 
     if b.contains("microsoft esmtp mail service") || b.contains("microsoft smtp") {
@@ -170,27 +207,10 @@ fn from_texts(banner: &str, others: &[String], keywords: &[String]) -> Fingerpri
             );
         }
     }
-    // Weaker evidence: the EHLO replies and the wording of refusals.
-    let all = others.join("\n").to_ascii_lowercase();
     if exchange_ext {
         return found(Software::Exchange, None);
     }
-    let wording: &[(&str, Software)] = &[
-        ("isn't in my list of allowed rcpthosts", Software::Qmail),
-        ("postfix", Software::Postfix),
-        ("relay not permitted", Software::Exim),
-        ("exim", Software::Exim),
-        ("... relaying denied", Software::Sendmail),
-        ("unable to relay for", Software::IisSmtp),
-        ("hmailserver", Software::Hmailserver),
-        ("mailenable", Software::Mailenable),
-    ];
-    for (needle, software) in wording {
-        if all.contains(needle) {
-            return found(*software, None);
-        }
-    }
-    found(Software::Unknown, None)
+    found(weaker().unwrap_or(Software::Unknown), None)
 }
 
 /// The first word of `s`, trimmed of punctuation.
@@ -307,6 +327,56 @@ mod tests {
         ));
         f.tests.push(t);
         assert_eq!(fingerprint(&f).unwrap().software, Software::Qmail);
+    }
+
+    /// Facts whose banner names nothing, with these RCPT refusals.
+    fn refused(ehlo: &[&str], refusals: &[&str]) -> Facts {
+        let mut f = facts("mx.example.org ESMTP", ehlo);
+        for text in refusals {
+            let mut t = crate::relay::TestFacts::skipped("S1", crate::relay::Kind::Direct, "");
+            t.skipped = None;
+            t.mail_reply = Some(Reply::new(250, "ok"));
+            t.rcpt_reply = Some(Reply {
+                code: 550,
+                lines: text.split('|').map(str::to_string).collect(),
+            });
+            f.tests.push(t);
+        }
+        f
+    }
+
+    #[test]
+    fn weaker_evidence_in_list_order_never_inside_a_path() {
+        let software = |ehlo: &[&str], refusals: &[&str]| {
+            fingerprint(&refused(ehlo, refusals)).unwrap().software
+        };
+        // Sendmail's wording, in any case, over two lines of one reply.
+        assert_eq!(
+            software(&[], &["5.7.1 <v@example.net>...|Relaying denied"]),
+            Software::Sendmail
+        );
+        // An address is not wording: `<postfix@…>` names nobody.
+        assert_eq!(
+            software(&[], &["5.1.1 <postfix@example.net>: unknown"]),
+            Software::Unknown
+        );
+        // qmail's phrase comes before Postfix's name in the list, wherever
+        // each was found.
+        assert_eq!(
+            software(
+                &["XPOSTFIX-SOMETHING"],
+                &["sorry, that domain isn't in my list of allowed rcpthosts"]
+            ),
+            Software::Qmail
+        );
+        // EHLO lines count (not the first, the server's name), paths and all.
+        assert_eq!(software(&["X-<exim>"], &[]), Software::Exim);
+        // Exchange's extensions outrank any wording.
+        assert_eq!(
+            software(&["X-EXPS GSSAPI NTLM", "XEXCH50"], &["relay not permitted"]),
+            Software::Exchange
+        );
+        assert_eq!(software(&[], &["relay not permitted"]), Software::Exim);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use super::address::SelfForm;
 use serde::Serialize;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What kind of evidence acceptance of a test is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,36 +196,54 @@ pub struct Placeholders {
 }
 
 impl Placeholders {
-    fn value(&self, name: &str) -> Option<String> {
-        match name {
-            "s" => Some(self.sender.clone()),
-            "u" => Some(self.recipient.clone()),
-            "D" => Some(self.foreign_domain.clone()),
+    /// Append the value of placeholder `name` to `out`; false when it has none.
+    fn write_value(&self, name: &str, out: &mut String) -> bool {
+        let value = match name {
+            "s" => &self.sender,
+            "u" => &self.recipient,
+            "D" => &self.foreign_domain,
             // The inside of an address literal (RFC 5321 §4.1.3).
-            "IP" => Some(super::address::literal_inner(self.ip)),
-            "H" => self.host.clone(),
-            "TD" => self.target_domain.clone(),
-            "T" => Some(self.ehlo.clone()),
-            "random" => Some(self.random.clone()),
-            _ => None,
-        }
+            "IP" => {
+                match self.ip {
+                    IpAddr::V4(v4) => push_ipv4(out, v4),
+                    IpAddr::V6(v6) => {
+                        use std::fmt::Write;
+                        let _ = write!(out, "IPv6:{v6}");
+                    }
+                }
+                return true;
+            }
+            "H" => match &self.host {
+                Some(h) => h,
+                None => return false,
+            },
+            "TD" => match &self.target_domain {
+                Some(d) => d,
+                None => return false,
+            },
+            "T" => &self.ehlo,
+            "random" => &self.random,
+            _ => return false,
+        };
+        out.push_str(value);
+        true
     }
 
     /// Fill one template. `Err` names the first placeholder with no value.
-    pub fn render(&self, template: &str) -> Result<String, String> {
+    pub fn render<'t>(&self, template: &'t str) -> Result<String, &'t str> {
         let mut out = String::with_capacity(template.len() + 32);
         let mut rest = template;
-        while let Some(open) = rest.find('{') {
+        // `{` and `}` are ASCII: byte positions are character boundaries.
+        while let Some(open) = rest.bytes().position(|b| b == b'{') {
             out.push_str(&rest[..open]);
             let after = &rest[open + 1..];
-            let Some(close) = after.find('}') else {
+            let Some(close) = after.bytes().position(|b| b == b'}') else {
                 out.push_str(&rest[open..]);
                 return Ok(out);
             };
             let name = &after[..close];
-            match self.value(name) {
-                Some(v) => out.push_str(&v),
-                None => return Err(name.to_string()),
+            if !self.write_value(name, &mut out) {
+                return Err(name);
             }
             rest = &after[close + 1..];
         }
@@ -233,18 +252,35 @@ impl Placeholders {
     }
 }
 
+/// `a.b.c.d` without the formatting machinery: every test's paths hold it.
+fn push_ipv4(out: &mut String, ip: std::net::Ipv4Addr) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+}
+
 /// A test with its paths filled in for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedTest {
     pub test: &'static RelayTest,
-    pub mail_from: String,
-    pub rcpt_to: String,
+    /// Shared, not copied, with the facts of every run of the test.
+    pub mail_from: Arc<str>,
+    pub rcpt_to: Arc<str>,
 }
 
 impl RelayTest {
     /// Fill in the paths, or name the missing placeholder.
     pub fn render(&'static self, p: &Placeholders) -> Result<RenderedTest, String> {
-        let mut missing = String::new();
+        let mut missing = None;
         let mut mail_from = None;
         for template in self.sender {
             match p.render(template) {
@@ -252,16 +288,17 @@ impl RelayTest {
                     mail_from = Some(path);
                     break;
                 }
-                Err(name) if missing.is_empty() => missing = name,
-                Err(_) => {}
+                Err(name) => {
+                    missing.get_or_insert(name);
+                }
             }
         }
-        let mail_from = mail_from.ok_or(missing)?;
-        let rcpt_to = p.render(self.recipient)?;
+        let mail_from = mail_from.ok_or_else(|| missing.unwrap_or_default().to_string())?;
+        let rcpt_to = p.render(self.recipient).map_err(str::to_string)?;
         Ok(RenderedTest {
             test: self,
-            mail_from,
-            rcpt_to,
+            mail_from: mail_from.into(),
+            rcpt_to: rcpt_to.into(),
         })
     }
 }
@@ -317,9 +354,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_ipv6_target_gets_an_ipv6_literal_and_a_missing_value_is_named() {
+        let mut p = placeholders();
+        p.ip = "2001:db8::25".parse().unwrap();
+        assert_eq!(rendered("S4", &p).0, "<scan@[IPv6:2001:db8::25]>");
+        assert_eq!(
+            p.render("{s}@[{IP}]").unwrap(),
+            format!("scan@[{}]", super::super::address::literal_inner(p.ip))
+        );
+        p.host = None;
+        assert_eq!(p.render("<{u}@{H}>"), Err("H"));
+        assert_eq!(p.render("{nope}"), Err("nope"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_ipv4_literal_is_what_display_writes(octets: [u8; 4]) {
+            let ip = std::net::Ipv4Addr::from(octets);
+            let mut out = String::from("x@[");
+            push_ipv4(&mut out, ip);
+            proptest::prop_assert_eq!(out, format!("x@[{ip}"));
+        }
+    }
+
     fn rendered(id: &str, p: &Placeholders) -> (String, String) {
         let t = find(id).unwrap().render(p).unwrap();
-        (t.mail_from, t.rcpt_to)
+        (t.mail_from.to_string(), t.rcpt_to.to_string())
     }
 
     /// The first id that occurs twice, wherever the two stand.

@@ -9,6 +9,7 @@ use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The steps of a probe, in order: where a host deadline can cut it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -202,8 +203,8 @@ pub struct TlsFacts {
 pub struct TestFacts {
     pub id: &'static str,
     pub kind: Kind,
-    pub mail_from: Option<String>,
-    pub rcpt_to: Option<String>,
+    pub mail_from: Option<Arc<str>>,
+    pub rcpt_to: Option<Arc<str>>,
     pub mail_reply: Option<Reply>,
     pub rcpt_reply: Option<Reply>,
     /// Why the test was not run (a missing placeholder, or the probe stopped).

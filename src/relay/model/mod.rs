@@ -9,4 +9,5 @@ pub mod catalogue;
 pub mod facts;
 pub mod failure;
 pub mod outcome;
+pub mod phrases;
 pub mod reply_class;

@@ -2,8 +2,11 @@
 //! (RFC 3463) and its text. Each phrase list is matched against the text of
 //! one reply, lower-cased: never against a whole session buffer.
 
+pub(crate) use super::phrases::without_paths;
+use super::phrases::PhraseSet;
 use crate::smtp::Reply;
 use serde::Serialize;
+use std::sync::LazyLock;
 
 /// The meaning of one reply to MAIL or RCPT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,28 +111,47 @@ const USER_PHRASES: &[&str] = &[
     "invalid mailbox",
 ];
 
-fn any(text: &str, phrases: &[&str]) -> bool {
-    phrases.iter().any(|p| text.contains(p))
-}
+/// The phrase lists, in the order [`classify_reply`] reads them.
+const PHRASE_LISTS: [(&[&str], u8); 5] = [
+    (TLS_PHRASES, TLS),
+    (AUTH_PHRASES, AUTH),
+    (RELAY_PHRASES, RELAY),
+    (DOMAIN_PHRASES, DOMAIN),
+    (USER_PHRASES, USER),
+];
+const TLS: u8 = 1;
+const AUTH: u8 = 2;
+const RELAY: u8 = 4;
+const DOMAIN: u8 = 8;
+const USER: u8 = 16;
 
-/// The reply text with `<…>` paths blanked out: servers quote the address
-/// they refuse, and an address (`<v%example.net@starttls.example.org>`) must
-/// not be read as a phrase ("starttls").
-pub(crate) fn without_paths(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut depth = 0u32;
-    for c in text.chars() {
-        match c {
-            '<' => depth += 1,
-            '>' if depth > 0 => {
-                depth -= 1;
-                out.push_str("<>");
-            }
-            _ if depth == 0 => out.push(c),
-            _ => {}
+/// Every phrase in one automaton: a reply's text is read once, not once
+/// per phrase (most replies a scan reads are refusals, and each was matched
+/// against every phrase in turn).
+static PHRASES: LazyLock<Option<PhraseSet>> = LazyLock::new(|| {
+    let tagged: Vec<(&str, u32)> = PHRASE_LISTS
+        .iter()
+        .flat_map(|(phrases, bit)| phrases.iter().map(|p| (*p, u32::from(*bit))))
+        .collect();
+    PhraseSet::new(&tagged)
+});
+
+/// Which phrase lists occur in the reply's text (lines joined by a space,
+/// paths blanked out, lower-cased), as bits.
+fn phrases_in(reply: &Reply) -> u8 {
+    match &*PHRASES {
+        // Only the five list bits are ever set.
+        Some(set) => set.scan(&reply.lines, true) as u8,
+        // The automaton is built from constants (a unit test builds it);
+        // were it ever missing, the lists are read one by one.
+        None => {
+            let text = without_paths(&reply.text()).to_ascii_lowercase();
+            PHRASE_LISTS
+                .iter()
+                .filter(|(phrases, _)| phrases.iter().any(|p| text.contains(p)))
+                .fold(0, |bits, (_, bit)| bits | bit)
         }
     }
-    out
 }
 
 /// Classify one reply to MAIL FROM or RCPT TO.
@@ -140,27 +162,26 @@ pub fn classify_reply(reply: &Reply) -> ReplyClass {
     if reply.code == 421 {
         return ReplyClass::SessionEnd;
     }
-    let text = without_paths(&reply.text()).to_ascii_lowercase();
+    let found = phrases_in(reply);
     let status = reply.enhanced_status();
     let subject_detail = status.map(|(_, s, d)| (s, d));
-    if any(&text, TLS_PHRASES) || subject_detail == Some((7, 11)) {
+    if found & TLS != 0 || subject_detail == Some((7, 11)) {
         return ReplyClass::TlsRequired;
     }
-    if any(&text, AUTH_PHRASES) || reply.code == 530 || subject_detail == Some((7, 57)) {
+    if found & AUTH != 0 || reply.code == 530 || subject_detail == Some((7, 57)) {
         return ReplyClass::AuthRequired;
     }
-    if any(&text, RELAY_PHRASES) {
+    if found & RELAY != 0 {
         return ReplyClass::RelayDenied;
     }
-    if any(&text, DOMAIN_PHRASES)
-        || matches!(subject_detail, Some((1, 2)) | Some((1, 8)) | Some((1, 10)))
+    if found & DOMAIN != 0 || matches!(subject_detail, Some((1, 2)) | Some((1, 8)) | Some((1, 10)))
     {
         return ReplyClass::DomainUnknown;
     }
     if reply.is_transient() {
         return ReplyClass::TempFail;
     }
-    if any(&text, USER_PHRASES) || subject_detail == Some((1, 1)) {
+    if found & USER != 0 || subject_detail == Some((1, 1)) {
         return ReplyClass::UserUnknown;
     }
     if matches!(reply.code, 500 | 501 | 555)
@@ -174,6 +195,76 @@ pub fn classify_reply(reply: &Reply) -> ReplyClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
+
+    /// The phrase lists read the way they were before the automaton: the
+    /// joined text, paths blanked, lower-cased, each phrase looked for alone.
+    fn phrases_one_by_one(reply: &Reply) -> u8 {
+        let text = without_paths(&reply.text()).to_ascii_lowercase();
+        PHRASE_LISTS
+            .iter()
+            .filter(|(phrases, _)| phrases.iter().any(|p| text.contains(p)))
+            .fold(0, |bits, (_, bit)| bits | bit)
+    }
+
+    #[test]
+    fn the_automaton_is_built() {
+        assert!(PHRASES.is_some());
+    }
+
+    #[test]
+    fn every_phrase_is_found_in_its_own_list_whatever_its_case() {
+        for (phrases, bit) in PHRASE_LISTS {
+            for phrase in phrases {
+                let shouted = format!("550 5.7.1 <a@b> {}", phrase.to_ascii_uppercase());
+                let found = phrases_in(&Reply::new(550, &shouted));
+                assert_ne!(found & bit, 0, "{phrase:?}");
+                // Inside a path it is an address, not a phrase.
+                let quoted = format!("<x{phrase}@example.net> ok");
+                assert_eq!(phrases_in(&Reply::new(550, &quoted)), 0, "{phrase:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_phrase_split_over_two_lines_is_found_across_a_path_it_is_not() {
+        let split = Reply {
+            code: 554,
+            lines: vec!["5.7.1 relay access".into(), "denied".into()],
+        };
+        assert_eq!(phrases_in(&split), RELAY);
+        assert_eq!(phrases_in(&split), phrases_one_by_one(&split));
+        let cut = Reply {
+            code: 554,
+            lines: vec!["relay <a@b> access denied".into()],
+        };
+        assert_eq!(phrases_in(&cut), 0);
+    }
+
+    proptest::proptest! {
+        /// One pass over the text finds exactly the lists that a search
+        /// for each phrase alone finds: phrases split over lines, cut by
+        /// paths, overlapping one another, in any case.
+        #[test]
+        fn one_pass_finds_what_each_phrase_alone_finds(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        proptest::sample::select(
+                            PHRASE_LISTS.iter().flat_map(|(l, _)| l.iter().copied()).collect::<Vec<_>>()
+                        ).prop_map(String::from),
+                        "[a-zA-Z <>.:'-]{0,12}",
+                        proptest::sample::select(vec!["<", ">", "relay", "relay access", "access denied", "denied", "tls", "required", "STARTTLS", "é", "\u{1b}"]).prop_map(String::from),
+                    ],
+                    0..6,
+                ).prop_map(|parts| parts.concat()),
+                1..4,
+            )
+        ) {
+            let reply = Reply { code: 550, lines };
+            proptest::prop_assert_eq!(phrases_in(&reply), phrases_one_by_one(&reply));
+        }
+    }
 
     fn class(code: u16, text: &str) -> ReplyClass {
         classify_reply(&Reply::new(code, text))

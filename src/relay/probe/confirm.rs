@@ -46,8 +46,8 @@ impl Probe<'_> {
         let token = random_token();
         let mut facts = Confirmation {
             test: relay_test.id,
-            mail_from: rendered.mail_from.clone(),
-            rcpt_to: rendered.rcpt_to.clone(),
+            mail_from: rendered.mail_from.to_string(),
+            rcpt_to: rendered.rcpt_to.to_string(),
             token: token.clone(),
             replies: Vec::new(),
             accepted: false,
