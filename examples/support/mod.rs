@@ -22,6 +22,8 @@ pub struct Measured {
     pub peak_rss_kib: u64,
     /// User + system CPU seconds of the child.
     pub cpu_secs: f64,
+    /// The user part of `cpu_secs`.
+    pub user_secs: f64,
     pub status: ExitStatus,
     /// Its standard output, when asked for.
     pub stdout: String,
@@ -87,6 +89,7 @@ pub fn run(cmd: &mut Command, capture: bool) -> Measured {
         wall,
         peak_rss_kib: peak,
         cpu_secs: cpu(usage.ru_utime) + cpu(usage.ru_stime),
+        user_secs: cpu(usage.ru_utime),
         status: ExitStatus::from_raw(status),
         stdout: reader.and_then(|r| r.join().ok()).unwrap_or_default(),
     }

@@ -232,6 +232,13 @@ impl Placeholders {
     /// Fill one template. `Err` names the first placeholder with no value.
     pub fn render<'t>(&self, template: &'t str) -> Result<String, &'t str> {
         let mut out = String::with_capacity(template.len() + 32);
+        self.render_into(template, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Placeholders::render`] into `out` (cleared first).
+    fn render_into<'t>(&self, template: &'t str, out: &mut String) -> Result<(), &'t str> {
+        out.clear();
         let mut rest = template;
         // `{` and `}` are ASCII: byte positions are character boundaries.
         while let Some(open) = rest.bytes().position(|b| b == b'{') {
@@ -239,16 +246,16 @@ impl Placeholders {
             let after = &rest[open + 1..];
             let Some(close) = after.bytes().position(|b| b == b'}') else {
                 out.push_str(&rest[open..]);
-                return Ok(out);
+                return Ok(());
             };
             let name = &after[..close];
-            if !self.write_value(name, &mut out) {
+            if !self.write_value(name, out) {
                 return Err(name);
             }
             rest = &after[close + 1..];
         }
         out.push_str(rest);
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -280,12 +287,15 @@ pub struct RenderedTest {
 impl RelayTest {
     /// Fill in the paths, or name the missing placeholder.
     pub fn render(&'static self, p: &Placeholders) -> Result<RenderedTest, String> {
+        // One buffer for every template of the test: each path is then
+        // allocated once, as the shared string it stays.
+        let mut buf = String::with_capacity(96);
         let mut missing = None;
         let mut mail_from = None;
         for template in self.sender {
-            match p.render(template) {
-                Ok(path) => {
-                    mail_from = Some(path);
+            match p.render_into(template, &mut buf) {
+                Ok(()) => {
+                    mail_from = Some(Arc::from(buf.as_str()));
                     break;
                 }
                 Err(name) => {
@@ -294,11 +304,12 @@ impl RelayTest {
             }
         }
         let mail_from = mail_from.ok_or_else(|| missing.unwrap_or_default().to_string())?;
-        let rcpt_to = p.render(self.recipient).map_err(str::to_string)?;
+        p.render_into(self.recipient, &mut buf)
+            .map_err(str::to_string)?;
         Ok(RenderedTest {
             test: self,
-            mail_from: mail_from.into(),
-            rcpt_to: rcpt_to.into(),
+            mail_from,
+            rcpt_to: Arc::from(buf.as_str()),
         })
     }
 }
