@@ -139,17 +139,7 @@ impl Reply {
     pub fn enhanced_status(&self) -> Option<(u8, u16, u16)> {
         let first = self.lines.first()?;
         let word = first_word(first)?;
-        if let Some(status) = status_digits(word) {
-            return status;
-        }
-        let mut parts = word.split('.');
-        let class: u8 = parts.next()?.parse().ok()?;
-        let subject: u16 = parts.next()?.parse().ok()?;
-        let detail: u16 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
-            return None;
-        }
-        Some((class, subject, detail))
+        status_digits(word).unwrap_or_else(|| status_parsed(word))
     }
 
     /// All lines joined with a space: for phrase matching and one-line display.
@@ -190,6 +180,19 @@ fn status_digits(word: &str) -> Option<Option<(u8, u16, u16)>> {
     }
     let [class, subject, detail] = parts;
     Some(matches!(class, 2 | 4 | 5).then_some((class as u8, subject, detail)))
+}
+
+/// `class.subject.detail` read by the general parser: what
+/// [`status_digits`] leaves to it, and the reference it is tested against.
+fn status_parsed(word: &str) -> Option<(u8, u16, u16)> {
+    let mut parts = word.split('.');
+    let class: u8 = parts.next()?.parse().ok()?;
+    let subject: u16 = parts.next()?.parse().ok()?;
+    let detail: u16 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
+        return None;
+    }
+    Some((class, subject, detail))
 }
 
 /// The first whitespace-separated word of `line`, as `split_whitespace`
@@ -370,15 +373,7 @@ mod tests {
 
     /// The enhanced status as the general parser alone reads it.
     fn status_by_split(line: &str) -> Option<(u8, u16, u16)> {
-        let word = line.split_whitespace().next()?;
-        let mut parts = word.split('.');
-        let class: u8 = parts.next()?.parse().ok()?;
-        let subject: u16 = parts.next()?.parse().ok()?;
-        let detail: u16 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
-            return None;
-        }
-        Some((class, subject, detail))
+        status_parsed(line.split_whitespace().next()?)
     }
 
     proptest::proptest! {
