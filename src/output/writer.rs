@@ -342,7 +342,10 @@ pub fn run(
     // Targets written for jobs not done yet (a name with several
     // addresses): a checkpoint lists them, so a resume never writes them twice.
     let mut open: HashMap<u128, Vec<Written>> = HashMap::new();
-    let mut last_hand_over = Instant::now() - COALESCE;
+    // (`Instant - Duration` panics below the clock's zero: checked.)
+    let mut last_hand_over = Instant::now()
+        .checked_sub(COALESCE)
+        .unwrap_or_else(Instant::now);
     let mut next = rx.blocking_recv();
     while let Some(event) = next {
         let (position, last) = match event {
@@ -431,7 +434,9 @@ pub fn run(
                 last_hand_over = Instant::now();
                 Some(event)
             }
-            Err(_) => {
+            // The engine is done: `finish` hands the batch over, at once.
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
                 // Records coming fast: gather for a moment instead of being
                 // woken, and writing, once per record.
                 let since = last_hand_over.elapsed();
