@@ -1,8 +1,8 @@
 //! Output files that never lie: `-o -`, devices and FIFOs, `--append` of
 //! the same format only, extensions that name the format, bad paths refused
-//! before the scan, `demo`'s overwrite rule, one write per record (two
-//! appenders on one file), and `merge` reading with a line cap. Against the
-//! lab on loopback.
+//! before the scan, `demo`'s overwrite rule, whole lines per write (two
+//! appenders on one file; batches to a pipe and a full disk), and `merge`
+//! reading with a line cap. Against the lab on loopback.
 
 mod common;
 

@@ -1,5 +1,8 @@
-//! The one writer: every record passes through here, is written and flushed
-//! at once, counted, and shown on the progress bar. It runs on its own thread
+//! The one writer: every record passes through here, is counted, shown on
+//! the progress bar and written as a whole line, in a batch of whole lines
+//! flushed as soon as the engine has no more ready (within `COALESCE` when
+//! records come fast); a checkpoint is saved only after the batch before it
+//! reached the sink. It runs on its own thread
 //! (blocking I/O to a slow pipe must not stall the probes) and reads a
 //! bounded channel, so a slow sink slows the scan instead of filling memory.
 
