@@ -512,3 +512,97 @@ fn resume_needs_a_file_it_can_read_back() {
         assert!(!cp.exists());
     }
 }
+
+/// Ctrl-C while records stream faster than one write each (`-c 512`, every
+/// host refused at once: the writer gathers them in batches): no line is
+/// cut, the summary counts what the file holds, and the resume writes every
+/// remaining target once, each exactly once in the end.
+#[test]
+fn ctrl_c_in_a_stream_of_batched_records_then_resume_writes_each_target_once() {
+    // A port nothing listens on: every address of the range is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.jsonl");
+    let cp = dir.path().join("scan.checkpoint");
+    let args: Vec<String> = [
+        "scan",
+        "127.0.0.0/17",
+        "-p",
+        &port,
+        "-q",
+        "-c",
+        "512",
+        "--grace",
+        "200ms",
+        "--resume",
+        cp.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut child = relayscan()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&out, "a few hundred records", |t| t.lines().count() > 300);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _) = wait_at_most(&mut child, Duration::from_secs(60));
+    // 130 when the interrupt came first (2 if the scan had finished).
+    assert!(matches!(code, 130 | 2), "{code}");
+
+    let check = |interrupted: bool| {
+        // Every line whole (json_lines panics on a cut one).
+        let lines = json_lines(&out);
+        let summary = lines.last().unwrap();
+        assert_eq!(summary["type"], "summary", "{summary}");
+        let found = results(&lines);
+        let mut ips: Vec<&str> = found.iter().map(|r| r["ip"].as_str().unwrap()).collect();
+        ips.sort_unstable();
+        let n = ips.len();
+        ips.dedup();
+        assert_eq!(ips.len(), n, "no target written twice");
+        assert_eq!(summary["total"], n as u64, "{summary}");
+        if interrupted {
+            assert_eq!(summary["interrupted"], true, "{summary}");
+        }
+        n
+    };
+    let first = check(code == 130);
+    eprintln!("first run: exit {code}, {first} record(s)");
+    if code == 130 {
+        assert!(first < 32768, "{first}");
+    }
+
+    let second = relayscan().args(&args).output().unwrap();
+    assert_eq!(
+        second.status.code(),
+        Some(2),
+        "every target refused: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    // The resumed run appended its own summary; the records of both runs
+    // together are every target of the /17, once each.
+    let lines = json_lines(&out);
+    let mut ips: Vec<&str> = results(&lines)
+        .iter()
+        .map(|r| r["ip"].as_str().unwrap())
+        .collect();
+    ips.sort_unstable();
+    let n = ips.len();
+    ips.dedup();
+    assert_eq!((n, ips.len()), (32768, 32768), "every target exactly once");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["total"], 32768, "the whole scan: {summary}");
+}

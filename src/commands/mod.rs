@@ -375,3 +375,28 @@ pub(crate) async fn start_catcher(
     probe.canaries = Some(catcher.clone());
     Ok(Some(crate::engine::CatchWait::new(catcher, c.wait)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_a_worker_hands_back_the_scans_result_its_error_and_its_panic() {
+        let rt = runtime().unwrap();
+        // The work runs on a worker, not on the thread that waits.
+        let caller = std::thread::current().id();
+        let ran_on = on_a_worker(&rt, async { std::thread::current().id() }).unwrap();
+        assert_ne!(ran_on, caller);
+        // An error the scan returns is the scan's, untouched.
+        let failed = on_a_worker(&rt, async { Err::<(), _>(anyhow::anyhow!("disk full")) });
+        assert_eq!(failed.unwrap().unwrap_err().to_string(), "disk full");
+        // A panic in the scan goes on in the caller, with its message.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            on_a_worker(&rt, async { panic!("the scan broke") })
+        }));
+        let payload = panicked.expect_err("the panic must reach the caller");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"the scan broke"));
+        // And the runtime is still good for more work.
+        assert_eq!(on_a_worker(&rt, async { 7 }).unwrap(), 7);
+    }
+}

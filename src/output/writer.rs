@@ -1,5 +1,8 @@
-//! The one writer: every record passes through here, is written and flushed
-//! at once, counted, and shown on the progress bar. It runs on its own thread
+//! The one writer: every record passes through here, is counted, shown on
+//! the progress bar and written as a whole line, in a batch of whole lines
+//! flushed as soon as the engine has no more ready (within `COALESCE` when
+//! records come fast); a checkpoint is saved only after the batch before it
+//! reached the sink. It runs on its own thread
 //! (blocking I/O to a slow pipe must not stall the probes) and reads a
 //! bounded channel, so a slow sink slows the scan instead of filling memory.
 
@@ -342,7 +345,10 @@ pub fn run(
     // Targets written for jobs not done yet (a name with several
     // addresses): a checkpoint lists them, so a resume never writes them twice.
     let mut open: HashMap<u128, Vec<Written>> = HashMap::new();
-    let mut last_hand_over = Instant::now() - COALESCE;
+    // (`Instant - Duration` panics below the clock's zero: checked.)
+    let mut last_hand_over = Instant::now()
+        .checked_sub(COALESCE)
+        .unwrap_or_else(Instant::now);
     let mut next = rx.blocking_recv();
     while let Some(event) = next {
         let (position, last) = match event {
@@ -387,6 +393,13 @@ pub fn run(
                         tap(&record);
                     }
                     out.write(&record, cfg.transcript)?;
+                    if out.rows_full() {
+                        // A sorted run of the table: under the bar, as every write.
+                        match &cfg.progress {
+                            Some(pb) => pb.suspend(|| out.flush_rows())?,
+                            None => out.flush_rows()?,
+                        }
+                    }
                 }
                 if let Some(pb) = &cfg.progress {
                     if last {
@@ -424,7 +437,9 @@ pub fn run(
                 last_hand_over = Instant::now();
                 Some(event)
             }
-            Err(_) => {
+            // The engine is done: `finish` hands the batch over, at once.
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
                 // Records coming fast: gather for a moment instead of being
                 // woken, and writing, once per record.
                 let since = last_hand_over.elapsed();
@@ -575,15 +590,18 @@ impl Sink {
             Format::Csv => csv_line(r.csv_row())?,
             Format::Jsonl => jsonl(&r.json(transcript))?.into_bytes(),
             Format::Table => {
+                // Written sorted when the scan ends or [`Sink::rows_full`].
                 self.rows.push((r.facts.addr, table_row(r, self.color)));
-                if self.rows.len() >= TABLE_SORT_BATCH {
-                    self.flush_rows()?;
-                }
                 return Ok(());
             }
         };
         self.put(&line);
         Ok(())
+    }
+
+    /// The table holds a batch of rows to sort and write now.
+    fn rows_full(&self) -> bool {
+        self.rows.len() >= TABLE_SORT_BATCH
     }
 
     /// Write the table rows kept so far, sorted by address then port
@@ -653,4 +671,254 @@ where
         .from_writer(Vec::with_capacity(512));
     w.write_record(row)?;
     w.into_inner().map_err(|e| e.into_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::checkpoint::Completion;
+    use crate::relay::{classify, Facts};
+    use std::sync::Mutex;
+
+    /// What the sink saw: each `write` call as a piece of its own, and for
+    /// each, the bytes it held before and the checkpoint's offset then.
+    #[derive(Default)]
+    struct Seen {
+        pieces: Vec<Vec<u8>>,
+        /// `(bytes in the sink before this write, the checkpoint's
+        /// output_bytes and next)`.
+        checkpoints: Vec<(u64, Option<(u64, u128)>)>,
+    }
+
+    /// A sink that keeps every piece it is handed, reads the checkpoint
+    /// (if any) before each, and fails with a full disk after `budget` bytes.
+    struct Recording {
+        seen: Arc<Mutex<Seen>>,
+        checkpoint: Option<std::path::PathBuf>,
+        budget: usize,
+    }
+
+    impl Write for Recording {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut seen = self.seen.lock().unwrap();
+            let before: usize = seen.pieces.iter().map(Vec::len).sum();
+            let cp = self
+                .checkpoint
+                .as_ref()
+                .and_then(|p| Checkpoint::load(p).ok())
+                .map(|c| (c.output_bytes, c.next));
+            seen.checkpoints.push((before as u64, cp));
+            let room = self.budget.saturating_sub(before);
+            if room == 0 {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+            }
+            // A full disk takes what fits, as write(2) does.
+            let n = buf.len().min(room);
+            seen.pieces.push(buf[..n].to_vec());
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The record of job `i`: its address names it (127.x.y.z).
+    fn event(i: u32) -> Event {
+        let addr = SocketAddr::from(([127, (i >> 16) as u8, (i >> 8) as u8, i as u8], 25));
+        let facts = Facts::new(addr, None);
+        let verdict = classify(&facts);
+        Event::Record {
+            record: Box::new(Record::new(facts, verdict)),
+            position: u128::from(i),
+            last: true,
+        }
+    }
+
+    fn writer(checkpoint: Option<CheckpointWriter>) -> Writer {
+        Writer {
+            format: Format::Csv,
+            transcript: false,
+            meta: None,
+            header: true,
+            progress: None,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            tap: None,
+            checkpoint,
+            color: false,
+        }
+    }
+
+    fn checkpoint_writer(path: &std::path::Path, total: u128) -> CheckpointWriter {
+        CheckpointWriter {
+            path: path.to_path_buf(),
+            template: Checkpoint {
+                version: crate::output::checkpoint::VERSION,
+                config_hash: "0123456789abcdef".into(),
+                seed: 1,
+                order: crate::targets::Order::Sequential,
+                shard: "0/1".parse().unwrap(),
+                total,
+                next: 0,
+                done_above: Vec::new(),
+                output_bytes: 0,
+                output_start: 0,
+                pending: Vec::new(),
+                complete: false,
+                updated: String::new(),
+            },
+            completion: Completion::starting_at(0, []),
+            output_base: 0,
+            earlier: Earlier::default(),
+        }
+    }
+
+    /// Run the writer over `n` records all waiting in the channel at once.
+    fn run_all_at_once(
+        n: u32,
+        checkpoint: Option<CheckpointWriter>,
+        budget: usize,
+    ) -> (io::Result<Summary>, Seen) {
+        let (tx, rx) = mpsc::channel(4096);
+        for i in 0..n {
+            tx.try_send(event(i)).unwrap();
+        }
+        drop(tx);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let sink = Recording {
+            seen: seen.clone(),
+            checkpoint: checkpoint.as_ref().map(|c| c.path.clone()),
+            budget,
+        };
+        let result = run(writer(checkpoint), rx, Box::new(sink), Instant::now());
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        (result, seen)
+    }
+
+    /// The addresses of the CSV rows in `bytes`, header left out.
+    fn rows(bytes: &[u8]) -> Vec<String> {
+        let text = std::str::from_utf8(bytes).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn many_records_at_once_reach_the_sink_whole_in_batches_each_line_in_one_piece() {
+        let n = 3000;
+        let (result, seen) = run_all_at_once(n, None, usize::MAX);
+        assert_eq!(result.unwrap().total, u64::from(n));
+        // Batched: far fewer writes than records, and none far past the
+        // batch size (a batch is written once it reaches BATCH_BYTES).
+        assert!(seen.pieces.len() < 100, "{} writes", seen.pieces.len());
+        for piece in &seen.pieces {
+            // Whole lines only: no line is split over two writes.
+            assert_eq!(piece.last(), Some(&b'\n'));
+            assert!(piece.len() < 2 * BATCH_BYTES, "{}", piece.len());
+        }
+        let all = seen.pieces.concat();
+        let expected: Vec<String> = (0..n)
+            .map(|i| format!("127.{}.{}.{}", (i >> 16) as u8, (i >> 8) as u8, i as u8))
+            .collect();
+        assert_eq!(rows(&all), expected, "every record once, in order");
+    }
+
+    #[test]
+    fn a_checkpoint_saved_mid_stream_counts_exactly_the_bytes_in_the_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scan.checkpoint");
+        let n = 3000;
+        let (result, seen) =
+            run_all_at_once(n, Some(checkpoint_writer(&path, n.into())), usize::MAX);
+        result.unwrap();
+        // Before each write, the checkpoint (once there is one) never counts
+        // bytes the sink does not hold; each time it changed, it counted
+        // exactly what the sink held when it was saved; and the jobs it
+        // calls done are exactly the records in those bytes.
+        let all = seen.pieces.concat();
+        let mut mid_stream = 0;
+        let mut previous = None;
+        for &(before, cp) in &seen.checkpoints {
+            if let Some((offset, next)) = cp {
+                assert!(offset <= before, "checkpoint at {offset}, sink {before}");
+                if cp != previous {
+                    assert_eq!(offset, before, "a new checkpoint counts the whole sink");
+                    let held = rows(&all[..usize::try_from(offset).unwrap()]).len();
+                    assert_eq!(next, held as u128, "done jobs are the rows it counts");
+                    mid_stream += 1;
+                }
+            }
+            previous = cp;
+        }
+        // 3000 records: saved after 1024 and 2048 (CHECKPOINT_RECORDS).
+        assert!(mid_stream >= 2, "{mid_stream} checkpoints seen mid-stream");
+        // The last one counts every byte, and every job is done.
+        let last = Checkpoint::load(&path).unwrap();
+        assert_eq!(last.output_bytes, all.len() as u64);
+        assert_eq!(last.next, u128::from(n));
+        assert!(last.complete);
+    }
+
+    #[test]
+    fn records_that_trickle_in_are_gathered_and_all_written() {
+        let (tx, rx) = mpsc::channel(1024);
+        let sender = std::thread::spawn(move || {
+            for i in 0..60 {
+                tx.blocking_send(event(i)).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let sink = Recording {
+            seen: seen.clone(),
+            checkpoint: None,
+            budget: usize::MAX,
+        };
+        let summary = run(writer(None), rx, Box::new(sink), Instant::now()).unwrap();
+        sender.join().unwrap();
+        assert_eq!(summary.total, 60);
+        let seen = seen.lock().unwrap();
+        // However the records and the gathering fall, whole lines, all of them.
+        assert!(seen.pieces.iter().all(|p| p.last() == Some(&b'\n')));
+        assert_eq!(rows(&seen.pieces.concat()).len(), 60);
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_mid_stream_and_at_the_last_batch() {
+        // Mid-stream: the sink fills after 10 KB of many batches.
+        let (result, seen) = run_all_at_once(3000, None, 10 * 1024);
+        let e = result.expect_err("a full disk must surface");
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(seen.pieces.concat().len(), 10 * 1024);
+        // Only the header fits: the records' one batch, written at the
+        // end, fails, and says so.
+        let header = csv_line(CSV_HEADER).unwrap().len();
+        let (result, seen) = run_all_at_once(5, None, header);
+        let e = result.expect_err("the last batch's failure must surface");
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(seen.pieces.concat().len(), header);
+    }
+
+    #[test]
+    fn a_checkpoint_is_not_saved_past_a_failed_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scan.checkpoint");
+        let budget = 100 * 1024;
+        let (result, seen) = run_all_at_once(3000, Some(checkpoint_writer(&path, 3000)), budget);
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::StorageFull);
+        // What the checkpoint on disk counts is whole lines the sink holds,
+        // and the jobs it calls done are all among them.
+        let all = seen.pieces.concat();
+        if let Ok(cp) = Checkpoint::load(&path) {
+            let offset = usize::try_from(cp.output_bytes).unwrap();
+            assert!(offset <= all.len());
+            assert!(offset == 0 || all[offset - 1] == b'\n');
+            let done = rows(&all[..offset]).len() as u128;
+            assert_eq!(
+                cp.next, done,
+                "done jobs are exactly the rows before the offset"
+            );
+            assert!(!cp.complete);
+        }
+    }
 }

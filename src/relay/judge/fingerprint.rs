@@ -234,6 +234,7 @@ mod tests {
     use super::*;
     use crate::relay::model::facts::{Greeting, Hello};
     use crate::smtp::Reply;
+    use proptest::strategy::Strategy;
 
     fn facts(banner: &str, ehlo: &[&str]) -> Facts {
         let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
@@ -377,6 +378,79 @@ mod tests {
             Software::Exchange
         );
         assert_eq!(software(&[], &["relay not permitted"]), Software::Exim);
+    }
+
+    /// The weaker evidence as it was read before the automaton: the EHLO
+    /// lines (not the first) each ended by a line feed, then up to 32
+    /// refusals with their paths blanked, joined by line feeds, lower-cased,
+    /// each wording looked for alone in list order.
+    fn weaker_evidence_as_before(facts: &Facts) -> Option<Software> {
+        let mut ehlo_text = String::new();
+        for reply in facts.greeting.hello.iter() {
+            for line in reply.lines.iter().skip(1) {
+                ehlo_text.push_str(line);
+                ehlo_text.push('\n');
+            }
+        }
+        let mut texts = vec![ehlo_text];
+        texts.extend(
+            facts
+                .tests
+                .iter()
+                .flat_map(|t| t.mail_reply.iter().chain(t.rcpt_reply.iter()))
+                .filter(|r| !r.is_positive())
+                .map(|r| crate::relay::model::reply_class::without_paths(&r.text()))
+                .take(32),
+        );
+        let all = texts.join("\n").to_ascii_lowercase();
+        WORDING
+            .iter()
+            .find(|(needle, _)| all.contains(needle))
+            .map(|(_, software)| *software)
+    }
+
+    /// Server text: wordings in any case, cut by brackets, line breaks
+    /// (`|`), control bytes and other text.
+    fn server_text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(
+                    WORDING
+                        .iter()
+                        .flat_map(|(w, _)| [w.to_string(), w.to_ascii_uppercase()])
+                        .collect::<Vec<_>>()
+                ),
+                proptest::sample::select(vec![
+                    "<".to_string(),
+                    ">".into(),
+                    "|".into(),
+                    "relay".into(),
+                    " not permitted".into(),
+                    "... ".into(),
+                    "\u{1b}".into(),
+                    "é".into(),
+                ]),
+                "[a-z <>.|]{0,10}",
+                "(?s).{0,12}",
+            ],
+            0..6,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        /// Any EHLO lines and refusals: the one pass finds what the joined
+        /// text did.
+        #[test]
+        fn weaker_evidence_reads_what_the_joined_text_did(
+            ehlo in proptest::collection::vec(server_text(), 0..4),
+            refusals in proptest::collection::vec(server_text(), 0..40),
+        ) {
+            let ehlo: Vec<&str> = ehlo.iter().map(String::as_str).collect();
+            let refusals: Vec<&str> = refusals.iter().map(String::as_str).collect();
+            let f = refused(&ehlo, &refusals);
+            proptest::prop_assert_eq!(weaker_evidence(&f), weaker_evidence_as_before(&f));
+        }
     }
 
     #[test]

@@ -240,6 +240,62 @@ mod tests {
         assert_eq!(phrases_in(&cut), 0);
     }
 
+    #[test]
+    fn hostile_text_is_read_as_before() {
+        let relay = "Relay access denied";
+        let long = "x".repeat(64 * 1024);
+        for lines in [
+            // A very long line, the phrase at its end and cut by a line end.
+            vec![format!("{long} {relay}")],
+            vec![format!("{long} relay access"), "denied".into()],
+            // Unbalanced brackets: an unclosed `<` hides the rest of the
+            // reply, lines after it included; a stray `>` hides nothing.
+            vec![format!("5.7.1 <a@b {relay}")],
+            vec!["5.7.1 <a@b".into(), relay.into()],
+            vec![format!("5.7.1 a@b> {relay}")],
+            vec![format!("<<a> {relay}>"), relay.into()],
+            vec![format!("<<a>> {relay}")],
+            // Control bytes, escapes, non-ASCII text around and inside.
+            vec![format!("\u{1b}[31m{relay}\u{0}\t\r")],
+            vec![format!("Relay\u{0}access denied é {relay}")],
+            vec!["RELAY ACCESS DENİED".into()],
+            vec![format!("ünïcödé — {relay} — 拒否")],
+            vec!["\\xE2\\x82 must use starttls".into()],
+        ] {
+            let reply = Reply { code: 554, lines };
+            assert_eq!(
+                phrases_in(&reply),
+                phrases_one_by_one(&reply),
+                "{:?}",
+                reply.lines
+            );
+        }
+        // The cases above that must find the relay phrase do.
+        let found = |l: &[&str]| {
+            phrases_in(&Reply {
+                code: 554,
+                lines: l.iter().map(|x| x.to_string()).collect(),
+            })
+        };
+        assert_eq!(found(&[&format!("{long} relay access"), "denied"]), RELAY);
+        assert_eq!(found(&["5.7.1 <a@b", relay]), 0);
+        assert_eq!(found(&[&format!("5.7.1 a@b> {relay}")]), RELAY);
+        assert_eq!(found(&["RELAY ACCESS DENİED"]), 0);
+    }
+
+    proptest::proptest! {
+        /// Any text at all (control bytes, any Unicode, stray brackets):
+        /// the automaton reads what each phrase alone reads.
+        #[test]
+        fn any_text_is_read_as_each_phrase_alone_reads_it(
+            lines in proptest::collection::vec("(?s).{0,80}|[<>\\x00-\\x1f a-zA-Z.]{0,80}", 1..4),
+            code in proptest::sample::select(vec![421u16, 450, 451, 454, 530, 550, 553, 554]),
+        ) {
+            let reply = Reply { code, lines };
+            proptest::prop_assert_eq!(phrases_in(&reply), phrases_one_by_one(&reply));
+        }
+    }
+
     fn class(code: u16, text: &str) -> ReplyClass {
         classify_reply(&Reply::new(code, text))
     }
