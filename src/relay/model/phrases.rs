@@ -51,6 +51,17 @@ impl PhraseSet {
                 representative.push(b);
             }
         }
+        // Upper-case letters read as their lower-case selves: the text is
+        // matched lower-cased without being lowered first.
+        if phrases
+            .iter()
+            .any(|(p, _)| p.bytes().any(|b| b.is_ascii_uppercase()))
+        {
+            return None;
+        }
+        for b in b'A'..=b'Z' {
+            class[usize::from(b)] = class[usize::from(b.to_ascii_lowercase())];
+        }
         let width = representative.len();
         // Number the states reachable from the start, breadth first.
         let start = dfa.start_state(Anchored::No).ok()?;
@@ -96,6 +107,7 @@ impl PhraseSet {
     pub fn scan(&self, lines: &[String], blank_paths: bool) -> u32 {
         let mut found = 0;
         let mut state = 0usize;
+        // The class table folds case: no byte is lowered here.
         let mut step = |b: u8| {
             let class = usize::from(self.class[usize::from(b)]);
             state = usize::from(self.next[state * self.width + class]);
@@ -104,21 +116,28 @@ impl PhraseSet {
         // Byte by byte: `<` and `>` are ASCII, and no byte of a multi-byte
         // UTF-8 character is, so this blanks what `without_paths` blanks.
         let mut depth = 0u32;
-        let mut feed = |b: u8| match b {
-            b'<' if blank_paths => depth += 1,
-            b'>' if depth > 0 => {
-                depth -= 1;
-                step(b'<');
-                step(b'>');
-            }
-            _ if depth == 0 => step(b.to_ascii_lowercase()),
-            _ => {}
-        };
         for (n, line) in lines.iter().enumerate() {
-            if n > 0 {
-                feed(b' ');
+            if n > 0 && depth == 0 {
+                step(b' ');
             }
-            line.bytes().for_each(&mut feed);
+            let bytes = line.as_bytes();
+            if depth == 0 && !(blank_paths && bytes.contains(&b'<')) {
+                // The usual line, no path in it: every byte as it is.
+                bytes.iter().for_each(|&b| step(b));
+                continue;
+            }
+            for &b in bytes {
+                match b {
+                    b'<' if blank_paths => depth += 1,
+                    b'>' if depth > 0 => {
+                        depth -= 1;
+                        step(b'<');
+                        step(b'>');
+                    }
+                    _ if depth == 0 => step(b),
+                    _ => {}
+                }
+            }
         }
         found
     }
