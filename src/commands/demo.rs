@@ -15,7 +15,6 @@ use crate::smtp::sasl::{Credentials, Password};
 use crate::targets::{Plan, Scope, Spec};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -141,14 +140,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let seen: Arc<Mutex<Vec<Row>>> = Arc::default();
     let tap_seen = seen.clone();
     let writer = Writer {
-        format: Format::Csv,
-        transcript: false,
-        meta: None,
-        header: true,
-        progress: None,
-        interrupted: Arc::new(AtomicBool::new(false)),
-        checkpoint: None,
-        color: false,
         tap: Some(Box::new(move |r| {
             if let Ok(mut seen) = tap_seen.lock() {
                 let conf = r
@@ -166,6 +157,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
                 seen.push((r.facts.addr, r.verdict.verdict, conf, reply));
             }
         })),
+        ..Writer::plain(Format::Csv)
     };
     let engine = EngineConfig {
         concurrency: 64,

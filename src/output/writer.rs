@@ -315,6 +315,24 @@ pub struct Writer {
     pub color: bool,
 }
 
+impl Writer {
+    /// A writer of `format` with a header, and nothing else: no meta line,
+    /// progress bar, tap, checkpoint or colour.
+    pub fn plain(format: Format) -> Writer {
+        Writer {
+            format,
+            transcript: false,
+            meta: None,
+            header: true,
+            progress: None,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            tap: None,
+            checkpoint: None,
+            color: false,
+        }
+    }
+}
+
 /// Run the writer on the current (blocking) thread until the channel closes.
 /// An error (a full disk, a closed pipe) is returned at once; the caller then
 /// stops the scan.
@@ -736,15 +754,8 @@ mod tests {
 
     fn writer(checkpoint: Option<CheckpointWriter>) -> Writer {
         Writer {
-            format: Format::Csv,
-            transcript: false,
-            meta: None,
-            header: true,
-            progress: None,
-            interrupted: Arc::new(AtomicBool::new(false)),
-            tap: None,
             checkpoint,
-            color: false,
+            ..Writer::plain(Format::Csv)
         }
     }
 
