@@ -2,14 +2,17 @@
 # relayscan sharded over a Slurm job array: one task per shard.
 #   sbatch --array=0-7 examples/distributed/slurm-array.sh
 # then: relayscan merge results/shard-*.jsonl -o all.csv
-# 192.0.2.0/24 is a documentation range: put the networks you may scan there.
+# TARGETS names the networks you may scan (e.g. TARGETS="10.20.0.0/16"
+# sbatch --export=ALL,TARGETS ...); the script refuses to run without it.
 #SBATCH --job-name=relayscan
 #SBATCH --cpus-per-task=2
 #SBATCH --time=02:00:00
 set -euo pipefail
 N=${SLURM_ARRAY_TASK_COUNT:?run me with sbatch --array=0-N}
 K=${SLURM_ARRAY_TASK_ID:?}
+TARGETS=${TARGETS:?set TARGETS to the networks you are allowed to scan}
 mkdir -p results
-exec relayscan scan 192.0.2.0/24 --shard "$K/$N" --rate 200 -q \
+# shellcheck disable=SC2086  # TARGETS may hold several networks
+exec relayscan scan $TARGETS --shard "$K/$N" --rate 200 -q \
   --ehlo scanner.example.org \
   -o "results/shard-$K.jsonl" --resume "results/shard-$K.checkpoint"
