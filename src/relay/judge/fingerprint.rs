@@ -111,7 +111,7 @@ pub fn fingerprint(facts: &Facts) -> Option<Fingerprint> {
 /// The EHLO replies (before and after TLS) and the wording of refusals,
 /// read when the banner named nothing: the first of [`WORDING`] found.
 fn weaker_evidence(facts: &Facts) -> Option<Software> {
-    let set = WORDING_SET.as_ref()?;
+    let set = &*WORDING_SET;
     let mut found = 0u32;
     for reply in facts
         .greeting
@@ -155,8 +155,8 @@ const WORDING: &[(&str, Software)] = &[
 ];
 
 /// [`WORDING`] in one automaton, each phrase's bit its place in the list.
-static WORDING_SET: LazyLock<Option<PhraseSet>> = LazyLock::new(|| {
-    let tagged: Vec<(&str, u32)> = WORDING
+static WORDING_SET: LazyLock<PhraseSet> = LazyLock::new(|| {
+    let tagged: Vec<(&'static str, u32)> = WORDING
         .iter()
         .enumerate()
         .map(|(i, (phrase, _))| (*phrase, 1 << i))
@@ -399,7 +399,7 @@ mod tests {
                 .iter()
                 .flat_map(|t| t.mail_reply.iter().chain(t.rcpt_reply.iter()))
                 .filter(|r| !r.is_positive())
-                .map(|r| crate::relay::model::reply_class::without_paths(&r.text()))
+                .map(|r| crate::relay::model::phrases::without_paths(&r.text()))
                 .take(32),
         );
         let all = texts.join("\n").to_ascii_lowercase();

@@ -229,15 +229,9 @@ impl Placeholders {
         true
     }
 
-    /// Fill one template. `Err` names the first placeholder with no value.
-    pub fn render<'t>(&self, template: &'t str) -> Result<String, &'t str> {
-        let mut out = String::with_capacity(template.len() + 32);
-        self.render_into(template, &mut out)?;
-        Ok(out)
-    }
-
-    /// [`Placeholders::render`] into `out` (cleared first).
-    fn render_into<'t>(&self, template: &'t str, out: &mut String) -> Result<(), &'t str> {
+    /// Fill one template into `out` (cleared first). `Err` names the first
+    /// placeholder with no value.
+    pub fn render<'t>(&self, template: &'t str, out: &mut String) -> Result<(), &'t str> {
         out.clear();
         let mut rest = template;
         // `{` and `}` are ASCII: byte positions are character boundaries.
@@ -293,7 +287,7 @@ impl RelayTest {
         let mut missing = None;
         let mut mail_from = None;
         for template in self.sender {
-            match p.render_into(template, &mut buf) {
+            match p.render(template, &mut buf) {
                 Ok(()) => {
                     mail_from = Some(Arc::from(buf.as_str()));
                     break;
@@ -304,8 +298,7 @@ impl RelayTest {
             }
         }
         let mail_from = mail_from.ok_or_else(|| missing.unwrap_or_default().to_string())?;
-        p.render_into(self.recipient, &mut buf)
-            .map_err(str::to_string)?;
+        p.render(self.recipient, &mut buf).map_err(str::to_string)?;
         Ok(RenderedTest {
             test: self,
             mail_from,
@@ -370,13 +363,15 @@ mod tests {
         let mut p = placeholders();
         p.ip = "2001:db8::25".parse().unwrap();
         assert_eq!(rendered("S4", &p).0, "<scan@[IPv6:2001:db8::25]>");
+        let mut out = String::new();
+        p.render("{s}@[{IP}]", &mut out).unwrap();
         assert_eq!(
-            p.render("{s}@[{IP}]").unwrap(),
+            out,
             format!("scan@[{}]", super::super::address::literal_inner(p.ip))
         );
         p.host = None;
-        assert_eq!(p.render("<{u}@{H}>"), Err("H"));
-        assert_eq!(p.render("{nope}"), Err("nope"));
+        assert_eq!(p.render("<{u}@{H}>", &mut out), Err("H"));
+        assert_eq!(p.render("{nope}", &mut out), Err("nope"));
     }
 
     proptest::proptest! {

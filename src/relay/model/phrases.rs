@@ -20,6 +20,17 @@ use std::collections::HashMap;
 /// text then costs two table reads.
 #[derive(Debug)]
 pub struct PhraseSet {
+    /// The phrases and their tags, as given.
+    phrases: Vec<(&'static str, u32)>,
+    /// The automaton; `None` only if it could not be built (for the short
+    /// constant lists here it always is: the unit tests build each one),
+    /// and then the phrases are looked for one by one.
+    table: Option<Table>,
+}
+
+/// The automaton laid out flat.
+#[derive(Debug)]
+struct Table {
     /// The class of each byte.
     class: [u8; 256],
     /// Classes per row.
@@ -31,9 +42,49 @@ pub struct PhraseSet {
 }
 
 impl PhraseSet {
-    /// The automaton for `phrases` (lower-case ASCII). `None` only if it
-    /// cannot be built, which for short constant lists it can.
-    pub fn new(phrases: &[(&str, u32)]) -> Option<PhraseSet> {
+    /// The set of `phrases` (lower-case ASCII), with its automaton.
+    pub fn new(phrases: &[(&'static str, u32)]) -> PhraseSet {
+        PhraseSet {
+            phrases: phrases.to_vec(),
+            table: Table::new(phrases),
+        }
+    }
+
+    /// Whether the automaton was built (else [`PhraseSet::scan`] looks for
+    /// each phrase alone).
+    pub fn has_automaton(&self) -> bool {
+        self.table.is_some()
+    }
+
+    /// The tags of the phrases in `lines` joined by a space, lower-cased,
+    /// paths blanked out when `blank_paths` (a reply's text as
+    /// `without_paths(&reply.text()).to_ascii_lowercase()` gives it).
+    pub fn scan(&self, lines: &[String], blank_paths: bool) -> u32 {
+        match &self.table {
+            Some(table) => table.scan(lines, blank_paths),
+            None => self.one_by_one(lines, blank_paths),
+        }
+    }
+
+    /// What the automaton stands for: each phrase looked for alone in the
+    /// text built whole.
+    fn one_by_one(&self, lines: &[String], blank_paths: bool) -> u32 {
+        let joined = lines.join(" ");
+        let text = if blank_paths {
+            without_paths(&joined)
+        } else {
+            joined
+        }
+        .to_ascii_lowercase();
+        self.phrases
+            .iter()
+            .filter(|(p, _)| text.contains(p))
+            .fold(0, |bits, (_, t)| bits | t)
+    }
+}
+
+impl Table {
+    fn new(phrases: &[(&str, u32)]) -> Option<Table> {
         // Standard semantics: every phrase that ends at a byte is reported
         // there, overlapping ones included, as `str::contains` finds it.
         let dfa = DFA::builder()
@@ -93,7 +144,7 @@ impl PhraseSet {
                 next.push(n);
             }
         }
-        Some(PhraseSet {
+        Some(Table {
             class,
             width,
             next,
@@ -101,10 +152,8 @@ impl PhraseSet {
         })
     }
 
-    /// The tags of the phrases in `lines` joined by a space, lower-cased,
-    /// paths blanked out when `blank_paths` (a reply's text as
-    /// `without_paths(&reply.text()).to_ascii_lowercase()` gives it).
-    pub fn scan(&self, lines: &[String], blank_paths: bool) -> u32 {
+    /// [`PhraseSet::scan`] through the automaton.
+    fn scan(&self, lines: &[String], blank_paths: bool) -> u32 {
         let mut found = 0;
         let mut state = 0usize;
         // The class table folds case: no byte is lowered here.
@@ -179,21 +228,13 @@ mod tests {
 
     /// What the automaton stands for: each phrase looked for alone.
     fn one_by_one(lines: &[String], blank_paths: bool) -> u32 {
-        let joined = lines.join(" ");
-        let text = if blank_paths {
-            without_paths(&joined)
-        } else {
-            joined
-        }
-        .to_ascii_lowercase();
-        PHRASES
-            .iter()
-            .filter(|(p, _)| text.contains(p))
-            .fold(0, |bits, (_, t)| bits | t)
+        PhraseSet::new(PHRASES).one_by_one(lines, blank_paths)
     }
 
     fn set() -> PhraseSet {
-        PhraseSet::new(PHRASES).expect("the automaton")
+        let set = PhraseSet::new(PHRASES);
+        assert!(set.has_automaton());
+        set
     }
 
     #[test]

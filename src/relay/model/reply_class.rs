@@ -2,7 +2,6 @@
 //! (RFC 3463) and its text. Each phrase list is matched against the text of
 //! one reply, lower-cased: never against a whole session buffer.
 
-pub(crate) use super::phrases::without_paths;
 use super::phrases::PhraseSet;
 use crate::smtp::Reply;
 use serde::Serialize;
@@ -128,8 +127,8 @@ const USER: u8 = 16;
 /// Every phrase in one automaton: a reply's text is read once, not once
 /// per phrase (most replies a scan reads are refusals, and each was matched
 /// against every phrase in turn).
-static PHRASES: LazyLock<Option<PhraseSet>> = LazyLock::new(|| {
-    let tagged: Vec<(&str, u32)> = PHRASE_LISTS
+static PHRASES: LazyLock<PhraseSet> = LazyLock::new(|| {
+    let tagged: Vec<(&'static str, u32)> = PHRASE_LISTS
         .iter()
         .flat_map(|(phrases, bit)| phrases.iter().map(|p| (*p, u32::from(*bit))))
         .collect();
@@ -139,19 +138,8 @@ static PHRASES: LazyLock<Option<PhraseSet>> = LazyLock::new(|| {
 /// Which phrase lists occur in the reply's text (lines joined by a space,
 /// paths blanked out, lower-cased), as bits.
 fn phrases_in(reply: &Reply) -> u8 {
-    match &*PHRASES {
-        // Only the five list bits are ever set.
-        Some(set) => set.scan(&reply.lines, true) as u8,
-        // The automaton is built from constants (a unit test builds it);
-        // were it ever missing, the lists are read one by one.
-        None => {
-            let text = without_paths(&reply.text()).to_ascii_lowercase();
-            PHRASE_LISTS
-                .iter()
-                .filter(|(phrases, _)| phrases.iter().any(|p| text.contains(p)))
-                .fold(0, |bits, (_, bit)| bits | bit)
-        }
-    }
+    // Only the five list bits are ever set.
+    PHRASES.scan(&reply.lines, true) as u8
 }
 
 /// Classify one reply to MAIL FROM or RCPT TO.
@@ -194,6 +182,7 @@ pub fn classify_reply(reply: &Reply) -> ReplyClass {
 
 #[cfg(test)]
 mod tests {
+    use super::super::phrases::without_paths;
     use super::*;
 
     /// The phrase lists read the way they were before the automaton: the
@@ -208,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_automaton_is_built() {
-        assert!(PHRASES.is_some());
+        assert!(PHRASES.has_automaton());
     }
 
     #[test]
