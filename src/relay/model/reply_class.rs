@@ -150,6 +150,61 @@ pub fn classify_reply(reply: &Reply) -> ReplyClass {
     if reply.code == 421 {
         return ReplyClass::SessionEnd;
     }
+    RECENT.with(|recent| match recent.try_borrow_mut() {
+        Ok(mut recent) => recent.class_of(reply),
+        // Nothing classifies from inside a classification; if it ever did,
+        // the reply is read again.
+        Err(_) => read_refusal(reply),
+    })
+}
+
+/// How many of the last refusals each thread remembers the class of.
+const REMEMBERED: usize = 8;
+
+/// Longer refusals are not remembered (nor copied): servers' usual ones
+/// are a line of under a hundred bytes.
+const REMEMBERED_BYTES: usize = 512;
+
+thread_local! {
+    /// The classes of the last refusals read on this thread. A server gives
+    /// the same refusal to test after test, and each test's outcome is read
+    /// several times (by the probe's policy, the judge and the writer): a
+    /// refusal seen before costs a comparison, not a reading of its text.
+    static RECENT: std::cell::RefCell<Recent> = const {
+        std::cell::RefCell::new(Recent {
+            replies: Vec::new(),
+            next: 0,
+        })
+    };
+}
+
+/// Refusals with their classes; the oldest is replaced first.
+struct Recent {
+    replies: Vec<(Reply, ReplyClass)>,
+    next: usize,
+}
+
+impl Recent {
+    fn class_of(&mut self, reply: &Reply) -> ReplyClass {
+        if let Some((_, class)) = self.replies.iter().find(|(r, _)| r == reply) {
+            return *class;
+        }
+        let class = read_refusal(reply);
+        if reply.lines.iter().map(String::len).sum::<usize>() > REMEMBERED_BYTES {
+            return class;
+        }
+        if self.replies.len() < REMEMBERED {
+            self.replies.push((reply.clone(), class));
+        } else if let Some(slot) = self.replies.get_mut(self.next) {
+            *slot = (reply.clone(), class);
+            self.next = (self.next + 1) % REMEMBERED;
+        }
+        class
+    }
+}
+
+/// The class of a refusal (not 2xx, not 421), from its text and codes.
+fn read_refusal(reply: &Reply) -> ReplyClass {
     let found = phrases_in(reply);
     let status = reply.enhanced_status();
     let subject_detail = status.map(|(_, s, d)| (s, d));
@@ -193,6 +248,49 @@ mod tests {
             .iter()
             .filter(|(phrases, _)| phrases.iter().any(|p| text.contains(p)))
             .fold(0, |bits, (_, bit)| bits | bit)
+    }
+
+    /// The remembered classes are the classes: replies in an order that
+    /// fills, hits and overwrites the memory each get what reading them
+    /// gives, long ones included.
+    #[test]
+    fn a_remembered_class_is_the_class_read() {
+        let long = format!("5.7.1 {} relay access denied", "x".repeat(600));
+        let pool: Vec<Reply> = [
+            (550, "5.7.1 Relaying denied"),
+            (554, "5.7.1 <a@example.net>: Relay access denied"),
+            (530, "5.7.0 Must issue a STARTTLS command first"),
+            (550, "5.1.1 User unknown"),
+            (451, "4.3.0 Try again later"),
+            (501, "5.5.4 Syntax error"),
+            (550, "Denied"),
+            (553, "5.7.1 Authentication required"),
+            (550, "5.1.2 Domain not found"),
+            (554, long.as_str()),
+            (550, "5.7.1 relaying DENIED"),
+        ]
+        .into_iter()
+        .map(|(code, text)| Reply::new(code, text))
+        .collect();
+        for round in 0..5 {
+            for k in 0..pool.len() * 3 {
+                let reply = &pool[(k * (round + 3)) % pool.len()];
+                assert_eq!(classify_reply(reply), read_refusal(reply), "{reply:?}");
+            }
+        }
+        // The same text under another code is another reply.
+        assert_eq!(
+            classify_reply(&Reply::new(451, "5.7.1 Relaying denied")),
+            ReplyClass::RelayDenied
+        );
+        assert_eq!(
+            classify_reply(&Reply::new(451, "try later")),
+            ReplyClass::TempFail
+        );
+        assert_eq!(
+            classify_reply(&Reply::new(550, "try later")),
+            ReplyClass::Refused
+        );
     }
 
     #[test]
