@@ -278,18 +278,58 @@ pub struct RenderedTest {
     pub rcpt_to: Arc<str>,
 }
 
+/// The paths of one target's tests, each template filled in once: the
+/// direct tests share their recipient template and the tricks their sender
+/// templates, so a host's suite has about 30 templates for its 55 paths,
+/// and every test with the same path shares the one string.
+pub struct Paths<'p> {
+    placeholders: &'p Placeholders,
+    filled: Vec<(&'static str, Result<Arc<str>, &'static str>)>,
+    buf: String,
+}
+
+impl<'p> Paths<'p> {
+    pub fn new(placeholders: &'p Placeholders) -> Self {
+        Paths {
+            placeholders,
+            filled: Vec::new(),
+            buf: String::with_capacity(96),
+        }
+    }
+
+    /// `template` filled in, or the first placeholder it has no value for.
+    fn path(&mut self, template: &'static str) -> Result<Arc<str>, &'static str> {
+        // The same template is the same static string: its address and
+        // length tell, without reading it.
+        let same = |t: &&str| {
+            t.len() == template.len() && (t.as_ptr() == template.as_ptr() || *t == template)
+        };
+        if let Some((_, done)) = self.filled.iter().find(|(t, _)| same(t)) {
+            return done.clone();
+        }
+        let done = self
+            .placeholders
+            .render(template, &mut self.buf)
+            .map(|()| Arc::from(self.buf.as_str()));
+        self.filled.push((template, done.clone()));
+        done
+    }
+}
+
 impl RelayTest {
     /// Fill in the paths, or name the missing placeholder.
     pub fn render(&'static self, p: &Placeholders) -> Result<RenderedTest, String> {
-        // One buffer for every template of the test: each path is then
-        // allocated once, as the shared string it stays.
-        let mut buf = String::with_capacity(96);
+        self.render_in(&mut Paths::new(p))
+    }
+
+    /// [`RelayTest::render`] with the paths of the target's other tests.
+    pub fn render_in(&'static self, paths: &mut Paths<'_>) -> Result<RenderedTest, String> {
         let mut missing = None;
         let mut mail_from = None;
         for template in self.sender {
-            match p.render(template, &mut buf) {
-                Ok(()) => {
-                    mail_from = Some(Arc::from(buf.as_str()));
+            match paths.path(template) {
+                Ok(path) => {
+                    mail_from = Some(path);
                     break;
                 }
                 Err(name) => {
@@ -298,11 +338,11 @@ impl RelayTest {
             }
         }
         let mail_from = mail_from.ok_or_else(|| missing.unwrap_or_default().to_string())?;
-        p.render(self.recipient, &mut buf).map_err(str::to_string)?;
+        let rcpt_to = paths.path(self.recipient).map_err(str::to_string)?;
         Ok(RenderedTest {
             test: self,
             mail_from,
-            rcpt_to: Arc::from(buf.as_str()),
+            rcpt_to,
         })
     }
 }
@@ -442,6 +482,35 @@ mod tests {
                 SelfForm::Unqualified => "<{random}>",
             };
             assert!(c.recipient.ends_with(&format!("{expected}>")) || c.recipient == expected);
+        }
+    }
+
+    /// A target's tests share each path filled in once, and read the same
+    /// as tests rendered alone.
+    #[test]
+    fn the_tests_of_one_target_share_their_paths() {
+        let p = placeholders();
+        let mut paths = Paths::new(&p);
+        let s1 = find("S1").unwrap().render_in(&mut paths).unwrap();
+        let s2 = find("S2").unwrap().render_in(&mut paths).unwrap();
+        assert!(Arc::ptr_eq(&s1.rcpt_to, &s2.rcpt_to), "one recipient path");
+        let r1 = find("R1").unwrap().render_in(&mut paths).unwrap();
+        let r4 = find("R4").unwrap().render_in(&mut paths).unwrap();
+        assert!(
+            Arc::ptr_eq(&r1.mail_from, &r4.mail_from),
+            "one trick sender"
+        );
+        for test in CATALOGUE.iter() {
+            assert_eq!(test.render_in(&mut paths), test.render(&p), "{}", test.id);
+        }
+        let unknown = Placeholders {
+            host: None,
+            target_domain: None,
+            ..p.clone()
+        };
+        let mut paths = Paths::new(&unknown);
+        for _ in 0..2 {
+            assert_eq!(find("S3").unwrap().render_in(&mut paths), Err("H".into()));
         }
     }
 

@@ -297,13 +297,14 @@ impl Probe<'_> {
             return;
         }
         let placeholders = self.placeholders();
+        let mut paths = catalogue::Paths::new(&placeholders);
 
         // Render every test first: one whose placeholder is unknown is skipped.
         let tests = self.cfg.tests.clone();
         let mut rendered = Vec::new();
         let mut results: Vec<Option<TestFacts>> = Vec::with_capacity(tests.len());
         for test in &tests {
-            match test.render(&placeholders) {
+            match test.render_in(&mut paths) {
                 Ok(r) => {
                     rendered.push((results.len(), r));
                     results.push(None);
@@ -320,7 +321,7 @@ impl Probe<'_> {
         let postmaster = self
             .cfg
             .controls
-            .then(|| catalogue::CONTROL_POSTMASTER.render(&placeholders).ok())
+            .then(|| catalogue::CONTROL_POSTMASTER.render_in(&mut paths).ok())
             .flatten();
         let (direct, tricks): (Vec<_>, Vec<_>) = rendered
             .into_iter()
@@ -364,7 +365,7 @@ impl Probe<'_> {
             );
             let rendered: Vec<(usize, RenderedTest)> = controls
                 .iter()
-                .filter_map(|c| c.render(&placeholders).ok())
+                .filter_map(|c| c.render_in(&mut paths).ok())
                 .enumerate()
                 .collect();
             let mut slots: Vec<Option<TestFacts>> = rendered.iter().map(|_| None).collect();
