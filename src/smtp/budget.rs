@@ -76,16 +76,28 @@ fn char_cost(c: char) -> usize {
 /// character beyond ASCII costs 6 at its first byte, 0 at the others).
 fn line_cost(line: &str) -> usize {
     line.bytes()
-        .map(|b| match b {
+        .map(|b| usize::from(BYTE_COST[usize::from(b)]))
+        .sum::<usize>()
+        + 3
+}
+
+/// [`line_cost`]'s cost of each byte, looked up rather than matched: every
+/// reply line a scan reads is counted.
+const BYTE_COST: [u8; 256] = {
+    let mut cost = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        cost[b] = match b as u8 {
             b'"' | b'\\' => 2,
             0..=0x1f | 0x7f => 6,
             0x20..=0x7e => 1,
             0x80..=0xbf => 0,
             _ => 6,
-        })
-        .sum::<usize>()
-        + 3
-}
+        };
+        b += 1;
+    }
+    cost
+};
 
 impl ReplyBudget {
     pub fn new(bytes: usize) -> Self {
