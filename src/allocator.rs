@@ -7,19 +7,26 @@
 //! block at the right address; otherwise (v3) they over-allocate by the
 //! alignment into a larger size class and mark the page as holding
 //! interior pointers, which slows every later free on it. Most of a scan's
-//! requests ask for an alignment that plain `mi_malloc` gives anyway (at
-//! most 16 bytes, and no more than the size: mimalloc aligns every block
-//! to the largest power of two up to 16 that divides its size class);
-//! only those go through the plain calls, the rest (tokio's task cells are
-//! aligned to 128) keep the aligned ones. This is the test the standard
-//! library's own `System` allocator makes before calling `malloc`.
+//! requests ask for an alignment that plain `mi_malloc` gives anyway: at
+//! most 16 bytes, and no more than the size (on 64-bit targets mimalloc
+//! rounds every block of more than 8 bytes to a multiple of 16 and aligns
+//! it to 16, and a block of 8 bytes or less to 8). Only those go through
+//! the plain calls; the rest (tokio's task cells are aligned to 128) keep
+//! the aligned ones. This is the test the standard library's own `System`
+//! allocator makes before calling `malloc`.
 
 use libmimalloc_sys as mi;
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
 
-/// The alignment every mimalloc block of at least this size has.
+/// The alignment every mimalloc block of more than 8 bytes has (a block
+/// of 8 bytes or less has 8, which `plain` allows only for requests of at
+/// most that size).
+#[cfg(target_pointer_width = "64")]
 const MIN_ALIGN: usize = 16;
+/// On 32-bit targets every block of 8 bytes or more is aligned to 8.
+#[cfg(not(target_pointer_width = "64"))]
+const MIN_ALIGN: usize = 8;
 
 /// mimalloc, with the plain calls for the alignments they give anyway.
 pub struct Mimalloc;
@@ -115,6 +122,36 @@ mod tests {
                     );
                     assert!((0..size).all(|i| *z.add(i) == 0), "zeroed");
                     a.dealloc(z, layout);
+                }
+            }
+        }
+    }
+
+    /// Many blocks of one size class at once, so that pages fill and new
+    /// ones start: each block still has its alignment.
+    #[test]
+    fn every_block_of_a_full_page_has_its_alignment() {
+        let a = Mimalloc;
+        for (size, align) in [
+            (8usize, 8usize),
+            (24, 16),
+            (40, 8),
+            (48, 16),
+            (72, 8),
+            (112, 16),
+        ] {
+            let Ok(layout) = Layout::from_size_align(size, align) else {
+                continue;
+            };
+            // SAFETY: non-zero sizes; every block is freed below.
+            unsafe {
+                let blocks: Vec<*mut u8> = (0..5000).map(|_| a.alloc(layout)).collect();
+                for &p in &blocks {
+                    assert!(!p.is_null());
+                    assert_eq!(p as usize % align, 0, "size {size} align {align}");
+                }
+                for p in blocks {
+                    a.dealloc(p, layout);
                 }
             }
         }
