@@ -2,7 +2,7 @@
 # relayscan sharded over a Slurm job array: one task per shard.
 #   sbatch --array=0-7 examples/distributed/slurm-array.sh
 # then: relayscan merge results/shard-*.jsonl -o all.csv
-# TARGETS names the networks you may scan (e.g. TARGETS="10.20.0.0/16"
+# TARGETS names the networks you may scan (TARGETS="NETWORK/PREFIX ...",
 # sbatch --export=ALL,TARGETS ...); the script refuses to run without it.
 #SBATCH --job-name=relayscan
 #SBATCH --cpus-per-task=2
