@@ -824,6 +824,7 @@ impl Probe<'_> {
             tricks.len(),
             self.cfg.error_budget,
             errors,
+            self.cost,
             self.cfg
                 .max_connections
                 .saturating_sub(self.facts.connections),

@@ -227,28 +227,28 @@ pub struct TrickSplit {
     pub connections_each: u32,
 }
 
-/// Share out `tricks` address tricks: the open session keeps what fits in
-/// what is left of its error budget when that is at least half of one
-/// (else none), the rest go in shares of one budget each. Each helper may
-/// open an equal part of the connections left (at least two).
+/// Share out `tricks` address tricks on as few connections as the error
+/// budget allows: helpers take shares of one budget each (`per_share`), as
+/// few helpers as the open session's room lets, and the open session keeps
+/// only what those helpers cannot take. Each test may cost `cost` refusals
+/// on the open session. Its room left over stays for the controls that
+/// follow. Each helper may open an equal part of the connections left (at
+/// least two).
 pub fn split_tricks(
     tricks: usize,
     error_budget: u32,
     errors: u32,
+    cost: u32,
     connections_left: u32,
 ) -> TrickSplit {
     let per_share = (error_budget as usize).max(1);
-    let room = error_budget.saturating_sub(errors) as usize;
-    let mine = if room * 2 >= per_share {
-        room.min(tricks)
-    } else {
-        0
-    };
-    let shares = (tricks - mine).div_ceil(per_share) as u32;
+    let room = (error_budget.saturating_sub(errors) / cost.max(1)) as usize;
+    let shares = tricks.saturating_sub(room).div_ceil(per_share);
+    let mine = tricks.saturating_sub(shares * per_share);
     TrickSplit {
         mine,
         per_share,
-        connections_each: (connections_left / (shares + 1)).max(2),
+        connections_each: (connections_left / (shares as u32 + 1)).max(2),
     }
 }
 
@@ -513,15 +513,35 @@ mod tests {
 
     #[test]
     fn tricks_are_shared_out_by_error_budget() {
-        // 18 tricks, a fresh budget of 9 with 3 spent: 6 stay, 12 go in two shares.
-        let s = split_tricks(18, 9, 3, 6);
-        assert_eq!((s.mine, s.per_share, s.connections_each), (6, 9, 2));
-        // Less than half a budget left: everything goes to helpers.
-        assert_eq!(split_tricks(18, 9, 5, 6).mine, 0);
-        // No open session (errors = budget): the same.
-        assert_eq!(split_tricks(18, 9, 9, 8).mine, 0);
-        assert_eq!(split_tricks(18, 9, 0, 8).mine, 9);
-        assert_eq!(split_tricks(18, 9, 0, 8).connections_each, 4);
+        // 12 tricks, 6 of a budget of 9 spent: one helper takes 9, the open
+        // session the other 3 (two connections, not three).
+        let s = split_tricks(12, 9, 6, 1, 6);
+        assert_eq!((s.mine, s.per_share, s.connections_each), (3, 9, 3));
+        // 18 tricks with room for 6: two helpers are needed either way, so
+        // they take 9 each and the open session keeps its room.
+        assert_eq!(split_tricks(18, 9, 3, 1, 6).mine, 0);
+        // Room for 5 and 14 tricks: one helper and 5 here.
+        assert_eq!(split_tricks(14, 9, 4, 1, 6).mine, 5);
+        // Refusals that may cost two each halve the room: 3 tests, not 6.
+        assert_eq!(split_tricks(15, 9, 3, 1, 6).mine, 6);
+        assert_eq!(split_tricks(15, 9, 3, 2, 6).mine, 0);
+        // No open session (errors = budget): everything goes to helpers.
+        let none = split_tricks(18, 9, 9, 1, 8);
+        assert_eq!((none.mine, none.connections_each), (0, 2));
+        // A fresh session takes a whole budget; the rest is one share.
+        let fresh = split_tricks(18, 9, 0, 1, 8);
+        assert_eq!((fresh.mine, fresh.connections_each), (9, 4));
+        // The open session never takes more than its room, and one helper
+        // fewer could not take the rest.
+        for tricks in 0..40 {
+            for errors in 0..=9 {
+                let s = split_tricks(tricks, 9, errors, 1, 8);
+                let room = (9 - errors) as usize;
+                assert!(s.mine <= room && s.mine <= tricks);
+                let helpers = (tricks - s.mine).div_ceil(9);
+                assert!(helpers == 0 || (helpers - 1) * 9 + room < tricks);
+            }
+        }
     }
 
     #[test]
