@@ -906,7 +906,7 @@ impl Probe<'_> {
 
 /// The one exchange routine: run a group of tests (MAIL FROM, RCPT TO,
 /// RSET each) on one session, pipelined when the server offers PIPELINING
-/// and there is more than one test (RFC 2920), else one command at a time.
+/// (RFC 2920), else one command at a time.
 /// Both ways read every reply through the same rule
 /// ([`policy::after_reply`]) and count refusals against the budget.
 async fn exchange(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFacts> {

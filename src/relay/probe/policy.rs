@@ -300,10 +300,10 @@ pub fn counts_against_budget(verb: Verb, reply: &Reply) -> bool {
     verb != Verb::Rset && !reply.is_positive()
 }
 
-/// Pipeline a group (RFC 2920) when the server offers it and there is more
-/// than one test.
+/// Pipeline a group (RFC 2920) when the server offers it: a lone test too,
+/// whose MAIL, RCPT and RSET then cost one round trip, not three.
 pub fn pipelines(pipelining: bool, tests: usize) -> bool {
-    pipelining && tests > 1
+    pipelining && tests > 0
 }
 
 #[cfg(test)]
@@ -508,7 +508,8 @@ mod tests {
         assert!(counts_against_budget(Verb::Mail, &no));
         assert!(!counts_against_budget(Verb::Rset, &no));
         assert!(!counts_against_budget(Verb::Rcpt, &ok));
-        assert!(!pipelines(true, 1) && pipelines(true, 2) && !pipelines(false, 5));
+        assert!(pipelines(true, 1) && pipelines(true, 2) && !pipelines(false, 5));
+        assert!(!pipelines(true, 0) && !pipelines(false, 1));
     }
 
     #[test]
