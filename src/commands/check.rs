@@ -53,6 +53,8 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<i32> {
         grace: crate::engine::DEFAULT_GRACE,
         guard,
         catch: None,
+        // The records themselves are collected (no writer).
+        lines: None,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let records = runtime()?.block_on(async {

@@ -24,6 +24,7 @@ pub mod resume;
 use crate::catch::Catcher;
 use crate::dns::{Dns, Resolved, Unresolved};
 use crate::interrupt::Interrupts;
+use crate::output::writer::{Line, LineFormat};
 use crate::output::{Event, Record};
 use crate::relay::judge::cut::{self, SessionFailure};
 pub use crate::relay::Cut;
@@ -54,6 +55,9 @@ pub struct EngineConfig {
     pub guard: Arc<Guard>,
     /// `--catch`, `--catch-maildir`: wait for each accepted canary.
     pub catch: Option<CatchWait>,
+    /// Make each record's line in the probe's own task, in this format
+    /// ([`Event::Line`]); `None` sends the whole record ([`Event::Record`]).
+    pub lines: Option<LineFormat>,
 }
 
 /// Waiting for canaries (`--confirm … --catch …`): a host whose message was
@@ -141,6 +145,7 @@ pub async fn run(
     let dns = cfg.dns.clone();
     let guard = cfg.guard.clone();
     let catch = cfg.catch.clone();
+    let lines = cfg.lines;
     let work = move |position: u128, job: Job, stop: Stop, tx: mpsc::Sender<Event>, slot: Slot| {
         let (probe_cfg, dns, guard, catch) =
             (probe_cfg.clone(), dns.clone(), guard.clone(), catch.clone());
@@ -151,7 +156,8 @@ pub async fn run(
                 guard: &guard,
             };
             let catch = catch.as_ref().map(|c| (c, slot));
-            run_job(position, job, &probe_cfg, resolver, stop, &tx, catch).await
+            let out = Outbox { tx: &tx, lines };
+            run_job(position, job, &probe_cfg, resolver, stop, out, catch).await
         }
     };
     drive(
@@ -336,13 +342,47 @@ fn unresolved_record(u: Unresolved) -> Record {
     Record::new(facts, verdict)
 }
 
+/// Where a job's records go: the writer's channel, each record as its line
+/// when the writer takes lines (made here, on the probe's thread, where the
+/// record's memory was allocated and is freed).
+#[derive(Clone, Copy)]
+struct Outbox<'a> {
+    tx: &'a mpsc::Sender<Event>,
+    lines: Option<LineFormat>,
+}
+
+impl Outbox<'_> {
+    async fn send(
+        self,
+        record: Record,
+        position: u128,
+        last: bool,
+    ) -> Result<(), mpsc::error::SendError<Event>> {
+        let event = match self.lines.map(|how| Line::of(&record, how)) {
+            Some(Ok(line)) => Event::Line {
+                line: Box::new(line),
+                position,
+                last,
+            },
+            // No line (or one that could not be made): the writer makes it,
+            // and reports what went wrong.
+            _ => Event::Record {
+                record: Box::new(record),
+                position,
+                last,
+            },
+        };
+        self.tx.send(event).await
+    }
+}
+
 async fn run_job(
     position: u128,
     job: Job,
     cfg: &ProbeConfig,
     resolve: Resolve<'_>,
     stop: Stop,
-    tx: &mpsc::Sender<Event>,
+    out: Outbox<'_>,
     catch: Option<(&CatchWait, Slot)>,
 ) {
     let Resolve {
@@ -350,13 +390,7 @@ async fn run_job(
         timeout: resolve_timeout,
         guard,
     } = resolve;
-    let send = |record: Record, last: bool| {
-        tx.send(Event::Record {
-            record: Box::new(record),
-            position,
-            last,
-        })
-    };
+    let send = |record: Record, last: bool| out.send(record, position, last);
     let resolved = tokio::select! {
         biased;
         () = stop.clone().wait() => {
@@ -411,7 +445,12 @@ async fn run_job(
                     not_dialled_record(probe_target(resolved), Connect::Excluded { message })
                 }
                 Admit::Excluded(_) => {
-                    if tx.send(Event::Excluded { position, last }).await.is_err() {
+                    if out
+                        .tx
+                        .send(Event::Excluded { position, last })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     continue;
@@ -599,6 +638,7 @@ mod tests {
             grace: Duration::from_secs(5),
             guard: Arc::default(),
             catch: None,
+            lines: None,
         }
     }
 

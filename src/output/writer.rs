@@ -42,6 +42,14 @@ pub enum Event {
         position: u128,
         last: bool,
     },
+    /// The same, already made into its line by the probe's task
+    /// ([`Line::of`]): the record's memory is freed on the thread that
+    /// allocated it, and the writer only counts and writes.
+    Line {
+        line: Box<Line>,
+        position: u128,
+        last: bool,
+    },
     /// A job a resumed run skips: it was written before the interruption.
     Skipped { position: u128 },
     /// An address of the job at `position` excluded after resolution: not
@@ -137,9 +145,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, r: &Record) {
-        let proven = r.verdict.confidence == Some(crate::relay::Confidence::Delivered);
-        self.add_result(r.verdict.verdict, r.facts.addr, &r.verdict.accepted, proven);
+    fn add(&mut self, line: &Line) {
+        self.add_result(line.verdict, line.addr, &line.accepted, line.proven);
     }
 
     /// Count one result (also used by `merge`, which reads results back).
@@ -297,6 +304,51 @@ impl Summary {
 /// A callback that sees every record as it is written.
 pub type Tap = Box<dyn FnMut(&Record) + Send>;
 
+/// How records become lines: the writer's settings that a probe's task
+/// needs to make its record's line itself ([`Event::Line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineFormat {
+    pub format: Format,
+    pub transcript: bool,
+    pub color: bool,
+}
+
+/// A record made into what the writer needs of it: its line (a table row
+/// for `--format table`) and what the summary and the checkpoint keep.
+#[derive(Debug)]
+pub struct Line {
+    bytes: Vec<u8>,
+    addr: SocketAddr,
+    key: Written,
+    cut_by_interrupt: bool,
+    verdict: Status,
+    proven: bool,
+    accepted: Vec<&'static str>,
+}
+
+impl Line {
+    pub fn of(r: &Record, how: LineFormat) -> io::Result<Line> {
+        let bytes = match how.format {
+            Format::Csv => csv_line(r.csv_row())?,
+            Format::Jsonl => jsonl(&r.json(how.transcript))?.into_bytes(),
+            Format::Table => table_row(r, how.color),
+        };
+        Ok(Line {
+            bytes,
+            addr: r.facts.addr,
+            key: Written::of(r, how.format),
+            cut_by_interrupt: crate::engine::cut_by_interrupt(r),
+            verdict: r.verdict.verdict,
+            proven: r.verdict.confidence == Some(crate::relay::Confidence::Delivered),
+            accepted: if r.verdict.verdict.is_relay() {
+                r.verdict.accepted.clone()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+}
+
 pub struct Writer {
     pub format: Format,
     pub transcript: bool,
@@ -316,6 +368,15 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// How this writer makes a record's line.
+    pub fn line_format(&self) -> LineFormat {
+        LineFormat {
+            format: self.format,
+            transcript: self.transcript,
+            color: self.color,
+        }
+    }
+
     /// A writer of `format` with a header, and nothing else: no meta line,
     /// progress bar, tap, checkpoint or colour.
     pub fn plain(format: Format) -> Writer {
@@ -352,7 +413,7 @@ pub fn run(
         inner: sink,
         written: written.clone(),
     };
-    let mut out = Sink::new(cfg.format, Box::new(counting), cfg.color);
+    let mut out = Sink::new(cfg.format, Box::new(counting));
     // Through the bar: on a terminal the header must not land on its line.
     match &cfg.progress {
         Some(pb) => pb.suspend(|| out.start(&cfg))?,
@@ -388,46 +449,25 @@ pub fn run(
                 position,
                 last,
             } => {
-                let mut write = true;
-                let mut done = last;
-                if let Some(cp) = cfg.checkpoint.as_mut() {
-                    let key = Written::of(&record, cfg.format);
-                    if cp.earlier.written.remove(&key) {
-                        // Written before the interruption: counted already.
-                        write = false;
-                        open.entry(position).or_default().push(key);
-                    } else if crate::engine::cut_by_interrupt(&record) {
-                        // Probed again on resume: neither written nor done.
-                        write = false;
-                        done = false;
-                        summary.left_for_resume += 1;
-                    } else {
-                        open.entry(position).or_default().push(key);
-                    }
-                }
-                if write {
-                    summary.add(&record);
-                    if let Some(tap) = cfg.tap.as_mut() {
-                        tap(&record);
-                    }
-                    out.write(&record, cfg.transcript)?;
-                    if out.rows_full() {
-                        // A sorted run of the table: under the bar, as every write.
-                        match &cfg.progress {
-                            Some(pb) => pb.suspend(|| out.flush_rows())?,
-                            None => out.flush_rows()?,
-                        }
-                    }
-                }
-                if let Some(pb) = &cfg.progress {
-                    if last {
-                        pb.inc(1);
-                    }
-                    if summary.relay_count > 0 {
-                        pb.set_message(format!("relays: {}", summary.relay_count));
-                    }
-                }
-                (position, done)
+                let line = Line::of(&record, cfg.line_format())?;
+                let at = (position, last);
+                take(
+                    &mut cfg,
+                    &mut out,
+                    &mut summary,
+                    &mut open,
+                    line,
+                    Some(&record),
+                    at,
+                )?
+            }
+            Event::Line {
+                line,
+                position,
+                last,
+            } => {
+                let at = (position, last);
+                take(&mut cfg, &mut out, &mut summary, &mut open, *line, None, at)?
             }
         };
         if let Some(cp) = cfg.checkpoint.as_mut() {
@@ -544,19 +584,17 @@ struct Sink {
     /// Whole lines not handed over yet.
     batch: Vec<u8>,
     format: Format,
-    color: bool,
     /// The table's rows, kept to be written sorted by address then port
     /// when the scan ends (the other formats stream in completion order).
     rows: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl Sink {
-    fn new(format: Format, out: Box<dyn Write + Send>, color: bool) -> Sink {
+    fn new(format: Format, out: Box<dyn Write + Send>) -> Sink {
         Sink {
             out,
             batch: Vec::new(),
             format,
-            color,
             rows: Vec::new(),
         }
     }
@@ -603,18 +641,12 @@ impl Sink {
         self.hand_over()
     }
 
-    fn write(&mut self, r: &Record, transcript: bool) -> io::Result<()> {
-        let line = match self.format {
-            Format::Csv => csv_line(r.csv_row())?,
-            Format::Jsonl => jsonl(&r.json(transcript))?.into_bytes(),
-            Format::Table => {
-                // Written sorted when the scan ends or [`Sink::rows_full`].
-                self.rows.push((r.facts.addr, table_row(r, self.color)));
-                return Ok(());
-            }
-        };
-        self.put(&line);
-        Ok(())
+    fn write(&mut self, line: Line) {
+        match self.format {
+            // Written sorted when the scan ends or [`Sink::rows_full`].
+            Format::Table => self.rows.push((line.addr, line.bytes)),
+            Format::Csv | Format::Jsonl => self.put(&line.bytes),
+        }
     }
 
     /// The table holds a batch of rows to sort and write now.
@@ -645,6 +677,59 @@ impl Sink {
             Format::Csv => self.hand_over(),
         }
     }
+}
+
+/// Take one record's line (and the record itself, when it came whole): count
+/// it, write it unless a resumed run wrote it before, show it to the tap.
+/// Returns the job's position and whether the job is done.
+fn take(
+    cfg: &mut Writer,
+    out: &mut Sink,
+    summary: &mut Summary,
+    open: &mut HashMap<u128, Vec<Written>>,
+    line: Line,
+    record: Option<&Record>,
+    (position, last): (u128, bool),
+) -> io::Result<(u128, bool)> {
+    let mut write = true;
+    let mut done = last;
+    if let Some(cp) = cfg.checkpoint.as_mut() {
+        if cp.earlier.written.remove(&line.key) {
+            // Written before the interruption: counted already.
+            write = false;
+            open.entry(position).or_default().push(line.key.clone());
+        } else if line.cut_by_interrupt {
+            // Probed again on resume: neither written nor done.
+            write = false;
+            done = false;
+            summary.left_for_resume += 1;
+        } else {
+            open.entry(position).or_default().push(line.key.clone());
+        }
+    }
+    if write {
+        summary.add(&line);
+        if let (Some(tap), Some(record)) = (cfg.tap.as_mut(), record) {
+            tap(record);
+        }
+        out.write(line);
+        if out.rows_full() {
+            // A sorted run of the table: under the bar, as every write.
+            match &cfg.progress {
+                Some(pb) => pb.suspend(|| out.flush_rows())?,
+                None => out.flush_rows()?,
+            }
+        }
+    }
+    if let Some(pb) = &cfg.progress {
+        if last {
+            pb.inc(1);
+        }
+        if summary.relay_count > 0 {
+            pb.set_message(format!("relays: {}", summary.relay_count));
+        }
+    }
+    Ok((position, done))
 }
 
 /// One row of `--format table`. The reply is server text: neutralised
@@ -740,15 +825,116 @@ mod tests {
         }
     }
 
-    /// The record of job `i`: its address names it (127.x.y.z).
-    fn event(i: u32) -> Event {
+    /// The record of job `i`: its address names it (127.x.y.z). Every
+    /// third is a relay.
+    fn record(i: u32) -> Record {
         let addr = SocketAddr::from(([127, (i >> 16) as u8, (i >> 8) as u8, i as u8], 25));
         let facts = Facts::new(addr, None);
-        let verdict = classify(&facts);
-        Event::Record {
-            record: Box::new(Record::new(facts, verdict)),
-            position: u128::from(i),
-            last: true,
+        let mut verdict = classify(&facts);
+        if i % 3 == 0 {
+            verdict.verdict = Status::OpenRelay;
+            verdict.accepted = vec!["S1", "R4"];
+        }
+        Record {
+            // One time for all: the records of two runs compare equal.
+            timestamp: std::time::UNIX_EPOCH,
+            ..Record::new(facts, verdict)
+        }
+    }
+
+    /// Job `i`'s event: the whole record for even `i`, its CSV line made
+    /// beforehand (as the engine does) for odd `i`, so that every test
+    /// below runs the writer over both kinds.
+    fn event(i: u32) -> Event {
+        let record = record(i);
+        let (position, last) = (u128::from(i), true);
+        if i % 2 == 0 {
+            return Event::Record {
+                record: Box::new(record),
+                position,
+                last,
+            };
+        }
+        let line = Line::of(&record, Writer::plain(Format::Csv).line_format()).unwrap();
+        Event::Line {
+            line: Box::new(line),
+            position,
+            last,
+        }
+    }
+
+    /// The writer writes the same bytes, and counts the same, whether the
+    /// engine sends records or the lines it made of them: in every format.
+    #[test]
+    fn a_line_made_by_the_engine_is_written_as_the_writer_would_write_its_record() {
+        for format in [Format::Csv, Format::Jsonl, Format::Table] {
+            let written = |as_lines: bool| {
+                let cfg = Writer {
+                    transcript: true,
+                    ..Writer::plain(format)
+                };
+                let how = cfg.line_format();
+                let (tx, rx) = mpsc::channel(64);
+                for i in 0..40u32 {
+                    let (record, position, last) = (record(39 - i), u128::from(i), true);
+                    let event = if as_lines {
+                        let line = Box::new(Line::of(&record, how).unwrap());
+                        Event::Line {
+                            line,
+                            position,
+                            last,
+                        }
+                    } else {
+                        let record = Box::new(record);
+                        Event::Record {
+                            record,
+                            position,
+                            last,
+                        }
+                    };
+                    tx.try_send(event).unwrap();
+                }
+                drop(tx);
+                let out = Arc::new(Mutex::new(Vec::new()));
+                let sink = Shared(out.clone());
+                let summary = run(cfg, rx, Box::new(sink), Instant::now()).unwrap();
+                let bytes = std::mem::take(&mut *out.lock().unwrap());
+                (bytes, summary)
+            };
+            let (records, by_record) = written(false);
+            let (lines, by_line) = written(true);
+            // Every line but JSONL's closing summary, which holds the time taken.
+            let results = |b: &[u8]| -> Vec<String> {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .filter(|l| !l.contains("\"type\":\"summary\""))
+                    .map(String::from)
+                    .collect()
+            };
+            let text = String::from_utf8_lossy(&records).into_owned();
+            assert_eq!(results(&records), results(&lines), "{format:?}");
+            // 40 results, and a header but in JSONL (no meta line here).
+            let header = usize::from(format != Format::Jsonl);
+            assert_eq!(results(&records).len(), 40 + header, "{format:?}: {text}");
+            assert!(text.contains("127.0.0.39"), "{format:?}: {text}");
+            assert_eq!(by_record.total, 40);
+            assert_eq!((by_line.total, by_line.relay_count), (40, 14));
+            assert_eq!(by_line.relays, by_record.relays);
+            assert_eq!(by_line.relays[0].2, "S1 R4");
+            assert_eq!(by_line.counts, by_record.counts);
+        }
+    }
+
+    /// A sink that keeps what it is given.
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
         }
     }
 
