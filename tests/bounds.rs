@@ -146,7 +146,7 @@ async fn nul_bytes_and_invalid_utf8_are_kept_as_text_not_a_panic() {
     );
     let banner = conn.read_reply().await.unwrap();
     assert_eq!(banner.code, 220);
-    assert_eq!(banner.lines, vec!["mx.example.org \0\\xFF\\xFE\\xC3( junk"]);
+    assert_eq!(banner.lines[..], ["mx.example.org \0\\xFF\\xFE\\xC3( junk"]);
 }
 
 /// One byte a second: every read succeeds well within the read timeout, so
@@ -234,7 +234,7 @@ async fn lock_step_exchange_works_with_an_honest_server() {
         .command(&Command::Ehlo("scanner.example.org".into()))
         .await
         .unwrap();
-    assert_eq!(ehlo.lines, vec!["mx", "PIPELINING"]);
+    assert_eq!(ehlo.lines[..], ["mx", "PIPELINING"]);
     let mail = conn.command(&Command::MailFrom("<>".into())).await.unwrap();
     assert_eq!(mail.code, 250);
     assert_eq!(commands.load(Ordering::SeqCst), 2);

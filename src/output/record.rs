@@ -182,7 +182,7 @@ impl Record {
             ehlo: Ehlo {
                 command: f.greeting.hello_command.map(|h| h.as_str().to_string()),
                 extensions: f.greeting.capabilities.keywords.clone(),
-                reply: f.greeting.hello.as_ref().map(|r| r.lines.clone()),
+                reply: f.greeting.hello.as_ref().map(|r| r.lines.to_vec()),
             },
             error: self.error(),
             findings: self

@@ -545,7 +545,7 @@ mod tests {
         let mut c = conn(b"220 hi\r\n250-a\n250 b\r\n", Limits::default());
         assert_eq!(c.read_reply().await.unwrap(), Reply::new(220, "hi"));
         let r = c.read_reply().await.unwrap();
-        assert_eq!(r.lines, vec!["a", "b"]);
+        assert_eq!(r.lines[..], ["a", "b"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -607,8 +607,8 @@ mod tests {
         c.set_budget(budget.clone());
         let r = c.read_reply().await.unwrap();
         assert_eq!(
-            r.lines,
-            vec!["5.7.1 Relaying denied"],
+            r.lines[..],
+            ["5.7.1 Relaying denied"],
             "kept: the first line's start"
         );
         assert_eq!(budget.cut().map(|c| c.replies), Some(1));

@@ -126,7 +126,7 @@ mod tests {
         all.extend(lines);
         let r = Reply {
             code: 250,
-            lines: all,
+            lines: all.into(),
         };
         assert_eq!(Capabilities::from_reply(&r).keywords.len(), MAX_EXTENSIONS);
     }
@@ -138,7 +138,10 @@ mod tests {
             let mechs: Vec<String> = (0..100).map(|m| format!("M{l}X{m}")).collect();
             lines.push(format!("AUTH {}", mechs.join(" ")));
         }
-        let caps = Capabilities::from_reply(&Reply { code: 250, lines });
+        let caps = Capabilities::from_reply(&Reply {
+            code: 250,
+            lines: lines.into(),
+        });
         assert_eq!(caps.auth.len(), MAX_AUTH);
         assert_eq!(caps.keywords, vec!["AUTH"]);
     }
@@ -146,7 +149,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn never_panics(lines in proptest::collection::vec("\\PC{0,40}", 0..20)) {
-            let r = Reply { code: 250, lines };
+            let r = Reply { code: 250, lines: lines.into() };
             let caps = Capabilities::from_reply(&r);
             proptest::prop_assert!(caps.keywords.len() <= MAX_EXTENSIONS);
         }
@@ -155,7 +158,7 @@ mod tests {
         /// keywords and mechanisms are plain tokens, within their caps.
         #[test]
         fn any_text_gives_only_plain_tokens(lines in proptest::collection::vec(".{0,60}", 0..40)) {
-            let caps = Capabilities::from_reply(&Reply { code: 250, lines });
+            let caps = Capabilities::from_reply(&Reply { code: 250, lines: lines.into() });
             proptest::prop_assert!(caps.keywords.len() <= MAX_EXTENSIONS);
             proptest::prop_assert!(caps.auth.len() <= MAX_AUTH);
             for word in caps.keywords.iter().chain(caps.auth.iter()) {

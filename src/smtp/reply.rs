@@ -6,7 +6,12 @@
 //! anything that is not a well-formed reply line is a [`ReplyError`].
 
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::fmt;
+
+/// A reply's lines. Most replies have one: it is kept inline, so a reply
+/// costs one allocation (its text), not two.
+pub type Lines = SmallVec<[String; 1]>;
 
 /// One complete SMTP reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,7 +19,7 @@ pub struct Reply {
     /// The three-digit reply code, e.g. 250.
     pub code: u16,
     /// The text of each line, without the code and separator.
-    pub lines: Vec<String>,
+    pub lines: Lines,
 }
 
 /// Why a line could not be read as part of an SMTP reply.
@@ -121,7 +126,7 @@ impl Reply {
     pub fn new(code: u16, text: &str) -> Self {
         Reply {
             code,
-            lines: vec![text.to_string()],
+            lines: smallvec::smallvec![text.to_string()],
         }
     }
 
@@ -224,7 +229,7 @@ pub struct ReplyBuilder {
     max_reply: usize,
     max_lines: usize,
     code: Option<u16>,
-    lines: Vec<String>,
+    lines: Lines,
     size: usize,
 }
 
@@ -234,7 +239,7 @@ impl ReplyBuilder {
             max_reply,
             max_lines,
             code: None,
-            lines: Vec::new(),
+            lines: Lines::new(),
             size: 0,
         }
     }
@@ -302,7 +307,7 @@ mod tests {
         assert_eq!(b.push("250-PIPELINING").unwrap(), None);
         let r = b.push("250 8BITMIME").unwrap().unwrap();
         assert_eq!(r.code, 250);
-        assert_eq!(r.lines, vec!["mx.example.org", "PIPELINING", "8BITMIME"]);
+        assert_eq!(r.lines[..], ["mx.example.org", "PIPELINING", "8BITMIME"]);
     }
 
     #[test]
@@ -381,7 +386,7 @@ mod tests {
         fn the_fast_status_reads_what_the_general_parser_reads(
             s in "[ 0-9.+a]{0,14}|[245]\\.[0-9]{1,4}\\.[0-9]{1,6}( .*)?"
         ) {
-            let reply = Reply { code: 550, lines: vec![s.clone()] };
+            let reply = Reply { code: 550, lines: smallvec::smallvec![s.clone()] };
             proptest::prop_assert_eq!(reply.enhanced_status(), status_by_split(&s));
         }
 

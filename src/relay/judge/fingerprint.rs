@@ -240,7 +240,10 @@ mod tests {
         let mut f = Facts::new("192.0.2.1:25".parse().unwrap(), None);
         let mut lines = vec!["mx.example.org".to_string()];
         lines.extend(ehlo.iter().map(|s| s.to_string()));
-        let hello = Reply { code: 250, lines };
+        let hello = Reply {
+            code: 250,
+            lines: lines.into(),
+        };
         f.greeting = Greeting {
             banner: Some(Reply::new(220, banner)),
             hello_command: Some(Hello::Ehlo),

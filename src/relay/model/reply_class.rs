@@ -316,13 +316,13 @@ mod tests {
     fn a_phrase_split_over_two_lines_is_found_across_a_path_it_is_not() {
         let split = Reply {
             code: 554,
-            lines: vec!["5.7.1 relay access".into(), "denied".into()],
+            lines: vec!["5.7.1 relay access".into(), "denied".into()].into(),
         };
         assert_eq!(phrases_in(&split), RELAY);
         assert_eq!(phrases_in(&split), phrases_one_by_one(&split));
         let cut = Reply {
             code: 554,
-            lines: vec!["relay <a@b> access denied".into()],
+            lines: vec!["relay <a@b> access denied".into()].into(),
         };
         assert_eq!(phrases_in(&cut), 0);
     }
@@ -349,7 +349,10 @@ mod tests {
             vec![format!("ünïcödé — {relay} — 拒否")],
             vec!["\\xE2\\x82 must use starttls".into()],
         ] {
-            let reply = Reply { code: 554, lines };
+            let reply = Reply {
+                code: 554,
+                lines: lines.into(),
+            };
             assert_eq!(
                 phrases_in(&reply),
                 phrases_one_by_one(&reply),
@@ -378,7 +381,7 @@ mod tests {
             lines in proptest::collection::vec("(?s).{0,80}|[<>\\x00-\\x1f a-zA-Z.]{0,80}", 1..4),
             code in proptest::sample::select(vec![421u16, 450, 451, 454, 530, 550, 553, 554]),
         ) {
-            let reply = Reply { code, lines };
+            let reply = Reply { code, lines: lines.into() };
             proptest::prop_assert_eq!(phrases_in(&reply), phrases_one_by_one(&reply));
         }
     }
