@@ -334,6 +334,6 @@ fn test_line(t: &TestFacts) -> TestLine {
             .chain(t.rcpt_reply.iter())
             .map(Reply::one_line)
             .collect(),
-        skipped: t.skipped.clone(),
+        skipped: t.skipped.as_deref().map(String::from),
     }
 }

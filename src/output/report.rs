@@ -590,7 +590,7 @@ fn test_cells(test: &TestFacts) -> (&'static str, String, String) {
         _ => String::new(),
     };
     let reply = match outcome {
-        Outcome::Skipped => test.skipped.clone().unwrap_or_default(),
+        Outcome::Skipped => test.skipped.as_deref().unwrap_or_default().to_string(),
         Outcome::Aborted => test
             .error
             .as_ref()

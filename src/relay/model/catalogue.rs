@@ -7,6 +7,7 @@
 
 use super::address::SelfForm;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -318,12 +319,12 @@ impl<'p> Paths<'p> {
 
 impl RelayTest {
     /// Fill in the paths, or name the missing placeholder.
-    pub fn render(&'static self, p: &Placeholders) -> Result<RenderedTest, String> {
+    pub fn render(&'static self, p: &Placeholders) -> Result<RenderedTest, &'static str> {
         self.render_in(&mut Paths::new(p))
     }
 
     /// [`RelayTest::render`] with the paths of the target's other tests.
-    pub fn render_in(&'static self, paths: &mut Paths<'_>) -> Result<RenderedTest, String> {
+    pub fn render_in(&'static self, paths: &mut Paths<'_>) -> Result<RenderedTest, &'static str> {
         let mut missing = None;
         let mut mail_from = None;
         for template in self.sender {
@@ -337,13 +338,23 @@ impl RelayTest {
                 }
             }
         }
-        let mail_from = mail_from.ok_or_else(|| missing.unwrap_or_default().to_string())?;
-        let rcpt_to = paths.path(self.recipient).map_err(str::to_string)?;
+        let mail_from = mail_from.ok_or(missing.unwrap_or_default())?;
+        let rcpt_to = paths.path(self.recipient)?;
         Ok(RenderedTest {
             test: self,
             mail_from,
             rcpt_to,
         })
+    }
+}
+
+/// Why a test was skipped whose placeholder `name` is not known for the
+/// target: a fixed text for the two that can be unknown (`{H}`, `{TD}`).
+pub fn unknown_placeholder(name: &str) -> Cow<'static, str> {
+    match name {
+        "H" => Cow::Borrowed("placeholder {H} unknown"),
+        "TD" => Cow::Borrowed("placeholder {TD} unknown"),
+        other => Cow::Owned(format!("placeholder {{{other}}} unknown")),
     }
 }
 
@@ -510,7 +521,7 @@ mod tests {
         };
         let mut paths = Paths::new(&unknown);
         for _ in 0..2 {
-            assert_eq!(find("S3").unwrap().render_in(&mut paths), Err("H".into()));
+            assert_eq!(find("S3").unwrap().render_in(&mut paths), Err("H"));
         }
     }
 
@@ -556,9 +567,14 @@ mod tests {
         let mut p = placeholders();
         p.host = None;
         p.target_domain = None;
-        assert_eq!(find("S3").unwrap().render(&p), Err("H".into()));
-        assert_eq!(find("S7").unwrap().render(&p), Err("TD".into()));
-        assert_eq!(find("R2").unwrap().render(&p), Err("H".into()));
+        assert_eq!(find("S3").unwrap().render(&p), Err("H"));
+        assert_eq!(find("S7").unwrap().render(&p), Err("TD"));
+        for name in ["H", "TD", "IP", "X"] {
+            let why = unknown_placeholder(name);
+            assert_eq!(why, format!("placeholder {{{name}}} unknown"));
+            assert_eq!(matches!(why, Cow::Borrowed(_)), name == "H" || name == "TD");
+        }
+        assert_eq!(find("R2").unwrap().render(&p), Err("H"));
         assert_eq!(rendered("R1", &p).0, "<scan@[192.0.2.1]>");
     }
 

@@ -7,6 +7,7 @@ use crate::dns::{BlocklistCheck, MxHost};
 use crate::smtp::tls::TlsInfo;
 use crate::smtp::{Capabilities, Reply, TranscriptEntry};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -207,8 +208,9 @@ pub struct TestFacts {
     pub rcpt_to: Option<Arc<str>>,
     pub mail_reply: Option<Reply>,
     pub rcpt_reply: Option<Reply>,
-    /// Why the test was not run (a missing placeholder, or the probe stopped).
-    pub skipped: Option<String>,
+    /// Why the test was not run (a missing placeholder, or the probe
+    /// stopped): mostly one of a few fixed texts, not formatted per host.
+    pub skipped: Option<Cow<'static, str>>,
     /// Why the test was cut short.
     pub error: Option<Failure>,
     /// Which connection of this host's session it ran on (1-based).
@@ -227,7 +229,7 @@ impl TestFacts {
         }
     }
 
-    pub fn skipped(id: &'static str, kind: Kind, why: impl Into<String>) -> Self {
+    pub fn skipped(id: &'static str, kind: Kind, why: impl Into<Cow<'static, str>>) -> Self {
         TestFacts {
             id,
             kind,

@@ -312,7 +312,7 @@ impl Probe<'_> {
                 Err(missing) => results.push(Some(TestFacts::skipped(
                     test.id,
                     test.kind,
-                    format!("placeholder {{{missing}}} unknown"),
+                    catalogue::unknown_placeholder(missing),
                 ))),
             }
         }
@@ -704,10 +704,7 @@ impl Probe<'_> {
             }
             if let Some(why) = &stop {
                 for (i, r, _) in queue.drain(..) {
-                    done.push((
-                        i,
-                        TestFacts::skipped(r.test.id, r.test.kind, format!("not run: {why}")),
-                    ));
+                    done.push((i, TestFacts::skipped(r.test.id, r.test.kind, why.not_run())));
                 }
                 break;
             }

@@ -14,6 +14,7 @@ use crate::relay::model::catalogue::{self, Kind, RelayTest};
 use crate::relay::model::facts::TestFacts;
 use crate::relay::model::outcome::Outcome;
 use crate::smtp::Reply;
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -46,6 +47,19 @@ impl fmt::Display for Stop {
             Stop::DirectAccepted => f.write_str("a direct test was accepted"),
             Stop::ConnectionLimit(n) => write!(f, "connection limit ({n}) reached"),
             Stop::NoSession(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Stop {
+    /// Why a test was not run: `not run: ` and the reason, a fixed text
+    /// for the reasons without data (most of them).
+    pub fn not_run(&self) -> Cow<'static, str> {
+        match self {
+            Stop::Deadline => Cow::Borrowed("not run: host deadline reached"),
+            Stop::EveryMailRefused => Cow::Borrowed("not run: every MAIL FROM was refused"),
+            Stop::DirectAccepted => Cow::Borrowed("not run: a direct test was accepted"),
+            other => Cow::Owned(format!("not run: {other}")),
         }
     }
 }
@@ -510,6 +524,23 @@ mod tests {
         assert!(!counts_against_budget(Verb::Rcpt, &ok));
         assert!(pipelines(true, 1) && pipelines(true, 2) && !pipelines(false, 5));
         assert!(!pipelines(true, 0) && !pipelines(false, 1));
+    }
+
+    #[test]
+    fn a_stop_says_why_a_test_was_not_run_in_fixed_text_where_it_can() {
+        let stops = [
+            Stop::Deadline,
+            Stop::EveryMailRefused,
+            Stop::DirectAccepted,
+            Stop::ConnectionLimit(3),
+            Stop::NoSession("connection refused".into()),
+        ];
+        for stop in &stops {
+            assert_eq!(stop.not_run(), format!("not run: {stop}"));
+            let fixed = matches!(stop.not_run(), Cow::Borrowed(_));
+            let has_data = matches!(stop, Stop::ConnectionLimit(_) | Stop::NoSession(_));
+            assert_eq!(fixed, !has_data, "{stop}");
+        }
     }
 
     #[test]
