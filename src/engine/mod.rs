@@ -352,13 +352,11 @@ struct Outbox<'a> {
 }
 
 impl Outbox<'_> {
-    async fn send(
-        self,
-        record: Record,
-        position: u128,
-        last: bool,
-    ) -> Result<(), mpsc::error::SendError<Event>> {
-        let event = match self.lines.map(|how| Line::of(&record, how)) {
+    /// The event for `record`. Not async: the record is moved into the
+    /// event here, so a job's task (which holds the send while the channel
+    /// is full) holds only the small event, never a whole record inline.
+    fn event(self, record: Record, position: u128, last: bool) -> Event {
+        match self.lines.map(|how| Line::of(&record, how)) {
             Some(Ok(line)) => Event::Line {
                 line: Box::new(line),
                 position,
@@ -371,8 +369,7 @@ impl Outbox<'_> {
                 position,
                 last,
             },
-        };
-        self.tx.send(event).await
+        }
     }
 }
 
@@ -390,7 +387,7 @@ async fn run_job(
         timeout: resolve_timeout,
         guard,
     } = resolve;
-    let send = |record: Record, last: bool| out.send(record, position, last);
+    let send = |record: Record, last: bool| out.tx.send(out.event(record, position, last));
     let resolved = tokio::select! {
         biased;
         () = stop.clone().wait() => {
