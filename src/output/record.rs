@@ -144,7 +144,7 @@ impl Record {
 
     /// The CSV row, every text cell neutralised.
     pub fn csv_row(&self) -> Vec<String> {
-        csv_row(&self.line(Detail::Summary))
+        CsvFields::of_record(self).row()
     }
 
     /// The JSON Lines `result` line. Text is kept as the server sent it
@@ -267,38 +267,123 @@ pub fn auth_cell<S: AsRef<str>>(before: &[S], after: Option<&[S]>, implicit: boo
     cells.join(";")
 }
 
-/// The CSV row of a result line, every text cell neutralised. One
-/// definition serves the scan's own CSV and `relayscan merge`.
-pub fn csv_row(r: &ResultLine) -> Vec<String> {
-    let text = |s: Option<&str>| csv_cell(s.unwrap_or("")).into_owned();
-    let list = |items: &[String]| csv_cell(&items.join(";")).into_owned();
-    let number = |n: u64| n.to_string();
-    let implicit = r.tls["mode"] == "implicit";
-    let zones: Vec<&str> = r.dnsbl["listed"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|l| l["zone"].as_str()).collect())
-        .unwrap_or_default();
-    vec![
-        r.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        number(r.port.into()),
-        text(r.hostname.as_deref()),
-        r.verdict.as_str().to_string(),
-        text(r.confidence.map(Confidence::as_str)),
-        list(&r.accepted),
-        text(r.reply.as_deref()),
-        text(r.banner.as_deref()),
-        text(r.software.map(|s| s.as_str())),
-        text(r.starttls.as_deref()),
-        text(r.tls_version.as_deref()),
-        csv_cell(&auth_cell(&r.auth, r.auth_tls.as_deref(), implicit)).into_owned(),
-        text(r.error.as_deref()),
-        number(r.duration_ms),
-        text(Some(&r.timestamp)),
-        csv_cell(&zones.join(";")).into_owned(),
-    ]
+/// What a CSV row shows, borrowed from a record (the scan's own CSV) or
+/// from a result line read back (`relayscan merge`): [`CsvFields::row`] is
+/// the one definition of the row for both.
+pub struct CsvFields<'a> {
+    ip: Option<std::net::IpAddr>,
+    port: u16,
+    hostname: Option<&'a str>,
+    verdict: crate::relay::Status,
+    confidence: Option<Confidence>,
+    accepted: Vec<&'a str>,
+    reply: Option<&'a str>,
+    banner: Option<String>,
+    software: Option<crate::relay::fingerprint::Software>,
+    starttls: &'a str,
+    tls_version: Option<&'a str>,
+    auth: &'a [String],
+    auth_tls: Option<&'a [String]>,
+    implicit: bool,
+    error: Option<String>,
+    duration_ms: u64,
+    timestamp: String,
+    zones: Vec<&'a str>,
 }
 
-/// The `--auth` tests. The password is not in the facts, so it cannot be here.
+impl<'a> CsvFields<'a> {
+    /// A record's fields, read straight from its facts: no result line is
+    /// built (its tests, TLS and blocklist objects cost a few dozen
+    /// allocations, and a row needs none of them).
+    pub fn of_record(r: &'a Record) -> CsvFields<'a> {
+        let f = &r.facts;
+        let v = &r.verdict;
+        CsvFields {
+            ip: (!f.addr.ip().is_unspecified()).then(|| f.addr.ip()),
+            port: f.addr.port(),
+            hostname: r.hostname(),
+            verdict: v.verdict,
+            confidence: v.confidence,
+            accepted: v.accepted.clone(),
+            reply: v.reply.as_deref(),
+            banner: r.banner(),
+            software: r.audit.software.as_ref().map(|s| s.software),
+            starttls: r.starttls(),
+            tls_version: r.tls_version(),
+            auth: &f.greeting.capabilities.auth,
+            auth_tls: f
+                .tls
+                .as_ref()
+                .and_then(|t| t.capabilities.as_ref())
+                .map(|c| c.auth.as_slice()),
+            implicit: f.tls.as_ref().is_some_and(|t| t.mode == TlsMode::Implicit),
+            error: r.error(),
+            duration_ms: f.duration_ms,
+            timestamp: r.timestamp(),
+            zones: f
+                .dnsbl
+                .as_ref()
+                .map(|d| d.listed.iter().map(|l| l.zone.as_str()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A result line's fields, as `merge` reads them back.
+    pub fn of_line(r: &'a ResultLine) -> CsvFields<'a> {
+        CsvFields {
+            ip: r.ip,
+            port: r.port,
+            hostname: r.hostname.as_deref(),
+            verdict: r.verdict,
+            confidence: r.confidence,
+            accepted: r.accepted.iter().map(String::as_str).collect(),
+            reply: r.reply.as_deref(),
+            banner: r.banner.clone(),
+            software: r.software,
+            starttls: r.starttls.as_deref().unwrap_or(""),
+            tls_version: r.tls_version.as_deref(),
+            auth: &r.auth,
+            auth_tls: r.auth_tls.as_deref(),
+            implicit: r.tls["mode"] == "implicit",
+            error: r.error.clone(),
+            duration_ms: r.duration_ms,
+            timestamp: r.timestamp.clone(),
+            zones: r.dnsbl["listed"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|l| l["zone"].as_str()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The row, every text cell neutralised.
+    pub fn row(&self) -> Vec<String> {
+        let text = |s: Option<&str>| csv_cell(s.unwrap_or("")).into_owned();
+        vec![
+            self.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            self.port.to_string(),
+            text(self.hostname),
+            self.verdict.as_str().to_string(),
+            text(self.confidence.map(Confidence::as_str)),
+            csv_cell(&self.accepted.join(";")).into_owned(),
+            text(self.reply),
+            text(self.banner.as_deref()),
+            text(self.software.map(|s| s.as_str())),
+            text(Some(self.starttls)),
+            text(self.tls_version),
+            csv_cell(&auth_cell(self.auth, self.auth_tls, self.implicit)).into_owned(),
+            text(self.error.as_deref()),
+            self.duration_ms.to_string(),
+            text(Some(&self.timestamp)),
+            csv_cell(&self.zones.join(";")).into_owned(),
+        ]
+    }
+}
+
+/// The CSV row of a result line, every text cell neutralised (`merge`).
+pub fn csv_row(r: &ResultLine) -> Vec<String> {
+    CsvFields::of_line(r).row()
+}
+
 fn auth_audit(a: &crate::relay::auth::AuthFacts) -> AuthAudit {
     AuthAudit {
         after_failed_auth: a.after_failed_auth.as_ref().map(test_line),
@@ -335,5 +420,110 @@ fn test_line(t: &TestFacts) -> TestLine {
             .map(Reply::one_line)
             .collect(),
         skipped: t.skipped.as_deref().map(String::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::dnsbl::Listing;
+    use crate::dns::BlocklistCheck;
+    use crate::relay::facts::{Greeting, TlsFacts};
+    use crate::relay::{classify, Status};
+    use crate::smtp::Capabilities;
+    use std::net::SocketAddr;
+
+    /// Records whose every CSV cell has something to show, in variants.
+    fn records() -> Vec<Record> {
+        let mut out = Vec::new();
+        for i in 0..8u8 {
+            let addr = SocketAddr::from(([127, 0, 0, i], 25));
+            let mut facts = Facts::new(addr, (i % 2 == 0).then(|| "mx.example.test".into()));
+            facts.greeting = Greeting {
+                banner: Some(Reply::new(220, "=mx.example.test ESMTP \u{1b}[31mred")),
+                hello_command: (i % 4 != 3).then_some(Hello::Ehlo),
+                hello: Some(Reply::new(250, "mx.example.test")),
+                capabilities: Capabilities {
+                    starttls: i % 3 == 0,
+                    auth: vec!["LOGIN".into(), "PLAIN".into()],
+                    ..Capabilities::default()
+                },
+                ..Greeting::default()
+            };
+            if i % 2 == 1 {
+                facts.tls = Some(TlsFacts {
+                    mode: if i % 4 == 1 {
+                        TlsMode::Implicit
+                    } else {
+                        TlsMode::StartTls
+                    },
+                    capabilities: Some(Capabilities {
+                        auth: vec!["PLAIN".into(), "CRAM-MD5".into()],
+                        ..Capabilities::default()
+                    }),
+                    ..TlsFacts::default()
+                });
+            }
+            if i >= 4 {
+                facts.dnsbl = Some(BlocklistCheck {
+                    listed: vec![
+                        Listing {
+                            zone: "zen.example".into(),
+                            codes: vec!["127.0.0.2".into()],
+                            reason: None,
+                        },
+                        Listing {
+                            zone: "@bl.example".into(),
+                            codes: Vec::new(),
+                            reason: Some("listed".into()),
+                        },
+                    ],
+                    ..BlocklistCheck::default()
+                });
+                facts.connect = Connect::Error {
+                    message: "+reset by peer".into(),
+                };
+            }
+            facts.duration_ms = 1000 + u64::from(i);
+            let mut verdict = classify(&facts);
+            if i % 3 == 1 {
+                verdict.verdict = Status::OpenRelay;
+                verdict.accepted = vec!["S1", "R4"];
+                verdict.confidence = Some(Confidence::Delivered);
+                verdict.reply = Some("-250 2.1.5 ok".into());
+            }
+            out.push(Record::new(facts, verdict));
+        }
+        out
+    }
+
+    /// The scan writes a record's row from its facts; `merge` writes it
+    /// from the result line read back: the two rows are the same.
+    #[test]
+    fn a_records_csv_row_is_the_row_merge_writes_from_its_result_line() {
+        let records = records();
+        for r in &records {
+            let line: ResultLine =
+                serde_json::from_value(serde_json::to_value(r.json(false)).unwrap()).unwrap();
+            assert_eq!(r.csv_row(), csv_row(&line), "{:?}", r.facts.addr);
+        }
+        // The variants reach every kind of cell.
+        let rows: Vec<Vec<String>> = records.iter().map(Record::csv_row).collect();
+        let column = |name: &str| CSV_HEADER.iter().position(|h| *h == name).unwrap();
+        let cells = |name: &str| -> Vec<&str> {
+            rows.iter().map(|row| row[column(name)].as_str()).collect()
+        };
+        assert!(cells("auth").contains(&"LOGIN;PLAIN;tls:PLAIN;tls:CRAM-MD5"));
+        assert!(cells("auth").contains(&"LOGIN;PLAIN"));
+        assert!(cells("dnsbl").contains(&"zen.example;@bl.example"));
+        assert!(cells("starttls").contains(&"advertised"));
+        assert!(cells("starttls").contains(&"failed"));
+        assert!(cells("accepted").contains(&"S1;R4"));
+        assert!(cells("reply").contains(&"'-250 2.1.5 ok"));
+        assert!(cells("error").contains(&"connect-error: +reset by peer"));
+        // The server's escape sequence is shown, never sent to a terminal.
+        let banner = "220 =mx.example.test ESMTP \\x1B[31mred";
+        assert!(cells("banner").iter().all(|b| *b == banner), "{rows:?}");
+        assert!(cells("hostname").contains(&"mx.example.test"));
     }
 }
