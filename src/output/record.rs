@@ -174,7 +174,7 @@ impl Record {
             confidence: v.confidence,
             confirmation: value(&f.confirmation),
             connections: f.connections,
-            controls: (detail != Detail::Summary).then(|| tests(&f.controls)),
+            controls: Some(tests(&f.controls)),
             deadline_cut: f.deadline_cut,
             deciding_test: v.deciding_test.map(String::from),
             dnsbl: value(&f.dnsbl),
@@ -229,7 +229,7 @@ impl Record {
                 .filter(|s| !s.is_empty())
                 .map(String::from),
             target_domain: f.target_domain.clone(),
-            tests: (detail != Detail::Summary).then(|| tests(&f.tests)),
+            tests: Some(tests(&f.tests)),
             timestamp: self.timestamp(),
             tls: value(&f.tls),
             tls_version: self.tls_version().map(String::from),
@@ -241,11 +241,11 @@ impl Record {
     }
 }
 
-/// How much of a record goes into its result line: a CSV row needs only
-/// the top-level fields, so it skips building every test's object.
+/// How much of a record goes into its result line: the transcript only
+/// with `--transcript`. (A CSV row is read from the record itself:
+/// [`CsvFields::of_record`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detail {
-    Summary,
     Tests,
     Transcript,
 }
