@@ -7,9 +7,16 @@ use common::{csv_rows, relayscan, TestLab, FAST};
 use predicates::prelude::*;
 use relayscan::output::CSV_HEADER;
 use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Held by the test that scans all of 127.0.0.0/24 on its lab's port, and
+/// by the tests here that listen on an ephemeral port of 127.0.0.1 (the
+/// demo's catcher): that port may be the lab's, and the scan would find it.
+static WHOLE_24: Mutex<()> = Mutex::new(());
 
 #[test]
 fn scan_of_a_slash_24_gets_every_lab_verdict_right() {
+    let _alone = WHOLE_24.lock().unwrap_or_else(|e| e.into_inner());
     let lab = TestLab::start(&[]);
     let port = lab.port().to_string();
     let out = relayscan()
@@ -372,6 +379,7 @@ fn bad_input_is_a_one_line_error_and_creates_no_file() {
 
 #[test]
 fn demo_gets_every_profile_right() {
+    let _alone = WHOLE_24.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     relayscan()
         .current_dir(dir.path())
