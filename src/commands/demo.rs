@@ -170,8 +170,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             ..Guard::default()
         }),
         catch: Some(CatchWait::new(catcher, CANARY_WAIT)),
-        // The demo's writer shows every record to its tap.
-        lines: None,
+        // None: the demo's writer shows every record to its tap.
+        lines: writer.lines(),
     };
     let sink = output.sink()?;
     let summary = execute(super::Work::sequential(plan), probe, engine, writer, sink).await?;

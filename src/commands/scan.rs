@@ -131,7 +131,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<i32> {
         grace: args.grace,
         guard,
         catch: None,
-        lines: writer.tap.is_none().then(|| writer.line_format()),
+        lines: writer.lines(),
     };
     let sink = opened.sink;
     let summary = super::on_a_worker(&runtime()?, async move {

@@ -377,6 +377,12 @@ impl Writer {
         }
     }
 
+    /// The lines the engine may make for this writer ([`Event::Line`]):
+    /// none when a tap must see every record whole.
+    pub fn lines(&self) -> Option<LineFormat> {
+        self.tap.is_none().then(|| self.line_format())
+    }
+
     /// A writer of `format` with a header, and nothing else: no meta line,
     /// progress bar, tap, checkpoint or colour.
     pub fn plain(format: Format) -> Writer {
