@@ -3,6 +3,7 @@
 //! deadline for the whole host. Modelled on mini-redis's `Connection`.
 
 use super::budget::ReplyBudget;
+use super::step_timer::StepTimer;
 use super::{Command, Reply, ReplyBuilder, ReplyError};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -145,6 +146,8 @@ pub struct Connection {
     pub transcript_truncated: bool,
     /// The host's budget for reply text, shared by its connections.
     budget: Option<Arc<ReplyBudget>>,
+    /// The deadline of each read and write, one timer for all of them.
+    timer: StepTimer,
 }
 
 /// Size of the per-thread buffer every socket read goes through.
@@ -212,6 +215,7 @@ impl Connection {
             transcript_bytes: 0,
             transcript_truncated: false,
             budget: None,
+            timer: StepTimer::default(),
         }
     }
 
@@ -362,7 +366,7 @@ impl Connection {
             let (until, err) = self.step_deadline();
             let (stream, buf) = (&mut self.stream, &mut self.buf);
             let filled = std::future::poll_fn(|cx| poll_fill(stream, buf, cx));
-            match timeout_at(until, filled).await {
+            match self.timer.run(until, filled).await {
                 Err(_) => return Err(err),
                 Ok(Err(e)) => return Err(SessionError::Io(e.kind().to_string())),
                 Ok(Ok(0)) => return Err(SessionError::Closed),
@@ -407,11 +411,14 @@ impl Connection {
     /// Write bytes and flush them, within the step deadline.
     async fn write_wire(&mut self, wire: &[u8]) -> Result<(), SessionError> {
         let (until, err) = self.step_deadline();
-        match timeout_at(until, async {
-            self.stream.write_all(wire).await?;
-            self.stream.flush().await
-        })
-        .await
+        let stream = &mut self.stream;
+        match self
+            .timer
+            .run(until, async {
+                stream.write_all(wire).await?;
+                stream.flush().await
+            })
+            .await
         {
             Err(_) => Err(err),
             Ok(Err(e)) => Err(SessionError::Io(e.kind().to_string())),
@@ -516,7 +523,8 @@ impl Connection {
         if self.send(&Command::Quit).await.is_ok() {
             let _ = self.read_reply().await;
         }
-        let _ = timeout_at(self.step_deadline().0, self.stream.shutdown()).await;
+        let until = self.step_deadline().0;
+        let _ = self.timer.run(until, self.stream.shutdown()).await;
         self.take_transcript()
     }
 }

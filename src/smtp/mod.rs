@@ -10,6 +10,7 @@ pub mod hostname;
 pub mod pacer;
 pub mod reply;
 pub mod sasl;
+pub mod step_timer;
 pub mod tls;
 
 pub use budget::{RepliesCut, ReplyBudget};
