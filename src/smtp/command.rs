@@ -101,7 +101,7 @@ impl Command {
 fn clean_line(wire: &mut Vec<u8>, head: &str, argument: &str) {
     for part in [head, argument] {
         let bytes = part.as_bytes();
-        if bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
+        if has_line_break(bytes) {
             wire.extend(bytes.iter().filter(|&&b| b != b'\r' && b != b'\n'));
         } else {
             // The usual case, a path without line breaks: copied whole.
@@ -109,6 +109,14 @@ fn clean_line(wire: &mut Vec<u8>, head: &str, argument: &str) {
         }
     }
     wire.extend_from_slice(b"\r\n");
+}
+
+/// Whether `bytes` hold a CR or an LF. No early exit: without one the
+/// compiler compares many bytes at once, and a path is short.
+fn has_line_break(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(false, |found, &b| found | (b == b'\r') | (b == b'\n'))
 }
 
 impl fmt::Debug for Command {

@@ -515,6 +515,17 @@ impl Connection {
         }
     }
 
+    /// Read the reply to a QUIT already sent, waiting `wait` at most in all
+    /// (RFC 5321 §4.5.3.2.8 gives the server 5 minutes; the verdict does not
+    /// depend on the answer). Its text is not kept: the connection is done.
+    pub async fn read_goodbye(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        // Every read of the reply ends by `until`, counted from now.
+        self.deadline = until;
+        self.limits.read_timeout = wait;
+        let _ = self.read_reply().await;
+    }
+
     /// Say QUIT and close, politely but without waiting long: the verdict is
     /// already known, so a server that does not answer QUIT costs at most one
     /// short wait.
@@ -574,6 +585,29 @@ mod tests {
         };
         let mut c = conn(b"", limits);
         assert_eq!(c.read_reply().await, Err(SessionError::Timeout));
+    }
+
+    /// A server that trickles its goodbye a line at a time, each within the
+    /// read timeout, is still left after `wait` in all.
+    #[tokio::test(start_paused = true)]
+    async fn a_trickled_goodbye_is_waited_for_at_most_the_wait_in_all() {
+        let (client, mut server) = duplex(1 << 16);
+        tokio::spawn(async move {
+            loop {
+                if server.write_all(b"221-still here\r\n").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+        });
+        let mut c = Connection::new(
+            Box::new(client),
+            Limits::default(),
+            Instant::now() + Duration::from_secs(60),
+        );
+        let start = Instant::now();
+        c.read_goodbye(Duration::from_secs(2)).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]

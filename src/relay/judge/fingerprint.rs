@@ -6,6 +6,7 @@
 
 use crate::relay::model::facts::Facts;
 use crate::relay::model::phrases::PhraseSet;
+use crate::smtp::Reply;
 use serde::Serialize;
 use std::sync::LazyLock;
 
@@ -125,6 +126,7 @@ fn weaker_evidence(facts: &Facts) -> Option<Software> {
             found |= set.scan(std::slice::from_ref(line), false);
         }
     }
+    let mut last: Option<&Reply> = None;
     for reply in facts
         .tests
         .iter()
@@ -133,7 +135,13 @@ fn weaker_evidence(facts: &Facts) -> Option<Software> {
         .filter(|r| !r.is_positive())
         .take(32)
     {
+        // The same words as the refusal before (most servers word every
+        // refusal alike) find the same phrases: not read again.
+        if last.is_some_and(|l| l.lines == reply.lines) {
+            continue;
+        }
         found |= set.scan(&reply.lines, true);
+        last = Some(reply);
     }
     WORDING
         .iter()
@@ -233,7 +241,6 @@ fn word_after(s: &str, marker: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::relay::model::facts::{Greeting, Hello};
-    use crate::smtp::Reply;
     use proptest::strategy::Strategy;
 
     fn facts(banner: &str, ehlo: &[&str]) -> Facts {

@@ -293,7 +293,8 @@ impl<'p> Paths<'p> {
     pub fn new(placeholders: &'p Placeholders) -> Self {
         Paths {
             placeholders,
-            filled: Vec::new(),
+            // Room for every template of the catalogue and the controls.
+            filled: Vec::with_capacity(48),
             buf: String::with_capacity(96),
         }
     }

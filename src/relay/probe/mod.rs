@@ -301,12 +301,24 @@ impl Probe<'_> {
 
         // Render every test first: one whose placeholder is unknown is skipped.
         let tests = self.cfg.tests.clone();
-        let mut rendered = Vec::new();
         let mut results: Vec<Option<TestFacts>> = Vec::with_capacity(tests.len());
+        // C2 rides with the first group: it costs no round trip of its own.
+        let mut first: Vec<(usize, RenderedTest)> = Vec::with_capacity(tests.len() + 1);
+        if self.cfg.controls {
+            if let Ok(c2) = catalogue::CONTROL_POSTMASTER.render_in(&mut paths) {
+                first.push((usize::MAX, c2));
+            }
+        }
+        let mut tricks: Vec<(usize, RenderedTest)> = Vec::with_capacity(tests.len());
         for test in &tests {
             match test.render_in(&mut paths) {
                 Ok(r) => {
-                    rendered.push((results.len(), r));
+                    let into = if r.test.kind == Kind::Trick {
+                        &mut tricks
+                    } else {
+                        &mut first
+                    };
+                    into.push((results.len(), r));
                     results.push(None);
                 }
                 Err(missing) => results.push(Some(TestFacts::skipped(
@@ -316,21 +328,7 @@ impl Probe<'_> {
                 ))),
             }
         }
-        // C2 rides with the first group: it costs no round trip of its own.
         let mut controls_done: Vec<TestFacts> = Vec::new();
-        let postmaster = self
-            .cfg
-            .controls
-            .then(|| catalogue::CONTROL_POSTMASTER.render_in(&mut paths).ok())
-            .flatten();
-        let (direct, tricks): (Vec<_>, Vec<_>) = rendered
-            .into_iter()
-            .partition(|(_, r)| r.test.kind != Kind::Trick);
-        let mut first: Vec<(usize, RenderedTest)> = Vec::new();
-        if let Some(c2) = postmaster {
-            first.push((usize::MAX, c2));
-        }
-        first.extend(direct);
         self.enter(Step::DirectTests);
         // The steps after the connection are boxed: a probe still dialling
         // (most of them, in unreachable space) holds only the dial's state,
@@ -689,7 +687,7 @@ impl Probe<'_> {
         results: &mut [Option<TestFacts>],
         stop_rules: bool,
     ) -> Vec<(usize, TestFacts)> {
-        let mut done: Vec<(usize, TestFacts)> = Vec::new();
+        let mut done: Vec<(usize, TestFacts)> = Vec::with_capacity(items.len());
         let mut queue: VecDeque<(usize, RenderedTest, u8)> =
             items.into_iter().map(|(i, r)| (i, r, 0)).collect();
         let mut stop: Option<Stop> = None;
@@ -723,7 +721,7 @@ impl Probe<'_> {
                 budget,
                 cost,
             );
-            let mut batch = Vec::new();
+            let mut batch = Vec::with_capacity(size.min(queue.len()));
             while batch.len() < size
                 && queue
                     .front()
@@ -1059,7 +1057,7 @@ impl Probe<'_> {
             tokio::spawn(async move {
                 // RFC 5321 §4.5.3.2.8 (the 221 may take up to 5 minutes):
                 // we wait 2 s at most, the server's answer changes nothing.
-                let _ = tokio::time::timeout(QUIT_WAIT, conn.read_reply()).await;
+                conn.read_goodbye(QUIT_WAIT).await;
                 drop(conn);
                 drop(slot);
             });
