@@ -515,15 +515,20 @@ impl Connection {
         }
     }
 
-    /// Read the reply to a QUIT already sent, waiting `wait` at most in all
-    /// (RFC 5321 §4.5.3.2.8 gives the server 5 minutes; the verdict does not
-    /// depend on the answer). Its text is not kept: the connection is done.
-    pub async fn read_goodbye(&mut self, wait: Duration) {
-        let until = Instant::now() + wait;
-        // Every read of the reply ends by `until`, counted from now.
+    /// Read the reply to a QUIT already sent, until `until` at most (RFC
+    /// 5321 §4.5.3.2.8 gives the server 5 minutes; the verdict does not
+    /// depend on the answer). `None` when none came: the connection is done
+    /// either way.
+    pub async fn read_goodbye(&mut self, until: Instant) -> Option<Reply> {
+        // Every read of the reply ends by `until`.
         self.deadline = until;
-        self.limits.read_timeout = wait;
-        let _ = self.read_reply().await;
+        self.limits.read_timeout = until.saturating_duration_since(Instant::now());
+        self.read_reply().await.ok()
+    }
+
+    /// The host's deadline, which bounds every step of the connection.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Say QUIT and close, politely but without waiting long: the verdict is
@@ -606,7 +611,7 @@ mod tests {
             Instant::now() + Duration::from_secs(60),
         );
         let start = Instant::now();
-        c.read_goodbye(Duration::from_secs(2)).await;
+        c.read_goodbye(start + Duration::from_secs(2)).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 

@@ -136,7 +136,7 @@ impl Probe<'_> {
                 continue;
             };
             // After a failed AUTH the relay attempt is the point of the test.
-            let Some(result) = exchange(session, &[&rendered]).await.pop() else {
+            let Some(result) = exchange(session, &[&rendered], false).await.pop() else {
                 continue;
             };
             if right {

@@ -193,6 +193,19 @@ struct Session {
     /// left over after a group, an RSET answered with a refusal): none of
     /// the group's replies can be paired with its command.
     out_of_step: bool,
+    /// QUIT went out at the end of a group: the session is over (its
+    /// socket is closed, without a second QUIT).
+    said_quit: bool,
+}
+
+/// What becomes of the session after a run of tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionUse {
+    /// The probe goes on with it.
+    Again,
+    /// It is closed right after: the run's last group ends with QUIT (RFC
+    /// 2920 lets QUIT end a group), which saves a write and a round trip.
+    Last,
 }
 
 /// Probe one target and return what happened.
@@ -333,7 +346,9 @@ impl Probe<'_> {
         // The steps after the connection are boxed: a probe still dialling
         // (most of them, in unreachable space) holds only the dial's state,
         // not the largest state of every step after it.
-        for (i, facts) in Box::pin(self.run_batches(&mut current, first, &mut results, true)).await
+        for (i, facts) in
+            Box::pin(self.run_batches(&mut current, first, &mut results, true, SessionUse::Again))
+                .await
         {
             match results.get_mut(i) {
                 Some(slot) => *slot = Some(facts),
@@ -367,8 +382,15 @@ impl Probe<'_> {
                 .enumerate()
                 .collect();
             let mut slots: Vec<Option<TestFacts>> = rendered.iter().map(|_| None).collect();
+            // Only a message sent to confirm a relay uses the session after
+            // the controls.
+            let then = if self.cfg.confirm.is_none() {
+                SessionUse::Last
+            } else {
+                SessionUse::Again
+            };
             let mut done =
-                Box::pin(self.run_batches(&mut current, rendered, &mut slots, false)).await;
+                Box::pin(self.run_batches(&mut current, rendered, &mut slots, false, then)).await;
             done.sort_by_key(|(i, _)| *i);
             self.facts.controls.extend(done.into_iter().map(|(_, f)| f));
         }
@@ -578,6 +600,7 @@ impl Probe<'_> {
             capabilities,
             tests_done: 0,
             out_of_step: false,
+            said_quit: false,
         })
     }
 
@@ -686,6 +709,7 @@ impl Probe<'_> {
         items: Vec<(usize, RenderedTest)>,
         results: &mut [Option<TestFacts>],
         stop_rules: bool,
+        then: SessionUse,
     ) -> Vec<(usize, TestFacts)> {
         let mut done: Vec<(usize, TestFacts)> = Vec::with_capacity(items.len());
         let mut queue: VecDeque<(usize, RenderedTest, u8)> =
@@ -732,7 +756,8 @@ impl Probe<'_> {
                 }
             }
             let tests: Vec<&RenderedTest> = batch.iter().map(|(_, r, _)| r).collect();
-            let facts = exchange(session, &tests).await;
+            let quit = then == SessionUse::Last && queue.is_empty();
+            let facts = exchange(session, &tests, quit).await;
             session.tests_done += policy::answered(&facts);
             let (number, tests_done, out_of_step) =
                 (session.number, session.tests_done, session.out_of_step);
@@ -783,7 +808,8 @@ impl Probe<'_> {
             for item in retry.into_iter().rev() {
                 queue.push_front(item);
             }
-            if !alive {
+            let said_quit = current.as_ref().is_some_and(|s| s.said_quit);
+            if !alive || said_quit {
                 self.close(current, false).await;
             }
         }
@@ -812,7 +838,9 @@ impl Probe<'_> {
             tricks.len(),
             self.cfg.error_budget,
         ) {
-            return self.run_batches(current, tricks, results, true).await;
+            return self
+                .run_batches(current, tricks, results, true, SessionUse::Again)
+                .await;
         }
         let errors = current.as_ref().map_or(self.cfg.error_budget, |s| s.errors);
         let split = policy::split_tricks(
@@ -857,13 +885,16 @@ impl Probe<'_> {
             if mine.is_empty() {
                 Vec::new()
             } else {
-                self.run_batches(current, mine, &mut none, false).await
+                self.run_batches(current, mine, &mut none, false, SessionUse::Again)
+                    .await
             }
         };
         let others = join_all(helpers.iter_mut().zip(shares).map(|(h, share)| async move {
             let mut slots: Vec<Option<TestFacts>> = Vec::new();
             let mut session = None;
-            let done = h.run_batches(&mut session, share, &mut slots, false).await;
+            let done = h
+                .run_batches(&mut session, share, &mut slots, false, SessionUse::Last)
+                .await;
             h.close(&mut session, true).await;
             done
         }));
@@ -893,7 +924,10 @@ impl Probe<'_> {
                 again.len()
             ));
             let mut none: Vec<Option<TestFacts>> = Vec::new();
-            done.extend(self.run_batches(current, again, &mut none, false).await);
+            done.extend(
+                self.run_batches(current, again, &mut none, false, SessionUse::Again)
+                    .await,
+            );
         }
         done
     }
@@ -904,8 +938,12 @@ impl Probe<'_> {
 /// (RFC 2920), else one command at a time.
 /// Both ways read every reply through the same rule
 /// ([`policy::after_reply`]) and count refusals against the budget.
-async fn exchange(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFacts> {
+///
+/// With `quit`, a pipelined group ends with QUIT: the session is over once
+/// its replies are read, the 221 last.
+async fn exchange(session: &mut Session, tests: &[&RenderedTest], quit: bool) -> Vec<TestFacts> {
     let pipelined = policy::pipelines(session.capabilities.pipelining, tests.len());
+    let quit = quit && pipelined;
     let mut out: Vec<TestFacts> = tests
         .iter()
         .map(|t| TestFacts::started(t, session.number))
@@ -920,12 +958,15 @@ async fn exchange(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFac
         }
     };
     if pipelined {
-        let mut commands = Vec::with_capacity(tests.len() * 3);
+        let mut commands = Vec::with_capacity(tests.len() * 3 + 1);
         for t in tests {
             commands.extend(Verb::EXCHANGE.map(|verb| command(verb, t)));
         }
+        if quit {
+            commands.push(Command::Quit);
+        }
         match session.conn.send_pipelined(&commands).await {
-            Ok(None) => {}
+            Ok(None) => session.said_quit = quit,
             Ok(Some(goodbye)) => {
                 dead = Some(ended(goodbye.one_line()));
                 out[0].mail_reply = Some(goodbye);
@@ -998,6 +1039,14 @@ async fn exchange(session: &mut Session, tests: &[&RenderedTest]) -> Vec<TestFac
             }
         }
     }
+    // The reply to QUIT comes last. Anything but 221 (or a 421, closing
+    // anyway) in its place is a reply of the group read one step late.
+    if quit && dead.is_none() && !session.out_of_step {
+        let until = (Instant::now() + QUIT_WAIT).min(session.conn.deadline());
+        if let Some(goodbye) = session.conn.read_goodbye(until).await {
+            session.out_of_step = !matches!(goodbye.code, 221 | 421);
+        }
+    }
     // Every reply of the group read: anything more the server already sent
     // is a reply too many.
     if pipelined && dead.is_none() && !session.out_of_step {
@@ -1034,7 +1083,7 @@ impl Probe<'_> {
     async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
         if let Some(mut session) = current.take() {
             let number = session.number;
-            if polite {
+            if polite && !session.said_quit {
                 self.quit(session).await;
             } else {
                 self.keep_transcript(&mut session.conn);
@@ -1057,7 +1106,7 @@ impl Probe<'_> {
             tokio::spawn(async move {
                 // RFC 5321 §4.5.3.2.8 (the 221 may take up to 5 minutes):
                 // we wait 2 s at most, the server's answer changes nothing.
-                conn.read_goodbye(QUIT_WAIT).await;
+                conn.read_goodbye(Instant::now() + QUIT_WAIT).await;
                 drop(conn);
                 drop(slot);
             });
@@ -1253,6 +1302,7 @@ mod tests {
             capabilities,
             tests_done: 0,
             out_of_step: false,
+            said_quit: false,
         };
         (session, seen)
     }
@@ -1286,10 +1336,20 @@ mod tests {
         ids: &[&str],
         answer: impl Fn(&str, usize) -> Option<String> + Send + 'static,
     ) -> (Vec<TestFacts>, Session, Vec<String>) {
+        run_then(pipelining, ids, false, answer).await
+    }
+
+    /// [`run`], the group ending with QUIT when `quit`.
+    async fn run_then(
+        pipelining: bool,
+        ids: &[&str],
+        quit: bool,
+        answer: impl Fn(&str, usize) -> Option<String> + Send + 'static,
+    ) -> (Vec<TestFacts>, Session, Vec<String>) {
         let (mut s, seen) = session(pipelining, answer);
         let rendered = tests(ids);
         let refs: Vec<&RenderedTest> = rendered.iter().collect();
-        let facts = exchange(&mut s, &refs).await;
+        let facts = exchange(&mut s, &refs, quit).await;
         // Close our end so that the server's loop ends.
         let _ = s.conn.send(&Command::Quit).await;
         drop(s.conn);
@@ -1318,6 +1378,79 @@ mod tests {
             assert!(!s.out_of_step);
             assert_eq!(seen.len(), 7, "MAIL, RCPT, RSET twice, QUIT: {seen:?}");
         }
+    }
+
+    /// A closed server that says goodbye to QUIT.
+    fn closed_221(line: &str) -> String {
+        if line == "QUIT" {
+            "221 2.0.0 Bye\r\n".into()
+        } else {
+            closed(line)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_last_group_ends_with_quit_and_reads_the_same() {
+        let (facts, s, seen) =
+            run_then(true, &["S1", "S2"], true, |l, _| Some(closed_221(l))).await;
+        for f in &facts {
+            assert_eq!(
+                Outcome::of(f),
+                Outcome::RcptRefused(ReplyClass::RelayDenied),
+                "{f:?}"
+            );
+            assert!(f.error.is_none(), "{f:?}");
+        }
+        assert_eq!(s.errors, 2);
+        assert!(s.said_quit);
+        assert!(!s.out_of_step);
+        // QUIT ends the group; `run_then`'s own QUIT follows it.
+        assert_eq!(seen[6], "QUIT", "{seen:?}");
+        assert_eq!(seen[5], "RSET", "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn in_lock_step_no_quit_joins_the_last_test() {
+        let (facts, s, seen) = run_then(false, &["S1"], true, |l, _| Some(closed_221(l))).await;
+        assert_eq!(
+            Outcome::of(&facts[0]),
+            Outcome::RcptRefused(ReplyClass::RelayDenied)
+        );
+        assert!(!s.said_quit, "QUIT is the caller's, after the test");
+        assert_eq!(
+            seen[..3],
+            ["MAIL FROM:<>", "RCPT TO:<relaytest@example.net>", "RSET"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_too_many_before_quit_is_out_of_step_not_a_goodbye() {
+        // An extra 250 after the first MAIL reply: the last RSET's 250 then
+        // stands where the 221 belongs.
+        let (facts, s, _) = run_then(true, &["S1", "S2"], true, |l, n| {
+            Some(if n == 0 {
+                "250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".into()
+            } else {
+                closed_221(l)
+            })
+        })
+        .await;
+        assert!(s.out_of_step);
+        for f in &facts {
+            assert!(
+                matches!(f.error, Some(Failure::NoReply(NoReply::OutOfStep { .. }))),
+                "{f:?}"
+            );
+            assert!(policy::retry(f, 0), "runs again in lock step");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_goodbye_other_than_221_puts_the_group_out_of_step() {
+        // Every reply in place, but a 250 where the 221 belongs: the replies
+        // cannot be trusted to pair with their commands.
+        let (_, s, _) = run_then(true, &["S1"], true, |l, _| Some(closed(l))).await;
+        assert!(s.out_of_step);
     }
 
     #[tokio::test]
