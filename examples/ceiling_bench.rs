@@ -1,7 +1,8 @@
 //! CPU per host against the bare client (`../shared/bench-ceiling/`): the
 //! yardstick of issue 13's first goal. Prints one row per run and the
 //! median ratio of each scanner's CPU (user + system) to the bare client's
-//! in the same round, so that a shared machine's load moves both.
+//! in the same round, so that a shared machine's load moves both. The order
+//! of the runs turns by one each round (rows are printed in a fixed order).
 //!
 //!     cp -r ../shared/bench-ceiling /tmp/bench-ceiling
 //!     (cd /tmp/bench-ceiling && cargo build --release)
@@ -84,22 +85,37 @@ fn inside() {
     println!("| round | run | CPU user + sys (s) | × bare | wall (s) | peak RSS |");
     println!("|---|---|---|---|---|---|");
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); scanners.len()];
+    // Each round runs the bare client and every scanner once, in an order
+    // that turns by one each round: a run right after another pays for the
+    // sockets the other left in TIME_WAIT (the same binary measured twice
+    // in a fixed order read 2% apart), and turning the order shares that
+    // out.
+    let runs = scanners.len() + 1;
     for round in 1..=rounds {
-        let bare = measure(
-            Command::new(&ceiling)
-                .args(["client", "1000", FIRST, &HOSTS.to_string(), PORT, "10000"])
-                .env("WORKERS", "1"),
-            None,
-        );
+        let mut measured: Vec<Option<Run>> = (0..runs).map(|_| None).collect();
+        for step in 0..runs {
+            let which = (step + round - 1) % runs;
+            measured[which] = Some(if which == 0 {
+                measure(
+                    Command::new(&ceiling)
+                        .args(["client", "1000", FIRST, &HOSTS.to_string(), PORT, "10000"])
+                        .env("WORKERS", "1"),
+                    None,
+                )
+            } else {
+                let mut cmd = Command::new(&scanners[which - 1].1);
+                cmd.args(["scan", NET, "-p", PORT, "-c", "1000", "-q", "--force", "-o"])
+                    .arg(&out)
+                    .args(["--seed", "1", "--ehlo", "bench.relayscan.example"])
+                    .args(extra.split_whitespace())
+                    .env("RELAYSCAN_SCOPE", "127.0.0.0/8,::1");
+                measure(&mut cmd, Some(&out))
+            });
+        }
+        let mut measured = measured.into_iter().flatten();
+        let bare = measured.next().expect("the bare client's run");
         print_row(round, "bare client", &bare, None);
-        for (k, (name, bin)) in scanners.iter().enumerate() {
-            let mut cmd = Command::new(bin);
-            cmd.args(["scan", NET, "-p", PORT, "-c", "1000", "-q", "--force", "-o"])
-                .arg(&out)
-                .args(["--seed", "1", "--ehlo", "bench.relayscan.example"])
-                .args(extra.split_whitespace())
-                .env("RELAYSCAN_SCOPE", "127.0.0.0/8,::1");
-            let run = measure(&mut cmd, Some(&out));
+        for (k, ((name, _), run)) in scanners.iter().zip(measured).enumerate() {
             ratios[k].push(run.cpu / bare.cpu);
             print_row(round, name, &run, Some(bare.cpu));
         }
