@@ -282,7 +282,8 @@ pub struct RenderedTest {
 /// The paths of one target's tests, each template filled in once: the
 /// direct tests share their recipient template and the tricks their sender
 /// templates, so a host's suite has about 30 templates for its 55 paths,
-/// and every test with the same path shares the one string.
+/// and every test with the same template (the same static string) shares
+/// the one path.
 pub struct Paths<'p> {
     placeholders: &'p Placeholders,
     filled: Vec<(&'static str, Result<Arc<str>, &'static str>)>,
@@ -302,10 +303,9 @@ impl<'p> Paths<'p> {
     /// `template` filled in, or the first placeholder it has no value for.
     fn path(&mut self, template: &'static str) -> Result<Arc<str>, &'static str> {
         // The same template is the same static string: its address and
-        // length tell, without reading it.
-        let same = |t: &&str| {
-            t.len() == template.len() && (t.as_ptr() == template.as_ptr() || *t == template)
-        };
+        // length tell, without reading it. (The same text at another address
+        // would be filled in again: the same path, not shared.)
+        let same = |t: &&str| t.as_ptr() == template.as_ptr() && t.len() == template.len();
         if let Some((_, done)) = self.filled.iter().find(|(t, _)| same(t)) {
             return done.clone();
         }
