@@ -464,6 +464,18 @@ fn a_slow_quit_never_makes_a_fourth_connection() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("\"verdict\":\"closed\""), "{stdout}");
+    // The verdict does not wait for a 221, not even for a QUIT that ended
+    // a pipelined group (a helper's share of the tricks here).
+    let record: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "result")
+        .expect("a result record");
+    let took = record["duration_ms"].as_u64().expect("duration_ms");
+    assert!(
+        took < SLOW_QUIT.as_millis() as u64,
+        "the probe took {took} ms: it waited for a slow 221"
+    );
     // The last QUIT is still being answered: let it end before the next run.
     std::thread::sleep(SLOW_QUIT + Duration::from_millis(500));
     let scan_peak = take_connection_peak(addr);

@@ -195,8 +195,11 @@ fn resume_after_a_kill_loses_nothing_and_repeats_nothing() {
     );
     assert!(checkpoint.exists());
 
+    // The same scope as the first run: the checkpoint holds it, and a resume
+    // under another scope is refused (not the caller's environment's).
     let status = std::process::Command::new(&bin)
         .args(&args)
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
         .status()
         .unwrap();
     assert!(matches!(status.code(), Some(0 | 1)));
@@ -215,10 +218,12 @@ fn resume_after_a_kill_loses_nothing_and_repeats_nothing() {
     }
     // Running it again says it is complete and writes nothing.
     let before = std::fs::read_to_string(&out).unwrap();
-    std::process::Command::new(&bin)
+    let again = std::process::Command::new(&bin)
         .args(&args)
+        .env("RELAYSCAN_SCOPE", common::TEST_SCOPE)
         .status()
         .unwrap();
+    assert!(matches!(again.code(), Some(0 | 1)), "{again:?}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
 }
 

@@ -526,6 +526,28 @@ impl Connection {
         self.read_reply().await.ok()
     }
 
+    /// Close our side for writing (a TCP FIN; the replies can still be
+    /// read), after a group that ended with QUIT: nothing more will be
+    /// sent. Exim waits up to 200 ms after its `221` for the client to close
+    /// first, and holds the group's replies back while it waits; the FIN
+    /// ends that wait. Not for TLS, whose shutdown is a `close_notify`.
+    pub async fn close_sending(&mut self) {
+        let until = self.step_deadline().0;
+        let stream = &mut self.stream;
+        let _ = self.timer.run(until, stream.shutdown()).await;
+    }
+
+    /// The reply to a QUIT sent at the end of a pipelined group, if it is
+    /// here: buffered, or waiting in the socket now (looked at once). Once
+    /// its first bytes are here, the rest is read until `until` at most.
+    /// `None` when nothing is here yet (or the connection has ended).
+    pub async fn goodbye_if_here(&mut self, until: Instant) -> Option<Reply> {
+        if !self.server_spoke_first().await.unwrap_or(false) {
+            return None;
+        }
+        self.read_goodbye(until).await
+    }
+
     /// The host's deadline, which bounds every step of the connection.
     pub fn deadline(&self) -> Instant {
         self.deadline

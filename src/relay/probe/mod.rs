@@ -193,9 +193,21 @@ struct Session {
     /// left over after a group, an RSET answered with a refusal): none of
     /// the group's replies can be paired with its command.
     out_of_step: bool,
-    /// QUIT went out at the end of a group: the session is over (its
-    /// socket is closed, without a second QUIT).
-    said_quit: bool,
+    /// Where its QUIT stands.
+    quit: Quit,
+}
+
+/// Where a session's QUIT stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quit {
+    /// Not said: closing the session says it.
+    NotSaid,
+    /// Sent at the end of a group, its `221` not read yet: closing the
+    /// session leaves the wait to a task of its own (Exim answers QUIT only
+    /// after 200 ms; the verdict does not wait for it).
+    Said,
+    /// Sent and answered: closing the session only closes the socket.
+    Answered,
 }
 
 /// What becomes of the session after a run of tests.
@@ -600,7 +612,7 @@ impl Probe<'_> {
             capabilities,
             tests_done: 0,
             out_of_step: false,
-            said_quit: false,
+            quit: Quit::NotSaid,
         })
     }
 
@@ -808,9 +820,11 @@ impl Probe<'_> {
             for item in retry.into_iter().rev() {
                 queue.push_front(item);
             }
-            let said_quit = current.as_ref().is_some_and(|s| s.said_quit);
-            if !alive || said_quit {
+            let said_quit = current.as_ref().is_some_and(|s| s.quit != Quit::NotSaid);
+            if !alive {
                 self.close(current, false).await;
+            } else if said_quit {
+                self.close(current, true).await;
             }
         }
         done
@@ -966,7 +980,13 @@ async fn exchange(session: &mut Session, tests: &[&RenderedTest], quit: bool) ->
             commands.push(Command::Quit);
         }
         match session.conn.send_pipelined(&commands).await {
-            Ok(None) => session.said_quit = quit,
+            Ok(None) if quit => {
+                session.quit = Quit::Said;
+                if !session.encrypted {
+                    session.conn.close_sending().await;
+                }
+            }
+            Ok(None) => {}
             Ok(Some(goodbye)) => {
                 dead = Some(ended(goodbye.one_line()));
                 out[0].mail_reply = Some(goodbye);
@@ -1039,17 +1059,20 @@ async fn exchange(session: &mut Session, tests: &[&RenderedTest], quit: bool) ->
             }
         }
     }
-    // The reply to QUIT comes last. Anything but 221 (or a 421, closing
-    // anyway) in its place is a reply of the group read one step late.
-    if quit && dead.is_none() && !session.out_of_step {
+    // The reply to QUIT comes last, read if it is already here (the group's
+    // replies mostly come in one write, the 221 with them). Anything but 221
+    // (or a 421, closing anyway) in its place is a reply of the group read
+    // one step late.
+    if session.quit == Quit::Said && dead.is_none() && !session.out_of_step {
         let until = (Instant::now() + QUIT_WAIT).min(session.conn.deadline());
-        if let Some(goodbye) = session.conn.read_goodbye(until).await {
+        if let Some(goodbye) = session.conn.goodbye_if_here(until).await {
+            session.quit = Quit::Answered;
             session.out_of_step = !matches!(goodbye.code, 221 | 421);
         }
     }
     // Every reply of the group read: anything more the server already sent
-    // is a reply too many.
-    if pipelined && dead.is_none() && !session.out_of_step {
+    // is a reply too many (unless it is the 221 still to come).
+    if pipelined && dead.is_none() && !session.out_of_step && session.quit != Quit::Said {
         session.out_of_step = session.conn.has_unread().await.unwrap_or(false);
     }
     if session.out_of_step {
@@ -1083,10 +1106,10 @@ impl Probe<'_> {
     async fn close(&mut self, current: &mut Option<Session>, polite: bool) {
         if let Some(mut session) = current.take() {
             let number = session.number;
-            if polite && !session.said_quit {
-                self.quit(session).await;
-            } else {
-                self.keep_transcript(&mut session.conn);
+            match (polite, session.quit) {
+                (true, Quit::NotSaid) => self.quit(session).await,
+                (true, Quit::Said) => self.await_goodbye(session),
+                _ => self.keep_transcript(&mut session.conn),
             }
             if self.cfg.transcript {
                 self.note(format!("close connection {number}"));
@@ -1098,19 +1121,26 @@ impl Probe<'_> {
     /// verdict does not wait one more round trip for it. That task keeps
     /// the session's connection slot until the socket is closed: a host
     /// never has more than three connections open, however slow its QUIT.
-    async fn quit(&mut self, session: Session) {
-        let Session { mut conn, slot, .. } = session;
-        let sent = conn.send(&Command::Quit).await.is_ok();
-        self.transcript.extend(conn.take_transcript());
-        if sent {
-            tokio::spawn(async move {
-                // RFC 5321 §4.5.3.2.8 (the 221 may take up to 5 minutes):
-                // we wait 2 s at most, the server's answer changes nothing.
-                conn.read_goodbye(Instant::now() + QUIT_WAIT).await;
-                drop(conn);
-                drop(slot);
-            });
+    async fn quit(&mut self, mut session: Session) {
+        if session.conn.send(&Command::Quit).await.is_ok() {
+            self.await_goodbye(session);
+        } else {
+            self.keep_transcript(&mut session.conn);
         }
+    }
+
+    /// The `221` to a QUIT already sent is awaited by a task of its own,
+    /// which holds the session's slot until the socket closes.
+    fn await_goodbye(&mut self, session: Session) {
+        let Session { mut conn, slot, .. } = session;
+        self.transcript.extend(conn.take_transcript());
+        tokio::spawn(async move {
+            // RFC 5321 §4.5.3.2.8 (the 221 may take up to 5 minutes): we
+            // wait 2 s at most, the server's answer changes nothing.
+            conn.read_goodbye(Instant::now() + QUIT_WAIT).await;
+            drop(conn);
+            drop(slot);
+        });
     }
 
     fn keep_transcript(&mut self, conn: &mut Connection) {
@@ -1302,7 +1332,7 @@ mod tests {
             capabilities,
             tests_done: 0,
             out_of_step: false,
-            said_quit: false,
+            quit: Quit::NotSaid,
         };
         (session, seen)
     }
@@ -1402,11 +1432,25 @@ mod tests {
             assert!(f.error.is_none(), "{f:?}");
         }
         assert_eq!(s.errors, 2);
-        assert!(s.said_quit);
+        assert_eq!(s.quit, Quit::Answered);
         assert!(!s.out_of_step);
         // QUIT ends the group; `run_then`'s own QUIT follows it.
         assert_eq!(seen[6], "QUIT", "{seen:?}");
         assert_eq!(seen[5], "RSET", "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_goodbye_not_yet_here_is_left_to_the_closing() {
+        // The server answers the group and hangs up without a 221: nothing
+        // to read after the group, and nothing taken for a reply too many.
+        let (facts, s, _) =
+            run_then(true, &["S1"], true, |l, _| (l != "QUIT").then(|| closed(l))).await;
+        assert_eq!(
+            Outcome::of(&facts[0]),
+            Outcome::RcptRefused(ReplyClass::RelayDenied)
+        );
+        assert_eq!(s.quit, Quit::Said);
+        assert!(!s.out_of_step);
     }
 
     #[tokio::test]
@@ -1416,7 +1460,11 @@ mod tests {
             Outcome::of(&facts[0]),
             Outcome::RcptRefused(ReplyClass::RelayDenied)
         );
-        assert!(!s.said_quit, "QUIT is the caller's, after the test");
+        assert_eq!(
+            s.quit,
+            Quit::NotSaid,
+            "QUIT is the caller's, after the test"
+        );
         assert_eq!(
             seen[..3],
             ["MAIL FROM:<>", "RCPT TO:<relaytest@example.net>", "RSET"]
