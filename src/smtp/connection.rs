@@ -530,7 +530,8 @@ impl Connection {
     /// read), after a group that ended with QUIT: nothing more will be
     /// sent. Exim waits up to 200 ms after its `221` for the client to close
     /// first, and holds the group's replies back while it waits; the FIN
-    /// ends that wait. Not for TLS, whose shutdown is a `close_notify`.
+    /// ends that wait. For plaintext only: over TLS this would be a
+    /// `close_notify`.
     pub async fn close_sending(&mut self) {
         let until = self.step_deadline().0;
         let stream = &mut self.stream;

@@ -216,7 +216,8 @@ enum SessionUse {
     /// The probe goes on with it.
     Again,
     /// It is closed right after: the run's last group ends with QUIT (RFC
-    /// 2920 lets QUIT end a group), which saves a write and a round trip.
+    /// 2920 lets QUIT end a group) on a plaintext session, which saves a
+    /// write and a round trip.
     Last,
 }
 
@@ -953,11 +954,13 @@ impl Probe<'_> {
 /// Both ways read every reply through the same rule
 /// ([`policy::after_reply`]) and count refusals against the budget.
 ///
-/// With `quit`, a pipelined group ends with QUIT: the session is over once
-/// its replies are read, the 221 last.
+/// With `quit`, a pipelined group on a plaintext session ends with QUIT,
+/// and our side closes for writing (a FIN): the session is over once its
+/// replies are read. Not over TLS: its close is a `close_notify`, which a
+/// server may take for the end of everything; there QUIT goes alone.
 async fn exchange(session: &mut Session, tests: &[&RenderedTest], quit: bool) -> Vec<TestFacts> {
     let pipelined = policy::pipelines(session.capabilities.pipelining, tests.len());
-    let quit = quit && pipelined;
+    let quit = quit && pipelined && !session.encrypted;
     let mut out: Vec<TestFacts> = tests
         .iter()
         .map(|t| TestFacts::started(t, session.number))
@@ -982,9 +985,7 @@ async fn exchange(session: &mut Session, tests: &[&RenderedTest], quit: bool) ->
         match session.conn.send_pipelined(&commands).await {
             Ok(None) if quit => {
                 session.quit = Quit::Said;
-                if !session.encrypted {
-                    session.conn.close_sending().await;
-                }
+                session.conn.close_sending().await;
             }
             Ok(None) => {}
             Ok(Some(goodbye)) => {
@@ -1451,6 +1452,23 @@ mod tests {
         );
         assert_eq!(s.quit, Quit::Said);
         assert!(!s.out_of_step);
+    }
+
+    #[tokio::test]
+    async fn over_tls_quit_does_not_join_the_group() {
+        let (mut s, seen) = session(true, |l, _| Some(closed_221(l)));
+        s.encrypted = true;
+        let rendered = tests(&["S1"]);
+        let refs: Vec<&RenderedTest> = rendered.iter().collect();
+        let facts = exchange(&mut s, &refs, true).await;
+        assert_eq!(
+            Outcome::of(&facts[0]),
+            Outcome::RcptRefused(ReplyClass::RelayDenied)
+        );
+        assert_eq!(s.quit, Quit::NotSaid);
+        drop(s);
+        let seen = seen.await.unwrap();
+        assert_eq!(seen.len(), 3, "MAIL, RCPT, RSET and no QUIT: {seen:?}");
     }
 
     #[tokio::test]
