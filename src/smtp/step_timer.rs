@@ -70,6 +70,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A step that takes `secs` seconds, run until `until`.
+    async fn step_of(timer: &mut StepTimer, until: Instant, secs: u64) -> Result<(), Elapsed> {
+        timer
+            .run(until, tokio::time::sleep(Duration::from_secs(secs)))
+            .await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_step_done_in_time_is_not_cut() {
         let mut timer = StepTimer::default();
@@ -88,21 +95,12 @@ mod tests {
         let mut timer = StepTimer::default();
         let start = Instant::now();
         // The first step waits, so the timer is set to its deadline (10 s).
-        let first = timer
-            .run(start + Duration::from_secs(10), async {
-                tokio::time::sleep(Duration::from_secs(4)).await;
-            })
-            .await;
+        let first = step_of(&mut timer, start + Duration::from_secs(10), 4).await;
         assert_eq!(first, Ok(()));
         // The second step's deadline is 4 + 10 s: the timer, still set for
         // 10 s, fires first and must not end it.
         let second_until = Instant::now() + Duration::from_secs(10);
-        let second = timer
-            .run(second_until, async {
-                tokio::time::sleep(Duration::from_secs(9)).await;
-            })
-            .await;
-        assert_eq!(second, Ok(()));
+        assert_eq!(step_of(&mut timer, second_until, 9).await, Ok(()));
         assert_eq!(Instant::now() - start, Duration::from_secs(13));
         // A third step that never ends is cut at its own deadline.
         let third_until = Instant::now() + Duration::from_secs(10);
@@ -115,11 +113,7 @@ mod tests {
     async fn an_earlier_deadline_moves_the_timer_back() {
         let mut timer = StepTimer::default();
         let start = Instant::now();
-        let first = timer
-            .run(start + Duration::from_secs(10), async {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            })
-            .await;
+        let first = step_of(&mut timer, start + Duration::from_secs(10), 1).await;
         assert_eq!(first, Ok(()));
         // The host deadline, 2 s from the start, comes before the timer.
         let cut = timer

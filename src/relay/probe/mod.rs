@@ -1490,28 +1490,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reply_too_many_before_quit_is_out_of_step_not_a_goodbye() {
-        // An extra 250 after the first MAIL reply: the last RSET's 250 then
-        // stands where the 221 belongs.
-        let (facts, s, _) = run_then(true, &["S1", "S2"], true, |l, n| {
-            Some(if n == 0 {
-                "250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".into()
-            } else {
-                closed_221(l)
-            })
-        })
-        .await;
-        assert!(s.out_of_step);
-        for f in &facts {
-            assert!(
-                matches!(f.error, Some(Failure::NoReply(NoReply::OutOfStep { .. }))),
-                "{f:?}"
-            );
-            assert!(policy::retry(f, 0), "runs again in lock step");
-        }
-    }
-
-    #[tokio::test]
     async fn a_goodbye_other_than_221_puts_the_group_out_of_step() {
         // Every reply in place, but a 250 where the 221 belongs: the replies
         // cannot be trusted to pair with their commands.
@@ -1540,22 +1518,26 @@ mod tests {
     async fn one_reply_too_many_puts_the_group_out_of_step() {
         // An extra 250 after the first MAIL reply: read naively, every
         // later reply pairs with the wrong command and S2 reads as accepted.
-        let (facts, s, _) = run(true, &["S1", "S2", "S3"], |l, n| {
-            Some(if n == 0 {
-                "250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".into()
-            } else {
-                closed(l)
+        // With QUIT at the end of the group, the last RSET's 250 then stands
+        // where the 221 belongs: out of step too, not a goodbye.
+        for quit in [false, true] {
+            let (facts, s, _) = run_then(true, &["S1", "S2", "S3"], quit, |l, n| {
+                Some(if n == 0 {
+                    "250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n".into()
+                } else {
+                    closed_221(l)
+                })
             })
-        })
-        .await;
-        assert!(s.out_of_step);
-        for f in &facts {
-            assert!(
-                matches!(f.error, Some(Failure::NoReply(NoReply::OutOfStep { .. }))),
-                "{f:?}"
-            );
-            assert_ne!(Outcome::of(f), Outcome::Accepted);
-            assert!(policy::retry(f, 0), "runs again in lock step");
+            .await;
+            assert!(s.out_of_step, "quit: {quit}");
+            for f in &facts {
+                assert!(
+                    matches!(f.error, Some(Failure::NoReply(NoReply::OutOfStep { .. }))),
+                    "{f:?}"
+                );
+                assert_ne!(Outcome::of(f), Outcome::Accepted);
+                assert!(policy::retry(f, 0), "runs again in lock step");
+            }
         }
     }
 
