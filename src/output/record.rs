@@ -384,6 +384,7 @@ pub fn csv_row(r: &ResultLine) -> Vec<String> {
     CsvFields::of_line(r).row()
 }
 
+/// The `--auth` tests. The password is not in the facts, so it cannot be here.
 fn auth_audit(a: &crate::relay::auth::AuthFacts) -> AuthAudit {
     AuthAudit {
         after_failed_auth: a.after_failed_auth.as_ref().map(test_line),

@@ -526,12 +526,12 @@ impl Connection {
         self.read_reply().await.ok()
     }
 
-    /// Close our side for writing (a TCP FIN; the replies can still be
-    /// read), after a group that ended with QUIT: nothing more will be
-    /// sent. Exim waits up to 200 ms after its `221` for the client to close
-    /// first, and holds the group's replies back while it waits; the FIN
-    /// ends that wait. For plaintext only: over TLS this would be a
-    /// `close_notify`.
+    /// Close our side for writing, within the step deadline: a TCP FIN (a
+    /// `close_notify` first over TLS); the replies can still be read. At
+    /// the end of [`Connection::quit`], and after a plaintext group that
+    /// ended with QUIT: Exim waits up to 200 ms after its `221` for the
+    /// client to close first, and holds the group's replies back while it
+    /// waits; the FIN ends that wait.
     pub async fn close_sending(&mut self) {
         let until = self.step_deadline().0;
         let stream = &mut self.stream;
@@ -562,8 +562,7 @@ impl Connection {
         if self.send(&Command::Quit).await.is_ok() {
             let _ = self.read_reply().await;
         }
-        let until = self.step_deadline().0;
-        let _ = self.timer.run(until, self.stream.shutdown()).await;
+        self.close_sending().await;
         self.take_transcript()
     }
 }
